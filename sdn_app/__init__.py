@@ -1,0 +1,1 @@
+"""Elastic SDN controller application for Ryu."""

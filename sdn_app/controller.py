@@ -1,0 +1,329 @@
+"""The Ryu application: turns OpenFlow events into calls on the topology model, and the
+forwarding plan into the FlowMods that differ from what the switches hold.
+
+Run it as ``ryu-manager sdn_app.controller`` (options: see sdn_app/options.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from ryu.app.wsgi import WSGIApplication
+from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.lib import hub
+from ryu.lib.packet import arp, ethernet, ipv4, packet
+from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
+
+from . import options, southbound
+from .forwarding import ETH_TYPE_LLDP, TABLE_INGRESS, build_plan, diff, trace
+from .rest import RestApi
+from .topology import Topology, TopologyError, dpid_to_str, normalize_mac
+
+# How long a switch may take to report the flows it holds before we clear ours instead.
+READBACK_TIMEOUT = 5.0
+# A frame the controller saw this recently is not delivered again: the guard against a
+# broadcast coming back through a link that LLDP has not proven yet.
+DUPLICATE_WINDOW = 0.5
+
+
+class ElasticController(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION, ofproto_v1_5.OFP_VERSION]
+    _CONTEXTS = {"wsgi": WSGIApplication}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            self.settings = options.load(self.CONF)
+        except ValueError as exc:
+            self.logger.error("%s", exc)
+            raise SystemExit(2) from None
+        self.topo = Topology(settle_time=self.settings.settle_time)
+        self.datapaths = {}  # dpid -> connected Datapath
+        # dpid -> {FlowEntry.key: FlowEntry} we know the switch holds; absent while the
+        # switch's own table is being read back after it connects.
+        self.installed = {}
+        self.readback = {}  # dpid -> entries collected from a multipart flow-stats reply
+        self.port_replies = {}  # dpid -> ports collected from a multipart port-desc reply
+        self.plan = {}
+        self._reconcile_scheduled = False
+        self._recent_frames = {}  # frame digest -> time first delivered
+        kwargs["wsgi"].register(RestApi, {"app": self})
+        self.threads.append(hub.spawn(self._housekeeping))
+
+    # -- switches -----------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev):
+        dp = ev.datapath
+        if dp.id is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self.logger.info("switch %s connected (OpenFlow 0x%x)", dpid_to_str(dp.id),
+                             dp.ofproto.OFP_VERSION)
+            self.datapaths[dp.id] = dp
+            self.installed.pop(dp.id, None)
+            self.readback[dp.id] = {}
+            self.port_replies[dp.id] = []
+            dp.send_msg(southbound.port_desc_request(dp))
+            dp.send_msg(southbound.flow_stats_request(dp, self.settings.cookie))
+            dp.connected_at = time.monotonic()
+        elif self.datapaths.get(dp.id) is dp:
+            self.logger.warning("switch %s disconnected; its flows stay in place",
+                                dpid_to_str(dp.id))
+            del self.datapaths[dp.id]
+            self.installed.pop(dp.id, None)
+            self.topo.switch_disconnected(dp.id)
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _features(self, ev):
+        pass  # everything happens once the switch reaches MAIN_DISPATCHER
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _port_desc(self, ev):
+        dp = ev.msg.datapath
+        collected = self.port_replies.get(dp.id)
+        if collected is None:
+            return
+        collected.extend(p for p in (southbound.parse_port(dp, d) for d in ev.msg.body) if p)
+        if ev.msg.flags & dp.ofproto.OFPMPF_REPLY_MORE:
+            return
+        del self.port_replies[dp.id]
+        self.topo.switch_connected(dp.id, collected, time.monotonic())
+        self._schedule_reconcile()
+        self._send_lldp(dp)
+
+    @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPFlowDescStatsReply],
+                MAIN_DISPATCHER)
+    def _flow_stats(self, ev):
+        dp = ev.msg.datapath
+        collected = self.readback.get(dp.id)
+        if collected is None:
+            return
+        for stat in ev.msg.body:
+            if stat.cookie == self.settings.cookie:
+                flow = southbound.flow_entry_from_stats(dp, stat)
+                collected[flow.key] = flow
+        if ev.msg.flags & dp.ofproto.OFPMPF_REPLY_MORE:
+            return
+        self.logger.info("switch %s holds %d of our flow entries; taking them over",
+                         dpid_to_str(dp.id), len(collected))
+        self.installed[dp.id] = self.readback.pop(dp.id)
+        self._schedule_reconcile()
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev):
+        dp, msg = ev.msg.datapath, ev.msg
+        port = southbound.parse_port(dp, msg.desc)
+        if port is None or dp.id not in self.topo.graph:
+            return
+        now = time.monotonic()
+        if msg.reason == dp.ofproto.OFPPR_DELETE:
+            changed = self.topo.port_deleted(dp.id, port.port_no)
+        else:
+            changed = self.topo.port_changed(dp.id, port, now)
+        self.logger.info("port %s:%d %s", dpid_to_str(dp.id), port.port_no,
+                         "deleted" if msg.reason == dp.ofproto.OFPPR_DELETE
+                         else "up" if port.live else "down")
+        if port.live and msg.reason != dp.ofproto.OFPPR_DELETE:
+            self._send_lldp(dp, [port.port_no])
+        if changed:
+            self._schedule_reconcile()
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def _flow_removed(self, ev):
+        dp, msg = ev.msg.datapath, ev.msg
+        if msg.cookie != self.settings.cookie:
+            return
+        flow = southbound.flow_entry_from_stats(dp, _StatsView(msg))
+        self.installed.get(dp.id, {}).pop(flow.key, None)
+        mac = dict(flow.match).get("eth_src")
+        host = self.topo.hosts.get(mac) if mac else None
+        if flow.table == TABLE_INGRESS and host and host.dpid == dp.id:
+            self.logger.info("host %s idle; forgetting it", mac)
+            self.topo.remove_host(mac)
+        self._schedule_reconcile()
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _error(self, ev):
+        msg = ev.msg
+        self.logger.error("switch %s reported error type=%d code=%d",
+                          dpid_to_str(msg.datapath.id), msg.type, msg.code)
+
+    # -- reconciling flow tables ----------------------------------------------------------
+
+    def _schedule_reconcile(self):
+        """Coalesce a burst of events into one recomputation, run right after them."""
+        if not self._reconcile_scheduled:
+            self._reconcile_scheduled = True
+            hub.spawn(self._reconcile)
+
+    def _reconcile(self):
+        self._reconcile_scheduled = False
+        try:
+            self.plan = build_plan(self.topo, self.settings.host_idle_timeout)
+            for dpid, dp in list(self.datapaths.items()):
+                installed = self.installed.get(dpid)
+                if installed is None:
+                    continue
+                self._sync_switch(dp, installed, self.plan.get(dpid, {}))
+        except Exception:  # never let one bad recomputation kill the controller
+            self.logger.exception("recomputing the forwarding plan failed")
+
+    def _sync_switch(self, dp, installed, desired):
+        to_add, to_delete = diff(installed, desired)
+        cookie = self.settings.cookie
+        # Adds first: a replacement entry is in place before anything it supersedes goes.
+        for flow in to_add:
+            dp.send_msg(southbound.flow_mod(dp, flow, cookie))
+            installed[flow.key] = flow
+        for flow in to_delete:
+            dp.send_msg(southbound.flow_mod(dp, flow, cookie, delete=True))
+            del installed[flow.key]
+        if to_add or to_delete:
+            self.logger.debug("switch %s: %d flow entries set, %d removed",
+                              dpid_to_str(dp.id), len(to_add), len(to_delete))
+
+    # -- discovery ----------------------------------------------------------------------
+
+    def _housekeeping(self):
+        while True:
+            hub.sleep(self.settings.lldp_interval)
+            try:
+                now = time.monotonic()
+                for dpid, dp in list(self.datapaths.items()):
+                    if dpid not in self.installed and dpid not in self.readback:
+                        continue
+                    if dpid in self.readback and now - dp.connected_at > READBACK_TIMEOUT:
+                        self.logger.warning("switch %s did not report its flows; clearing "
+                                            "ours and reinstalling", dpid_to_str(dpid))
+                        dp.send_msg(southbound.delete_all_flows(dp, self.settings.cookie))
+                        del self.readback[dpid]
+                        self.installed[dpid] = {}
+                        self._schedule_reconcile()
+                    self._send_lldp(dp)
+                expired = self.topo.expire_links(now, self.settings.link_timeout)
+                for link in expired:
+                    self.logger.warning("link %s:%d -> %s:%d silent; down",
+                                        dpid_to_str(link.src), link.src_port,
+                                        dpid_to_str(link.dst), link.dst_port)
+                if expired:
+                    self._schedule_reconcile()
+                cutoff = now - DUPLICATE_WINDOW
+                self._recent_frames = {k: t for k, t in self._recent_frames.items()
+                                       if t > cutoff}
+            except Exception:
+                self.logger.exception("housekeeping failed")
+
+    def _send_lldp(self, dp, port_numbers=None):
+        if dp.id not in self.topo.graph:
+            return
+        switch = self.topo.switch(dp.id)
+        for port_no in port_numbers or list(switch.ports):
+            port = switch.ports.get(port_no)
+            if port is not None and port.live:
+                frame = southbound.lldp_frame(dp.id, port_no, port.hw_addr)
+                dp.send_msg(southbound.packet_out(dp, [port_no], frame))
+
+    # -- packets from the switches ------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg = ev.msg
+        dp = msg.datapath
+        if dp.id not in self.topo.graph:
+            return
+        try:
+            in_port = msg.match["in_port"]
+            pkt = packet.Packet(msg.data)
+            eth = pkt.get_protocol(ethernet.ethernet)
+        except Exception:
+            self.logger.debug("unparsable packet-in from %s", dpid_to_str(dp.id))
+            return
+        if eth is None:
+            return
+        if eth.ethertype == ETH_TYPE_LLDP:
+            self._lldp_in(dp, in_port, pkt)
+            return
+        now = time.monotonic()
+        if not self.topo.is_edge_port(dp.id, in_port, now):
+            return  # not (yet) known to face hosts: never learn or flood from it
+        digest = hashlib.blake2b(msg.data, digest_size=16).digest()
+        if digest in self._recent_frames:
+            return
+        self._recent_frames[digest] = now
+        arp_pkt = pkt.get_protocol(arp.arp)
+        ip_pkt = pkt.get_protocol(ipv4.ipv4)
+        src_ip = arp_pkt.src_ip if arp_pkt else ip_pkt.src if ip_pkt else None
+        if src_ip == "0.0.0.0":
+            src_ip = None
+        if _is_unicast(eth.src) and self.topo.learn_host(eth.src, dp.id, in_port, now, src_ip):
+            self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
+                             dpid_to_str(dp.id), in_port)
+            self._schedule_reconcile()
+        if arp_pkt and arp_pkt.opcode == arp.ARP_REQUEST and arp_pkt.src_ip != arp_pkt.dst_ip:
+            target = self.topo.host_by_ip(arp_pkt.dst_ip)
+            if target is not None and target.mac != eth.src:
+                reply = southbound.arp_reply(eth, arp_pkt, target.mac)
+                dp.send_msg(southbound.packet_out(dp, [in_port], reply))
+                return
+        self._deliver(msg.data, eth.dst, (dp.id, in_port))
+
+    def _lldp_in(self, dp, in_port, pkt):
+        origin = southbound.parse_lldp(pkt)
+        if origin is None or origin[0] not in self.topo.graph:
+            return
+        src, src_port = origin
+        try:
+            new = self.topo.link_seen(src, src_port, dp.id, in_port, time.monotonic())
+        except TopologyError:
+            return
+        if new:
+            self.logger.info("link %s:%d -> %s:%d", dpid_to_str(src), src_port,
+                             dpid_to_str(dp.id), in_port)
+            self._schedule_reconcile()
+            # Prove the reverse direction now rather than at the next probe round.
+            if not any(lk.src == dp.id for lk in self.topo.links_at(dp.id, in_port)):
+                self._send_lldp(dp, [in_port])
+
+    def _deliver(self, data, dst_mac, ingress):
+        """Deliver a frame the tables could not: straight to its host if known, else out of
+        every host-facing port but the one it came from."""
+        host = self.topo.hosts.get(dst_mac)
+        if host is not None:
+            targets = {host.dpid: [host.port]}
+        else:
+            targets = {}
+            for dpid, port_no in self.topo.edge_ports(time.monotonic()):
+                if (dpid, port_no) != ingress:
+                    targets.setdefault(dpid, []).append(port_no)
+        for dpid, ports in targets.items():
+            dp = self.datapaths.get(dpid)
+            if dp is not None:
+                dp.send_msg(southbound.packet_out(dp, ports, data))
+
+    # -- queries (REST) -----------------------------------------------------------------
+
+    def path(self, src: str, dst: str) -> dict:
+        src_host, dst_host = self.topo.find_host(src), self.topo.find_host(dst)
+        return {"src": src_host.mac, "dst": dst_host.mac,
+                "hops": trace(self.plan, self.topo, src_host, dst_host)}
+
+
+def _is_unicast(mac: str) -> bool:
+    try:
+        return not int(normalize_mac(mac).split(":")[0], 16) & 1
+    except ValueError:
+        return False
+
+
+class _StatsView:
+    """Lets a FlowRemoved message be read like a flow-stats entry."""
+
+    def __init__(self, msg):
+        self.table_id, self.priority, self.match = msg.table_id, msg.priority, msg.match
+        self.idle_timeout = msg.idle_timeout
+        self.instructions = []
+        self.flags = msg.datapath.ofproto.OFPFF_SEND_FLOW_REM

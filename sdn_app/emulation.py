@@ -1,0 +1,234 @@
+"""Run the real stack: ryu-manager in a subprocess and a Mininet network of userspace
+Open vSwitch bridges pointed at it.  Shared by the end-to-end tests, the demo and the
+benchmarks, so all of them exercise the controller exactly as a user would.
+
+Needs root, Open vSwitch daemons running (scripts/setup.sh) and Debian's mininet.
+Everything started here is stopped by the context managers, even on failure, and only
+what was started here: no broad pkill or ``mn -c``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from functools import partial
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TOPOLOGY_FILE = REPO / "topologies" / "topos.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; that value, or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class ControllerProcess:
+    """ryu-manager with the given apps, on free ports, logging to a file."""
+
+    def __init__(self, apps=("sdn_app.controller",), settings: dict | None = None,
+                 log_path: str | os.PathLike | None = None, extra_args=()):
+        self.apps = list(apps)
+        self.settings = settings or {}
+        self.extra_args = list(extra_args)
+        self.of_port = free_port()
+        self.rest_port = free_port()
+        self.workdir = tempfile.TemporaryDirectory(prefix="sdn-ctl-")
+        self.log_path = Path(log_path or Path(self.workdir.name) / "controller.log")
+        self.proc = None
+
+    def start(self, timeout: float = 20.0) -> ControllerProcess:
+        conf = Path(self.workdir.name) / "controller.conf"
+        lines = ["[sdn_app]"] + ["%s = %s" % kv for kv in self.settings.items()]
+        conf.write_text("\n".join(lines) + "\n")
+        manager = Path(sys.executable).with_name("ryu-manager")
+        cmd = [str(manager), "--ofp-listen-host", "127.0.0.1",
+               "--ofp-tcp-listen-port", str(self.of_port),
+               "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.rest_port),
+               "--config-file", str(conf), *self.extra_args, *self.apps]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=REPO)
+        if not wait_until(lambda: self._listening() or self.proc.poll() is not None,
+                          timeout) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError("ryu-manager did not start; log:\n" + self.log_tail())
+        return self
+
+    def _listening(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", self.of_port), timeout=0.2):
+            return True
+        return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def request(self, path: str, method: str = "GET", body: bytes | None = None):
+        """(status, parsed JSON or raw text) of a REST call."""
+        url = "http://127.0.0.1:%d%s" % (self.rest_port, path)
+        req = urllib.request.Request(url, data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def get(self, path: str):
+        status, body = self.request(path)
+        if status != 200:
+            raise RuntimeError("GET %s -> %s: %s" % (path, status, body))
+        return body
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.workdir.cleanup()
+
+
+def load_topologies() -> dict:
+    spec = importlib.util.spec_from_file_location("sdn_topologies", TOPOLOGY_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.topos
+
+
+def make_topo(spec: str):
+    """A Topo from an ``mn --topo`` style spec, e.g. ``fattree,4`` or ``diamond,bw=10``."""
+    from mininet.util import buildTopo
+    return buildTopo(load_topologies(), spec)
+
+
+@contextlib.contextmanager
+def emulated_network(topo_spec: str, controller_port: int, protocols: str = "OpenFlow13"):
+    """A started Mininet network of userspace OVS bridges, stopped on exit."""
+    from mininet.link import Link, TCLink
+    from mininet.log import setLogLevel
+    from mininet.net import Mininet
+    from mininet.node import OVSSwitch, RemoteController
+
+    setLogLevel(os.environ.get("MININET_LOGLEVEL", "warning"))
+    topo = make_topo(topo_spec)
+    limited = any("bw" in topo.linkInfo(a, b) for a, b in topo.links())
+    net = Mininet(topo=topo, build=False, autoSetMacs=False, waitConnected=False,
+                  controller=None, link=TCLink if limited else Link,
+                  switch=partial(OVSSwitch, datapath="user", protocols=protocols))
+    net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=controller_port)
+    try:
+        net.build()
+        net.start()
+        for host in net.hosts:
+            # TCP through the userspace datapath stalls with checksum offload on.
+            for intf in host.intfList():
+                host.cmd("ethtool -K %s tx off >/dev/null 2>&1" % intf)
+        yield net
+    finally:
+        net.stop()
+
+
+def expected_topology(net) -> dict:
+    """What the controller should report for a Mininet network: switch dpids, directed
+    inter-switch links with ports, and each host's attachment (all in REST form)."""
+    switches = {sw.name: "%016x" % int(sw.dpid, 16) for sw in net.switches}
+    links, hosts = set(), {}
+    for link in net.links:
+        a, b = link.intf1, link.intf2
+        if a.node.name in switches and b.node.name in switches:
+            pa, pb = a.node.ports[a], b.node.ports[b]
+            links.add((switches[a.node.name], pa, switches[b.node.name], pb))
+            links.add((switches[b.node.name], pb, switches[a.node.name], pa))
+        else:
+            host_intf, sw_intf = (a, b) if b.node.name in switches else (b, a)
+            hosts[host_intf.MAC()] = (switches[sw_intf.node.name],
+                                      sw_intf.node.ports[sw_intf], host_intf.IP())
+    return {"switches": set(switches.values()), "links": links, "hosts": hosts}
+
+
+def reported_topology(topology_json: dict) -> dict:
+    """The same shape as expected_topology, from ``GET /v1/topology``."""
+    return {
+        "switches": {s["dpid"] for s in topology_json["switches"]},
+        "links": {(lk["src"]["dpid"], lk["src"]["port_no"], lk["dst"]["dpid"],
+                   lk["dst"]["port_no"]) for lk in topology_json["links"]
+                  if lk["state"] == "up"},
+        "hosts": {h["mac"]: (h["dpid"], h["port_no"], h["ipv4"][0] if h["ipv4"] else None)
+                  for h in topology_json["hosts"]},
+    }
+
+
+def switches_and_links_match(ctl: ControllerProcess, expected: dict) -> bool:
+    try:
+        got = reported_topology(ctl.get("/v1/topology"))
+    except (RuntimeError, OSError):
+        return False
+    return got["switches"] == expected["switches"] and got["links"] == expected["links"]
+
+
+def ping_pairs(net, hosts=None, count: int = 1, timeout: int = 1) -> tuple[int, int]:
+    """Ping every ordered pair once; (sent, lost)."""
+    hosts = hosts or net.hosts
+    sent = lost = 0
+    for src in hosts:
+        for dst in hosts:
+            if src is dst:
+                continue
+            out = src.cmd("ping -c%d -W%d %s" % (count, timeout, dst.IP()))
+            received = _received(out)
+            sent += count
+            lost += count - received
+    return sent, lost
+
+
+def _received(ping_output: str) -> int:
+    for line in ping_output.splitlines():
+        if "received" in line:
+            for part in line.split(","):
+                if "received" in part:
+                    return int(part.split()[0])
+    return 0

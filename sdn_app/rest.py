@@ -1,0 +1,100 @@
+"""REST topology queries, served by Ryu's WSGI server (``--wsapi-port``, default 8080).
+
+Every answer is JSON.  Unknown switches or hosts give 404, malformed queries 400, both
+with ``{"error": "..."}``; an unexpected failure is logged and answered with 500, and
+never reaches the controller's event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+from ryu.app.wsgi import ControllerBase, Response, route
+
+from .topology import TopologyError, host_dict, str_to_dpid
+
+LOG = logging.getLogger(__name__)
+
+
+def _json(status: int, body) -> Response:
+    return Response(status=status, content_type="application/json", charset="utf-8",
+                    body=json.dumps(body, indent=1, sort_keys=True) + "\n")
+
+
+def json_api(handler):
+    @functools.wraps(handler)
+    def wrapper(self, req, **kwargs):
+        try:
+            return _json(200, handler(self, req, **kwargs))
+        except TopologyError as exc:
+            return _json(404, {"error": str(exc)})
+        except ValueError as exc:
+            return _json(400, {"error": str(exc)})
+        except Exception:
+            LOG.exception("REST %s %s failed", req.method, req.path_qs)
+            return _json(500, {"error": "internal error; see the controller log"})
+    return wrapper
+
+
+def _only_params(req, allowed: set) -> None:
+    unknown = set(req.GET) - allowed
+    if unknown:
+        raise ValueError("unknown query parameter(s): %s" % ", ".join(sorted(unknown)))
+
+
+class RestApi(ControllerBase):
+    def __init__(self, req, link, data, **config):
+        super().__init__(req, link, data, **config)
+        self.app = data["app"]
+
+    @route("topology", "/v1/topology", methods=["GET"])
+    @json_api
+    def topology(self, req):
+        _only_params(req, {"format"})
+        fmt = req.GET.get("format", "default")
+        if fmt == "node-link":
+            return self.app.topo.node_link()
+        if fmt != "default":
+            raise ValueError("format must be 'default' or 'node-link', got %r" % fmt)
+        return self.app.topo.to_dict()
+
+    @route("switches", "/v1/switches", methods=["GET"])
+    @json_api
+    def switches(self, req):
+        _only_params(req, set())
+        return [self.app.topo.switch_dict(d) for d in sorted(self.app.topo.graph)]
+
+    @route("switch", "/v1/switches/{dpid}", methods=["GET"])
+    @json_api
+    def switch(self, req, dpid):
+        _only_params(req, set())
+        return self.app.topo.switch_dict(str_to_dpid(dpid))
+
+    @route("hosts", "/v1/hosts", methods=["GET"])
+    @json_api
+    def hosts(self, req):
+        _only_params(req, set())
+        return self.app.topo.to_dict()["hosts"]
+
+    @route("host", "/v1/hosts/{key}", methods=["GET"])
+    @json_api
+    def host(self, req, key):
+        _only_params(req, set())
+        return host_dict(self.app.topo.find_host(key))
+
+    @route("links", "/v1/links", methods=["GET"])
+    @json_api
+    def links(self, req):
+        _only_params(req, set())
+        return self.app.topo.links_dicts()
+
+    @route("paths", "/v1/paths", methods=["GET"])
+    @json_api
+    def paths(self, req):
+        _only_params(req, {"src", "dst"})
+        src, dst = req.GET.get("src"), req.GET.get("dst")
+        if not src or not dst:
+            raise ValueError("both src and dst are required (host MAC or IPv4 address)")
+        return self.app.path(src, dst)

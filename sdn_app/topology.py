@@ -1,0 +1,355 @@
+"""The live topology model: switches, ports, directed links and hosts.
+
+Pure Python + networkx; no Ryu.  Every mutating method returns whether something that
+forwarding depends on changed, and bumps ``version`` when it did, so the controller can
+recompute only when needed.  Time is always passed in (``now``), which keeps the model
+deterministic under test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+
+class TopologyError(ValueError):
+    """A query named something the model does not hold (maps to HTTP 404)."""
+
+
+def dpid_to_str(dpid: int) -> str:
+    return "%016x" % dpid
+
+
+def str_to_dpid(text: str) -> int:
+    """Parse a datapath id written in hex (optionally 0x-prefixed), as the REST API shows it."""
+    body = text.strip().lower()
+    if body.startswith("0x"):
+        body = body[2:]
+    if not body or len(body) > 16 or any(c not in "0123456789abcdef" for c in body):
+        raise ValueError("datapath id must be up to 16 hex digits, got %r" % text)
+    return int(body, 16)
+
+
+def normalize_mac(text: str) -> str:
+    parts = text.strip().lower().replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) in (1, 2) for p in parts):
+        raise ValueError("not a MAC address: %r" % text)
+    try:
+        return ":".join("%02x" % int(p, 16) for p in parts)
+    except ValueError:
+        raise ValueError("not a MAC address: %r" % text) from None
+
+
+@dataclass
+class Port:
+    port_no: int
+    name: str = ""
+    hw_addr: str = ""
+    live: bool = True
+    speed_bps: int = 0  # advertised current speed; 0 when the switch does not say
+    up_since: float = 0.0  # when the port last became live; discovery settles from there
+
+
+@dataclass
+class Switch:
+    dpid: int
+    ports: dict[int, Port] = field(default_factory=dict)
+    connected: bool = True
+    connected_since: float = 0.0
+
+
+@dataclass
+class Link:
+    """One direction of an inter-switch link, as proven by an LLDP frame."""
+
+    src: int
+    src_port: int
+    dst: int
+    dst_port: int
+    last_seen: float = 0.0
+
+
+@dataclass
+class Host:
+    mac: str
+    dpid: int
+    port: int
+    ips: list[str] = field(default_factory=list)
+    last_seen: float = 0.0
+
+
+MAX_IPS_PER_HOST = 8
+
+
+class Topology:
+    """Switches and directed links live in ``graph`` (a MultiDiGraph keyed by source port,
+    so parallel links are kept apart); hosts are kept by MAC beside it."""
+
+    def __init__(self, settle_time: float = 1.0):
+        self.graph = nx.MultiDiGraph()
+        self.hosts: dict[str, Host] = {}
+        # Links that failed (port down, LLDP silence), kept to report them as down until
+        # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
+        self.down_links: dict[tuple[int, int], Link] = {}
+        self.settle_time = settle_time
+        self.version = 0
+
+    # -- switches and ports ------------------------------------------------------------
+
+    @property
+    def switches(self) -> dict[int, Switch]:
+        return {dpid: data["switch"] for dpid, data in self.graph.nodes(data=True)}
+
+    def switch(self, dpid: int) -> Switch:
+        try:
+            return self.graph.nodes[dpid]["switch"]
+        except KeyError:
+            raise TopologyError("unknown switch %s" % dpid_to_str(dpid)) from None
+
+    def _changed(self) -> bool:
+        self.version += 1
+        return True
+
+    def switch_connected(self, dpid: int, ports: list[Port], now: float) -> bool:
+        """A switch (re)connected with this port list: the port list replaces the old one."""
+        old = self.graph.nodes[dpid]["switch"] if dpid in self.graph else None
+        switch = Switch(dpid, connected=True, connected_since=now)
+        for port in ports:
+            prev = old.ports.get(port.port_no) if old else None
+            kept_up = prev is not None and prev.live and port.live and old.connected
+            port.up_since = prev.up_since if kept_up else now
+            switch.ports[port.port_no] = port
+        self.graph.add_node(dpid, switch=switch)
+        if old:
+            for port_no in old.ports:
+                new = switch.ports.get(port_no)
+                if new is None or not new.live:
+                    self._drop_port_state(dpid, port_no)
+        return self._changed()
+
+    def switch_disconnected(self, dpid: int) -> bool:
+        """The control channel dropped.  The switch keeps forwarding with the flows it has
+        (fail-secure), so it stays in the graph with its links and hosts; only liveness
+        evidence (a neighbour's port going down) removes its links."""
+        if dpid not in self.graph:
+            return False
+        self.switch(dpid).connected = False
+        return False
+
+    def remove_switch(self, dpid: int) -> bool:
+        if dpid not in self.graph:
+            return False
+        self.graph.remove_node(dpid)
+        self.down_links = {k: lk for k, lk in self.down_links.items()
+                           if dpid not in (lk.src, lk.dst)}
+        for mac in [m for m, h in self.hosts.items() if h.dpid == dpid]:
+            del self.hosts[mac]
+        return self._changed()
+
+    def port_changed(self, dpid: int, port: Port, now: float) -> bool:
+        """A port was added or modified (OFPPortStatus).  A port going down takes its
+        links and hosts with it at once: that is how link loss is seen within a second."""
+        switch = self.switch(dpid)
+        prev = switch.ports.get(port.port_no)
+        if prev is not None and prev.live and port.live:
+            port.up_since = prev.up_since
+        else:
+            port.up_since = now
+        switch.ports[port.port_no] = port
+        if not port.live:
+            self._drop_port_state(dpid, port.port_no)
+            return self._changed()
+        # A port coming up changes nothing until LLDP or a host proves what is behind it.
+        return prev is None or not prev.live
+
+    def port_deleted(self, dpid: int, port_no: int) -> bool:
+        switch = self.switch(dpid)
+        if switch.ports.pop(port_no, None) is None:
+            return False
+        self._drop_port_state(dpid, port_no)
+        self.down_links = {k: lk for k, lk in self.down_links.items()
+                           if (dpid, port_no) not in ((lk.src, lk.src_port), (lk.dst, lk.dst_port))}
+        return self._changed()
+
+    def _drop_port_state(self, dpid: int, port_no: int) -> None:
+        for link in self.links_at(dpid, port_no):
+            self._link_down(link)
+        for mac in [m for m, h in self.hosts.items() if (h.dpid, h.port) == (dpid, port_no)]:
+            del self.hosts[mac]
+
+    # -- links -------------------------------------------------------------------------
+
+    def links(self) -> list[Link]:
+        return [data["link"] for _, _, data in self.graph.edges(data=True)]
+
+    def links_at(self, dpid: int, port_no: int) -> list[Link]:
+        """Links leaving or entering this switch port."""
+        if dpid not in self.graph:
+            return []
+        found = [d["link"] for _, _, k, d in self.graph.out_edges(dpid, keys=True, data=True)
+                 if k == port_no]
+        found += [d["link"] for _, _, d in self.graph.in_edges(dpid, data=True)
+                  if d["link"].dst_port == port_no]
+        return found
+
+    def is_link_port(self, dpid: int, port_no: int) -> bool:
+        return bool(self.links_at(dpid, port_no))
+
+    def link_seen(self, src: int, src_port: int, dst: int, dst_port: int, now: float) -> bool:
+        """Record LLDP evidence that src:src_port reaches dst:dst_port.  Returns True when
+        the link is new (or its far end moved)."""
+        for dpid, port_no in ((src, src_port), (dst, dst_port)):
+            port = self.switch(dpid).ports.get(port_no)
+            if port is None or not port.live:
+                return False
+        if self.graph.has_edge(src, dst, key=src_port):
+            link = self.graph.edges[src, dst, src_port]["link"]
+            if link.dst_port == dst_port:
+                link.last_seen = now
+                return False
+        # The same source port cannot lead to two places: forget any stale far end.
+        for link in [lk for lk in self.links_at(src, src_port) if lk.src == src]:
+            self.graph.remove_edge(link.src, link.dst, key=link.src_port)
+        for link in [lk for lk in self.links_at(dst, dst_port) if lk.dst == dst]:
+            self.graph.remove_edge(link.src, link.dst, key=link.src_port)
+        self.graph.add_edge(src, dst, key=src_port,
+                            link=Link(src, src_port, dst, dst_port, last_seen=now))
+        self.down_links.pop((src, src_port), None)
+        # Anything learned as a host on either end was really the other switch.
+        for mac in [m for m, h in self.hosts.items()
+                    if (h.dpid, h.port) in ((src, src_port), (dst, dst_port))]:
+            del self.hosts[mac]
+        return self._changed()
+
+    def _link_down(self, link: Link) -> None:
+        self.graph.remove_edge(link.src, link.dst, key=link.src_port)
+        self.down_links[(link.src, link.src_port)] = link
+
+    def expire_links(self, now: float, timeout: float) -> list[Link]:
+        """Drop links whose LLDP stopped arriving.  Links whose source switch is cut off
+        from the controller cannot be re-proven, so they are kept (see switch_disconnected)."""
+        stale = [lk for lk in self.links()
+                 if now - lk.last_seen > timeout and self.switch(lk.src).connected]
+        for link in stale:
+            self._link_down(link)
+        if stale:
+            self._changed()
+        return stale
+
+    # -- hosts -------------------------------------------------------------------------
+
+    def is_edge_port(self, dpid: int, port_no: int, now: float) -> bool:
+        """A port that faces hosts: live, proven by no LLDP, and up long enough that LLDP
+        would have shown a switch behind it.  Only these learn hosts and receive floods,
+        which is what makes loops in the topology harmless."""
+        if dpid not in self.graph:
+            return False
+        switch = self.switch(dpid)
+        port = switch.ports.get(port_no)
+        if port is None or not port.live or not switch.connected:
+            return False
+        settled_since = max(port.up_since, switch.connected_since)
+        return now - settled_since >= self.settle_time and not self.is_link_port(dpid, port_no)
+
+    def edge_ports(self, now: float) -> list[tuple[int, int]]:
+        return sorted((dpid, port_no) for dpid, sw in self.switches.items()
+                      for port_no in sw.ports if self.is_edge_port(dpid, port_no, now))
+
+    def learn_host(self, mac: str, dpid: int, port_no: int, now: float,
+                   ip: str | None = None) -> bool:
+        """Record that ``mac`` sent from this edge port.  Returns True when forwarding must
+        change (a new host, or one that moved)."""
+        if not self.is_edge_port(dpid, port_no, now):
+            return False
+        host = self.hosts.get(mac)
+        moved = host is None or (host.dpid, host.port) != (dpid, port_no)
+        if host is None:
+            host = self.hosts[mac] = Host(mac, dpid, port_no)
+        host.dpid, host.port, host.last_seen = dpid, port_no, now
+        if ip and ip not in host.ips:
+            # An IP belongs to one host: a newer claim wins (address reassigned).
+            for other in self.hosts.values():
+                if other is not host and ip in other.ips:
+                    other.ips.remove(ip)
+            host.ips = (host.ips + [ip])[-MAX_IPS_PER_HOST:]
+        return self._changed() if moved else False
+
+    def remove_host(self, mac: str) -> bool:
+        if self.hosts.pop(mac, None) is None:
+            return False
+        return self._changed()
+
+    def find_host(self, key: str) -> Host:
+        """Look a host up by MAC or IPv4 address."""
+        key = key.strip()
+        if ":" in key or "-" in key:
+            host = self.hosts.get(normalize_mac(key))
+        else:
+            host = next((h for h in self.hosts.values() if key in h.ips), None)
+        if host is None:
+            raise TopologyError("unknown host %r" % key)
+        return host
+
+    def host_by_ip(self, ip: str) -> Host | None:
+        return next((h for h in self.hosts.values() if ip in h.ips), None)
+
+    # -- export ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "switches": [self.switch_dict(d) for d in sorted(self.graph)],
+            "links": self.links_dicts(),
+            "hosts": [host_dict(h) for h in sorted(self.hosts.values(), key=lambda h: h.mac)],
+        }
+
+    def links_dicts(self) -> list[dict]:
+        rows = [(lk, "up") for lk in self.links()]
+        rows += [(lk, "down") for lk in self.down_links.values()]
+        return [link_dict(lk, state) for lk, state in sorted(rows, key=lambda r: _link_order(r[0]))]
+
+    def switch_dict(self, dpid: int) -> dict:
+        switch = self.switch(dpid)
+        return {
+            "dpid": dpid_to_str(dpid),
+            "connected": switch.connected,
+            "ports": [{"port_no": p.port_no, "name": p.name, "hw_addr": p.hw_addr,
+                       "live": p.live, "speed_bps": p.speed_bps,
+                       "role": "link" if self.is_link_port(dpid, p.port_no) else "edge"}
+                      for p in sorted(switch.ports.values(), key=lambda p: p.port_no)],
+        }
+
+    def export_graph(self) -> nx.MultiDiGraph:
+        """Switches, hosts and every directed edge between them, with plain JSON-friendly
+        attributes: what ``GET /v1/topology?format=node-link`` serves."""
+        out = nx.MultiDiGraph()
+        for dpid in self.graph:
+            out.add_node(dpid_to_str(dpid), kind="switch", connected=self.switch(dpid).connected)
+        for lk in self.links():
+            out.add_edge(dpid_to_str(lk.src), dpid_to_str(lk.dst), key=lk.src_port,
+                         kind="link", src_port=lk.src_port, dst_port=lk.dst_port)
+        for host in self.hosts.values():
+            sw = dpid_to_str(host.dpid)
+            out.add_node(host.mac, kind="host", ips=list(host.ips))
+            out.add_edge(host.mac, sw, key=0, kind="access", dst_port=host.port)
+            out.add_edge(sw, host.mac, key=host.port, kind="access", src_port=host.port)
+        return out
+
+    def node_link(self) -> dict:
+        return nx.node_link_data(self.export_graph())
+
+
+def _link_order(link: Link):
+    return (link.src, link.src_port, link.dst, link.dst_port)
+
+
+def link_dict(link: Link, state: str) -> dict:
+    return {"src": {"dpid": dpid_to_str(link.src), "port_no": link.src_port},
+            "dst": {"dpid": dpid_to_str(link.dst), "port_no": link.dst_port},
+            "state": state}
+
+
+def host_dict(host: Host) -> dict:
+    return {"mac": host.mac, "ipv4": list(host.ips),
+            "dpid": dpid_to_str(host.dpid), "port_no": host.port,
+            "last_seen": round(host.last_seen, 3)}

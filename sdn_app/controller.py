@@ -18,7 +18,7 @@ from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from . import options, southbound
-from .forwarding import ETH_TYPE_LLDP, TABLE_INGRESS, build_plan, diff, trace
+from .forwarding import ETH_TYPE_LLDP, TABLE_INGRESS, build_plan, diff
 from .rest import RestApi
 from .topology import Topology, TopologyError, dpid_to_str, normalize_mac
 
@@ -47,6 +47,9 @@ class ElasticController(app_manager.RyuApp):
         self.installed = {}
         self.readback = {}  # dpid -> entries collected from a multipart flow-stats reply
         self.port_replies = {}  # dpid -> ports collected from a multipart port-desc reply
+        # dpid -> time until which entries taken over from a switch are not deleted: the
+        # restarted controller must first re-prove the links and hosts they serve.
+        self.keep_until = {}
         self.plan = {}
         self._reconcile_scheduled = False
         self._recent_frames = {}  # frame digest -> time first delivered
@@ -75,6 +78,7 @@ class ElasticController(app_manager.RyuApp):
                                 dpid_to_str(dp.id))
             del self.datapaths[dp.id]
             self.installed.pop(dp.id, None)
+            self.keep_until.pop(dp.id, None)
             self.topo.switch_disconnected(dp.id)
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -111,6 +115,13 @@ class ElasticController(app_manager.RyuApp):
         self.logger.info("switch %s holds %d of our flow entries; taking them over",
                          dpid_to_str(dp.id), len(collected))
         self.installed[dp.id] = self.readback.pop(dp.id)
+        now = time.monotonic()
+        if collected:
+            self.keep_until[dp.id] = now + self.settings.link_timeout
+        for flow in collected.values():
+            fields = dict(flow.match)
+            if flow.table == TABLE_INGRESS and "eth_src" in fields and "in_port" in fields:
+                self.topo.restore_host(fields["eth_src"], dp.id, fields["in_port"], now)
         self._schedule_reconcile()
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
@@ -174,6 +185,8 @@ class ElasticController(app_manager.RyuApp):
 
     def _sync_switch(self, dp, installed, desired):
         to_add, to_delete = diff(installed, desired)
+        if time.monotonic() < self.keep_until.get(dp.id, 0):
+            to_delete = []
         cookie = self.settings.cookie
         # Adds first: a replacement entry is in place before anything it supersedes goes.
         for flow in to_add:
@@ -204,6 +217,9 @@ class ElasticController(app_manager.RyuApp):
                         self.installed[dpid] = {}
                         self._schedule_reconcile()
                     self._send_lldp(dp)
+                for dpid in [d for d, t in self.keep_until.items() if now >= t]:
+                    del self.keep_until[dpid]
+                    self._schedule_reconcile()  # now remove what was not re-proven
                 expired = self.topo.expire_links(now, self.settings.link_timeout)
                 for link in expired:
                     self.logger.warning("link %s:%d -> %s:%d silent; down",
@@ -303,13 +319,6 @@ class ElasticController(app_manager.RyuApp):
             dp = self.datapaths.get(dpid)
             if dp is not None:
                 dp.send_msg(southbound.packet_out(dp, ports, data))
-
-    # -- queries (REST) -----------------------------------------------------------------
-
-    def path(self, src: str, dst: str) -> dict:
-        src_host, dst_host = self.topo.find_host(src), self.topo.find_host(dst)
-        return {"src": src_host.mac, "dst": dst_host.mac,
-                "hops": trace(self.plan, self.topo, src_host, dst_host)}
 
 
 def _is_unicast(mac: str) -> bool:

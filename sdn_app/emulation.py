@@ -48,11 +48,12 @@ class ControllerProcess:
     """ryu-manager with the given apps, on free ports, logging to a file."""
 
     def __init__(self, apps=("sdn_app.controller",), settings: dict | None = None,
-                 log_path: str | os.PathLike | None = None, extra_args=()):
+                 log_path: str | os.PathLike | None = None, extra_args=(),
+                 of_port: int | None = None):
         self.apps = list(apps)
         self.settings = settings or {}
         self.extra_args = list(extra_args)
-        self.of_port = free_port()
+        self.of_port = of_port or free_port()
         self.rest_port = free_port()
         self.workdir = tempfile.TemporaryDirectory(prefix="sdn-ctl-")
         self.log_path = Path(log_path or Path(self.workdir.name) / "controller.log")
@@ -232,3 +233,25 @@ def _received(ping_output: str) -> int:
                 if "received" in part:
                     return int(part.split()[0])
     return 0
+
+
+def ovs_ofctl(command: str, bridge: str, *args: str, protocols: str = "OpenFlow13") -> str:
+    """Run ovs-ofctl against a bridge and return its output: the switch's real state."""
+    return subprocess.run(["ovs-ofctl", "-O", protocols, command, bridge, *args], check=True,
+                          capture_output=True, text=True, timeout=10).stdout
+
+
+def flow_lines(bridge: str, protocols: str = "OpenFlow13") -> list[str]:
+    return [line.strip() for line in ovs_ofctl("dump-flows", bridge, protocols=protocols)
+            .splitlines() if "actions=" in line]
+
+
+def port_packet_totals(net, protocols: str = "OpenFlow13") -> int:
+    """Packets received plus sent on every switch port: grows without bound in a storm."""
+    total = 0
+    for sw in net.switches:
+        for line in ovs_ofctl("dump-ports", sw.name, protocols=protocols).splitlines():
+            for field in line.replace(",", " ").split():
+                if field.startswith("pkts="):
+                    total += int(field[5:]) if field[5:].isdigit() else 0
+    return total

@@ -132,6 +132,12 @@ def trace(plan: Plan, topo: Topology, src: Host, dst: Host) -> list[dict]:
         dpid, in_port = links[0].dst, links[0].dst_port
 
 
+def path_report(plan: Plan, topo: Topology, src_key: str, dst_key: str) -> dict:
+    """The path in use between two hosts named by MAC or IPv4 (``GET /v1/paths``)."""
+    src, dst = topo.find_host(src_key), topo.find_host(dst_key)
+    return {"src": src.mac, "dst": dst.mac, "hops": trace(plan, topo, src, dst)}
+
+
 def diff(installed: dict, desired: dict) -> tuple[list[FlowEntry], list[FlowEntry]]:
     """Entries to add or replace, and entries to delete, to turn installed into desired.
     Both are {key: FlowEntry} for one switch."""

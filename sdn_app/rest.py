@@ -13,6 +13,7 @@ import logging
 
 from ryu.app.wsgi import ControllerBase, Response, route
 
+from .forwarding import path_report
 from .topology import TopologyError, host_dict, str_to_dpid
 
 LOG = logging.getLogger(__name__)
@@ -97,4 +98,4 @@ class RestApi(ControllerBase):
         src, dst = req.GET.get("src"), req.GET.get("dst")
         if not src or not dst:
             raise ValueError("both src and dst are required (host MAC or IPv4 address)")
-        return self.app.path(src, dst)
+        return path_report(self.app.plan, self.app.topo, src, dst)

@@ -275,6 +275,18 @@ class Topology:
             host.ips = (host.ips + [ip])[-MAX_IPS_PER_HOST:]
         return self._changed() if moved else False
 
+    def restore_host(self, mac: str, dpid: int, port_no: int, now: float) -> bool:
+        """Re-learn a host from our own learning entry found on a switch after a
+        controller restart; unlike learn_host it does not wait for the port to settle,
+        since the entry itself proves a host was seen there."""
+        if dpid not in self.graph or mac in self.hosts or self.is_link_port(dpid, port_no):
+            return False
+        port = self.switch(dpid).ports.get(port_no)
+        if port is None or not port.live:
+            return False
+        self.hosts[mac] = Host(mac, dpid, port_no, last_seen=now)
+        return self._changed()
+
     def remove_host(self, mac: str) -> bool:
         if self.hosts.pop(mac, None) is None:
             return False

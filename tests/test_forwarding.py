@@ -1,0 +1,137 @@
+import itertools
+
+import networkx as nx
+import pytest
+from fakedataplane import FakeDataplane
+from shipped_topologies import SETTLED, SHIPPED, model_of
+
+from sdn_app.forwarding import (
+    ETH_TYPE_ARP,
+    ETH_TYPE_LLDP,
+    build_plan,
+    diff,
+    next_hops_towards,
+    trace,
+)
+from sdn_app.topology import Port, TopologyError
+
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
+def all_pairs_delivered(topo, plan):
+    dataplane = FakeDataplane(topo, plan)
+    for src, dst in itertools.permutations(topo.hosts.values(), 2):
+        result = dataplane.inject(src.dpid, src.port, src.mac, dst.mac)
+        assert result.delivered == [(dst.dpid, dst.port)], (src.mac, dst.mac, result)
+        assert not result.to_controller
+        # The path taken is a shortest one.
+        assert len(result.hops) == nx.shortest_path_length(topo.graph, src.dpid, dst.dpid) + 1
+
+
+@pytest.mark.parametrize("spec", SHIPPED)
+def test_every_host_reaches_every_other_on_shortest_paths(spec):
+    topo, _ = model_of(spec)
+    all_pairs_delivered(topo, build_plan(topo))
+
+
+@pytest.mark.parametrize("spec", SHIPPED)
+def test_broadcast_and_unknown_unicast_go_to_the_controller_only(spec):
+    topo, _ = model_of(spec)
+    dataplane = FakeDataplane(topo, build_plan(topo))
+    for host in topo.hosts.values():
+        for dst, eth_type in ((BROADCAST, 0x0800), ("00:00:00:aa:bb:cc", 0x0800),
+                              (BROADCAST, ETH_TYPE_ARP)):
+            result = dataplane.inject(host.dpid, host.port, host.mac, dst, eth_type)
+            assert result.hops == [] and result.delivered == []
+            assert result.to_controller == [(host.dpid, 1 if eth_type != ETH_TYPE_ARP else 0)]
+
+
+def test_lldp_and_unknown_sources_go_to_the_controller():
+    topo, _ = model_of("diamond")
+    dataplane = FakeDataplane(topo, build_plan(topo))
+    assert dataplane.inject(0x10102, 1, "02:00:00:00:00:01", "01:80:c2:00:00:0e",
+                            ETH_TYPE_LLDP).to_controller == [(0x10102, 0)]
+    # A host seen at a new port (moved, or new) misses table 0.
+    assert dataplane.inject(0x10104, 1, "00:00:00:00:00:01",
+                            "00:00:00:00:00:02").to_controller == [(0x10104, 0)]
+
+
+@pytest.mark.parametrize("spec", ["diamond", "ring,5", "leafspine,2,3,2", "fattree,4"])
+def test_any_single_link_failure_reroutes_without_loops(spec):
+    base, _ = model_of(spec)
+    links = {(lk.src, lk.src_port) for lk in base.links()}
+    for dpid, port in sorted(links):
+        topo, _ = model_of(spec)
+        topo.port_changed(dpid, Port(port, live=False), SETTLED + 1)
+        plan = build_plan(topo)
+        all_pairs_delivered(topo, plan)
+        forwarding = plan[dpid].values()
+        assert not [f for f in forwarding if f.table == 1 and ("output", port) in f.actions]
+        dataplane = FakeDataplane(topo, plan)
+        for src, dst in itertools.permutations(topo.hosts.values(), 2):
+            hops = dataplane.inject(src.dpid, src.port, src.mac, dst.mac).hops
+            assert (dpid, port) not in [(d, o) for d, _, o in hops], "used the failed link"
+
+
+def test_partitioned_hosts_are_not_forwarded_to():
+    topo, _ = model_of("diamond")
+    for dpid, port in ((0x10101, 2), (0x10101, 3)):
+        topo.port_changed(dpid, Port(port, live=False), SETTLED + 1)
+    plan = build_plan(topo)
+    h1, h2 = sorted(topo.hosts.values(), key=lambda h: h.mac)
+    with pytest.raises(TopologyError):
+        trace(plan, topo, h1, h2)
+    result = FakeDataplane(topo, plan).inject(h1.dpid, h1.port, h1.mac, h2.mac)
+    assert result.delivered == [] and result.to_controller
+
+
+def test_next_hops_are_stable_and_deterministic():
+    topo, _ = model_of("fattree,4")
+    root = 0x30101
+    first = next_hops_towards(topo, root)
+    again, _ = model_of("fattree,4")
+    assert next_hops_towards(again, root) == first
+    assert len(first) == 19
+    assert next_hops_towards(topo, 0xDEAD) == {}
+
+
+def test_trace_matches_the_dataplane():
+    topo, _ = model_of("fattree,4")
+    plan = build_plan(topo)
+    dataplane = FakeDataplane(topo, plan)
+    hosts = sorted(topo.hosts.values(), key=lambda h: h.mac)
+    src, dst = hosts[0], hosts[-1]
+    hops = trace(plan, topo, src, dst)
+    injected = dataplane.inject(src.dpid, src.port, src.mac, dst.mac).hops
+    assert [(int(h["dpid"], 16), h["in_port"], h["out_port"]) for h in hops] == injected
+
+
+def test_host_learning_entries_carry_the_idle_timeout():
+    topo, _ = model_of("diamond")
+    plan = build_plan(topo, host_idle_timeout=30)
+    learning = [f for flows in plan.values() for f in flows.values()
+                if dict(f.match).get("eth_src")]
+    assert len(learning) == 2
+    assert all(f.idle_timeout == 30 and f.notify_removal for f in learning)
+    assert all(not f.notify_removal for f in build_plan(topo)[0x10101].values())
+
+
+def test_diff_changes_only_what_differs():
+    topo, _ = model_of("ring,4")
+    before = build_plan(topo)
+    topo.port_changed(0x10101, Port(3, live=False), SETTLED + 1)
+    after = build_plan(topo)
+    changes = {dpid: diff(before[dpid], after[dpid]) for dpid in after}
+    assert sum(len(a) + len(d) for a, d in changes.values()) > 0
+    untouched = sum(1 for dpid in after for k in after[dpid]
+                    if before[dpid].get(k) == after[dpid][k])
+    assert untouched > sum(len(a) for a, _ in changes.values()), "most entries stay"
+    for dpid in after:
+        installed = dict(before[dpid])
+        to_add, to_delete = changes[dpid]
+        for f in to_add:
+            installed[f.key] = f
+        for f in to_delete:
+            del installed[f.key]
+        assert installed == after[dpid]
+    assert diff(after[0x10101], after[0x10101]) == ([], [])

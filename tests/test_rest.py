@@ -1,0 +1,96 @@
+"""REST answers, through Ryu's own WSGI router, on a model with no switches attached."""
+
+import json
+from types import SimpleNamespace
+
+import networkx as nx
+import pytest
+import webob
+from ryu.app.wsgi import WSGIApplication
+from shipped_topologies import model_of
+
+from sdn_app.forwarding import build_plan
+from sdn_app.rest import RestApi
+
+
+@pytest.fixture(scope="module")
+def api():
+    topo, macs = model_of("fattree,4")
+    app = SimpleNamespace(topo=topo, plan=build_plan(topo))
+    wsgi = WSGIApplication()
+    wsgi.register(RestApi, {"app": app})
+
+    def get(path):
+        resp = webob.Request.blank(path).get_response(wsgi)
+        assert resp.content_type == "application/json", resp.body
+        return resp.status_code, json.loads(resp.body)
+    get.app = app
+    return get
+
+
+def test_topology(api):
+    status, body = api("/v1/topology")
+    assert status == 200
+    assert (len(body["switches"]), len(body["links"]), len(body["hosts"])) == (20, 64, 16)
+
+
+def test_node_link_loads_into_networkx(api):
+    status, body = api("/v1/topology?format=node-link")
+    assert status == 200
+    graph = nx.node_link_graph(body, directed=True, multigraph=True)
+    assert graph.number_of_nodes() == 36
+
+
+def test_switch_hosts_links(api):
+    assert api("/v1/switches/0000000000030101")[1]["dpid"] == "0000000000030101"
+    assert api("/v1/switches/0x30101")[0] == 200
+    assert len(api("/v1/switches")[1]) == 20
+    assert len(api("/v1/hosts")[1]) == 16
+    assert api("/v1/hosts/10.0.0.3")[1]["mac"] == "00:00:00:00:00:03"
+    assert all(lk["state"] == "up" for lk in api("/v1/links")[1])
+
+
+def test_paths_by_ip_and_mac(api):
+    status, body = api("/v1/paths?src=10.0.0.1&dst=00:00:00:00:00:10")
+    assert status == 200
+    assert body["hops"][0]["in_port"] == 1 and len(body["hops"]) == 5
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/v1/switches/00000000deadbeef", 404),
+    ("/v1/switches/not-a-dpid", 400),
+    ("/v1/switches/12345678901234567", 400),
+    ("/v1/hosts/10.9.9.9", 404),
+    ("/v1/hosts/00:00:zz:00:00:01", 400),
+    ("/v1/paths", 400),
+    ("/v1/paths?src=10.0.0.1", 400),
+    ("/v1/paths?src=10.0.0.1&dst=10.0.0.99", 404),
+    ("/v1/paths?src=10.0.0.1&dst=10.0.0.2&bogus=1", 400),
+    ("/v1/topology?format=xml", 400),
+    ("/v1/topology?frmat=node-link", 400),
+])
+def test_bad_requests_get_json_errors(api, path, status):
+    got, body = api(path)
+    assert got == status and body["error"]
+
+
+def test_a_failing_handler_answers_500_and_the_api_keeps_working(api, monkeypatch):
+    def broken():
+        raise RuntimeError("boom")
+    monkeypatch.setattr(api.app.topo, "to_dict", broken)
+    status, body = api("/v1/topology")
+    assert status == 500 and "internal error" in body["error"]
+    monkeypatch.undo()
+    assert api("/v1/topology")[0] == 200
+
+
+def test_unreachable_path_is_404(api):
+    topo, _ = model_of("diamond")
+    from sdn_app.topology import Port
+    for port in (2, 3):
+        topo.port_changed(0x10101, Port(port, live=False), 1000)
+    app = SimpleNamespace(topo=topo, plan=build_plan(topo))
+    wsgi = WSGIApplication()
+    wsgi.register(RestApi, {"app": app})
+    resp = webob.Request.blank("/v1/paths?src=10.0.0.1&dst=10.0.0.2").get_response(wsgi)
+    assert resp.status_code == 404 and "no path" in json.loads(resp.body)["error"]

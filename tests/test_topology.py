@@ -1,0 +1,187 @@
+import networkx as nx
+import pytest
+from shipped_topologies import SETTLED, T0, model_of
+
+from sdn_app.topology import (
+    Port,
+    Topology,
+    TopologyError,
+    normalize_mac,
+    str_to_dpid,
+)
+
+H1, H2 = "00:00:00:00:00:01", "00:00:00:00:00:02"
+
+
+def line(now=T0):
+    """s1:2 <-> s2:1, a host port 1 on s1 and port 2 on s2."""
+    topo = Topology(settle_time=1.0)
+    topo.switch_connected(1, [Port(1), Port(2)], now)
+    topo.switch_connected(2, [Port(1), Port(2)], now)
+    topo.link_seen(1, 2, 2, 1, now)
+    topo.link_seen(2, 1, 1, 2, now)
+    return topo
+
+
+def test_links_are_directed_edges_with_ports():
+    topo = line()
+    assert {(lk.src, lk.src_port, lk.dst, lk.dst_port) for lk in topo.links()} == {
+        (1, 2, 2, 1), (2, 1, 1, 2)}
+    assert topo.is_link_port(1, 2) and not topo.is_link_port(1, 1)
+
+
+def test_link_seen_is_idempotent_and_bumps_version_only_on_change():
+    topo = line()
+    v = topo.version
+    assert topo.link_seen(1, 2, 2, 1, T0 + 1) is False
+    assert topo.version == v
+
+
+def test_link_to_unknown_switch_raises_and_to_dead_port_is_ignored():
+    topo = line()
+    with pytest.raises(TopologyError):
+        topo.link_seen(1, 1, 9, 1, T0)
+    topo.port_changed(2, Port(2, live=False), T0)
+    assert topo.link_seen(1, 1, 2, 2, T0) is False
+
+
+def test_port_down_removes_its_links_and_reports_them_down():
+    topo = line()
+    assert topo.port_changed(1, Port(2, live=False), T0 + 1)
+    assert topo.links() == []
+    assert not topo.is_link_port(1, 2)
+    states = {(d["src"]["dpid"][-1], d["state"]) for d in topo.links_dicts()}
+    assert states == {("1", "down"), ("2", "down")}
+    # LLDP proves it again once the port is back.
+    topo.port_changed(1, Port(2, live=True), T0 + 2)
+    topo.link_seen(1, 2, 2, 1, T0 + 2)
+    topo.link_seen(2, 1, 1, 2, T0 + 2)
+    assert {d["state"] for d in topo.links_dicts()} == {"up"}
+
+
+def test_silent_links_expire_but_not_those_of_a_disconnected_switch():
+    topo = line()
+    topo.link_seen(2, 1, 1, 2, T0 + 5)  # only 2 -> 1 keeps talking
+    expired = topo.expire_links(T0 + 5, timeout=3)
+    assert [(lk.src, lk.dst) for lk in expired] == [(1, 2)]
+    topo = line()
+    topo.switch_disconnected(1)
+    expired = topo.expire_links(T0 + 10, timeout=3)
+    assert [(lk.src, lk.dst) for lk in expired] == [(2, 1)]
+    assert 1 in topo.graph, "a switch cut off from the controller keeps forwarding"
+
+
+def test_moved_link_far_end_replaces_old_one():
+    topo = line()
+    topo.switch_connected(3, [Port(1)], T0)
+    topo.link_seen(1, 2, 3, 1, T0 + 1)  # s1:2 is now cabled to s3
+    assert {(lk.src, lk.dst) for lk in topo.links() if lk.src == 1} == {(1, 3)}
+
+
+def test_hosts_learn_only_on_settled_edge_ports():
+    topo = line()
+    assert topo.learn_host(H1, 1, 1, T0 + 0.5) is False, "port not settled yet"
+    assert H1 not in topo.hosts
+    assert topo.learn_host(H1, 1, 2, SETTLED) is False, "inter-switch port"
+    assert topo.learn_host(H1, 1, 1, SETTLED, "10.0.0.1") is True
+    assert topo.learn_host(H1, 1, 1, SETTLED + 1, "10.0.0.1") is False, "nothing new"
+    assert topo.find_host("10.0.0.1").mac == H1
+    assert topo.find_host("00-00-00-00-00-01").mac == H1
+
+
+def test_host_move_and_ip_reassignment():
+    topo = line()
+    topo.learn_host(H1, 1, 1, SETTLED, "10.0.0.1")
+    assert topo.learn_host(H1, 2, 2, SETTLED + 1) is True
+    assert (topo.hosts[H1].dpid, topo.hosts[H1].port) == (2, 2)
+    topo.learn_host(H2, 1, 1, SETTLED + 2, "10.0.0.1")  # address now used by H2
+    assert topo.find_host("10.0.0.1").mac == H2
+    assert "10.0.0.1" not in topo.hosts[H1].ips
+
+
+def test_port_flap_forgets_hosts_behind_it():
+    topo = line()
+    topo.learn_host(H1, 1, 1, SETTLED)
+    topo.port_changed(1, Port(1, live=False), SETTLED + 1)
+    assert H1 not in topo.hosts
+    topo.port_changed(1, Port(1, live=True), SETTLED + 2)
+    assert topo.learn_host(H1, 1, 1, SETTLED + 2.5) is False, "re-settling after a flap"
+    assert topo.learn_host(H1, 1, 1, SETTLED + 3.5) is True
+
+
+def test_discovering_a_link_evicts_a_host_wrongly_learned_there():
+    topo = Topology(settle_time=1.0)
+    topo.switch_connected(1, [Port(1), Port(2)], T0)
+    topo.switch_connected(2, [Port(1)], T0)
+    topo.learn_host("00:00:00:00:00:99", 1, 2, SETTLED)
+    topo.link_seen(2, 1, 1, 2, SETTLED)
+    assert "00:00:00:00:00:99" not in topo.hosts
+
+
+def test_reconnect_keeps_settled_ports_and_drops_vanished_ones():
+    topo = line()
+    topo.learn_host(H1, 1, 1, SETTLED)
+    topo.switch_disconnected(1)
+    assert not topo.is_edge_port(1, 1, SETTLED)
+    topo.switch_connected(1, [Port(2)], SETTLED + 1)  # port 1 is gone
+    assert H1 not in topo.hosts
+    assert topo.is_link_port(1, 2)
+
+
+def test_remove_switch_and_unknown_queries():
+    topo = line()
+    topo.learn_host(H1, 1, 1, SETTLED)
+    topo.remove_switch(1)
+    assert 1 not in topo.graph and H1 not in topo.hosts
+    assert topo.links() == [] and topo.down_links == {}
+    with pytest.raises(TopologyError):
+        topo.switch(1)
+    with pytest.raises(TopologyError):
+        topo.find_host("10.9.9.9")
+    with pytest.raises(TopologyError):
+        topo.port_changed(7, Port(1), T0)
+
+
+@pytest.mark.parametrize("text", ["", "xyz", "1" * 17, "0x"])
+def test_bad_dpids_are_rejected(text):
+    with pytest.raises(ValueError):
+        str_to_dpid(text)
+
+
+def test_dpid_forms():
+    assert str_to_dpid("000000000001000a") == str_to_dpid("0x1000A") == 0x1000A
+
+
+@pytest.mark.parametrize("text", ["", "00:11", "zz:00:00:00:00:00", "0:0:0:0:0:0:0"])
+def test_bad_macs_are_rejected(text):
+    with pytest.raises(ValueError):
+        normalize_mac(text)
+
+
+def test_node_link_export_round_trips_through_networkx():
+    topo, macs = model_of("fattree,4")
+    data = topo.node_link()
+    graph = nx.node_link_graph(data, directed=True, multigraph=True)
+    kinds = nx.get_node_attributes(graph, "kind")
+    assert sum(k == "switch" for k in kinds.values()) == 20
+    assert sum(k == "host" for k in kinds.values()) == 16
+    # 48 links (32 inter-switch, 16 host), each in both directions
+    assert graph.number_of_edges() == 96
+    assert nx.is_strongly_connected(graph)
+
+
+def test_to_dict_shape():
+    topo, _ = model_of("diamond")
+    data = topo.to_dict()
+    assert len(data["switches"]) == 4 and len(data["links"]) == 8 and len(data["hosts"]) == 2
+    assert all(p["role"] in ("edge", "link") for s in data["switches"] for p in s["ports"])
+
+
+def test_restore_host_from_a_taken_over_entry_skips_settling_but_not_sanity():
+    topo = line()
+    assert topo.restore_host(H1, 1, 1, T0) is True, "no settle wait: the entry is proof"
+    assert topo.restore_host(H2, 1, 2, T0) is False, "never on an inter-switch port"
+    assert topo.restore_host(H2, 9, 1, T0) is False, "never on an unknown switch"
+    topo.port_changed(2, Port(2, live=False), T0)
+    assert topo.restore_host(H2, 2, 2, T0) is False, "never on a dead port"
+    assert topo.restore_host(H1, 2, 2, T0) is False, "a known host is not overwritten"

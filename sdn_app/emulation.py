@@ -163,6 +163,7 @@ def emulated_network(topo_spec: str, controller_port: int, protocols: str = "Ope
     net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=controller_port)
     try:
         net.build()
+        net.started_at = time.monotonic()  # what convergence times are measured from
         net.start()
         for host in net.hosts:
             # TCP through the userspace datapath stalls with checksum offload on.
@@ -211,28 +212,25 @@ def switches_and_links_match(ctl: ControllerProcess, expected: dict) -> bool:
     return got["switches"] == expected["switches"] and got["links"] == expected["links"]
 
 
-def ping_pairs(net, hosts=None, count: int = 1, timeout: int = 1) -> tuple[int, int]:
-    """Ping every ordered pair once; (sent, lost)."""
+def ping_pairs(net, hosts=None, timeout: int = 1, all_at_once: bool = False):
+    """Ping every ordered pair once; (sent, lost).  Each source pings all destinations
+    concurrently, so a round costs about ``timeout`` seconds even when nothing answers;
+    with ``all_at_once`` every source runs at the same time too."""
     hosts = hosts or net.hosts
-    sent = lost = 0
-    for src in hosts:
-        for dst in hosts:
-            if src is dst:
-                continue
-            out = src.cmd("ping -c%d -W%d %s" % (count, timeout, dst.IP()))
-            received = _received(out)
-            sent += count
-            lost += count - received
-    return sent, lost
 
-
-def _received(ping_output: str) -> int:
-    for line in ping_output.splitlines():
-        if "received" in line:
-            for part in line.split(","):
-                if "received" in part:
-                    return int(part.split()[0])
-    return 0
+    def script(src):
+        targets = " ".join(h.IP() for h in hosts if h is not src)
+        return ("sh -c 'for ip in %s; do (ping -c1 -W%d $ip >/dev/null 2>&1 && echo ok "
+                "|| echo lost) & done; wait'" % (targets, timeout))
+    if all_at_once:
+        procs = [src.popen(script(src), shell=True, stdout=subprocess.PIPE) for src in hosts]
+        outputs = [p.communicate()[0].decode() for p in procs]
+    else:
+        outputs = [src.cmd(script(src)) for src in hosts]
+    results = " ".join(outputs).split()
+    expected = len(hosts) * (len(hosts) - 1)
+    lost = results.count("lost") + max(0, expected - len(results))
+    return expected, lost
 
 
 def ovs_ofctl(command: str, bridge: str, *args: str, protocols: str = "OpenFlow13") -> str:
@@ -255,3 +253,17 @@ def port_packet_totals(net, protocols: str = "OpenFlow13") -> int:
                 if field.startswith("pkts="):
                     total += int(field[5:]) if field[5:].isdigit() else 0
     return total
+
+
+def switch_by_dpid(net, dpid: str):
+    """The Mininet switch whose dpid is written (in hex) as the REST API writes it."""
+    return next(sw for sw in net.switches if int(sw.dpid, 16) == int(dpid, 16))
+
+
+def wait_reachable(net, timeout: float) -> float | None:
+    """Seconds until one all-pairs ping round loses nothing, or None on timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if ping_pairs(net, all_at_once=True)[1] == 0:
+            return time.monotonic() - start
+    return None

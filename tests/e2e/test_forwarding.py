@@ -155,6 +155,7 @@ def test_controller_restart_takes_over_its_flows(tmp_path):
 def test_runs_beside_ryu_stock_apps(tmp_path):
     from sdn_app.emulation import ControllerProcess
     with ControllerProcess(apps=("sdn_app.controller", "ryu.app.ofctl_rest"),
+                           extra_args=("--observe-links",),
                            log_path=tmp_path / "c.log") as ctl, \
             emulated_network("diamond", ctl.of_port) as net:
         converge(ctl, net)

@@ -58,6 +58,7 @@ def run(args) -> list[list]:
             say("phase reachability: every host pings every other")
             reach = wait_reachable(net, 30)
             sent, lost = ping_pairs(net)
+            lost = len(lost)
             results.append(["reachability", "%d/%d pairs" % (sent - lost, sent),
                             "all pairs after %.1f s" % (time.monotonic() - t0)
                             if reach is not None else "NOT all pairs within 30 s"])
@@ -82,6 +83,7 @@ def run(args) -> list[list]:
             seen_after = time.monotonic() - t_fail
             new_path = ctl.get(query)
             sent, lost = ping_pairs(net)
+            lost = len(lost)
             say("controller saw it in %.2f s; new path %s" % (seen_after, format_path(new_path)))
             results.append(["failure", "%d/%d pairs" % (sent - lost, sent),
                             ("link down seen in %.2f s, traffic rerouted" % seen_after)
@@ -93,6 +95,7 @@ def run(args) -> list[list]:
             back = wait_until(lambda: ctl.get(query) == path, 10, 0.05)
             back_after = time.monotonic() - t_up
             sent, lost = ping_pairs(net)
+            lost = len(lost)
             results.append(["recovery", "%d/%d pairs" % (sent - lost, sent),
                             "original path back in %.2f s" % back_after if back
                             else "original path NOT back"])

@@ -18,9 +18,9 @@ from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from . import options, southbound
-from .forwarding import ETH_TYPE_LLDP, TABLE_INGRESS, build_plan, diff
+from .forwarding import ETH_TYPE_LLDP, TABLE_INGRESS, build_plan, diff, handle_frame
 from .rest import RestApi
-from .topology import Topology, TopologyError, dpid_to_str, normalize_mac
+from .topology import Topology, TopologyError, dpid_to_str
 
 # How long a switch may take to report the flows it holds before we clear ours instead.
 READBACK_TIMEOUT = 5.0
@@ -264,8 +264,6 @@ class ElasticController(app_manager.RyuApp):
             self._lldp_in(dp, in_port, pkt)
             return
         now = time.monotonic()
-        if not self.topo.is_edge_port(dp.id, in_port, now):
-            return  # not (yet) known to face hosts: never learn or flood from it
         digest = hashlib.blake2b(msg.data, digest_size=16).digest()
         if digest in self._recent_frames:
             return
@@ -273,19 +271,21 @@ class ElasticController(app_manager.RyuApp):
         arp_pkt = pkt.get_protocol(arp.arp)
         ip_pkt = pkt.get_protocol(ipv4.ipv4)
         src_ip = arp_pkt.src_ip if arp_pkt else ip_pkt.src if ip_pkt else None
-        if src_ip == "0.0.0.0":
-            src_ip = None
-        if _is_unicast(eth.src) and self.topo.learn_host(eth.src, dp.id, in_port, now, src_ip):
+        asked = (arp_pkt.dst_ip if arp_pkt and arp_pkt.opcode == arp.ARP_REQUEST
+                 and arp_pkt.src_ip != arp_pkt.dst_ip else None)
+        verdict = handle_frame(self.topo, dp.id, in_port, now, eth.src, eth.dst,
+                               None if src_ip == "0.0.0.0" else src_ip, asked)
+        if verdict.learned:
             self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
                              dpid_to_str(dp.id), in_port)
             self._schedule_reconcile()
-        if arp_pkt and arp_pkt.opcode == arp.ARP_REQUEST and arp_pkt.src_ip != arp_pkt.dst_ip:
-            target = self.topo.host_by_ip(arp_pkt.dst_ip)
-            if target is not None and target.mac != eth.src:
-                reply = southbound.arp_reply(eth, arp_pkt, target.mac)
-                dp.send_msg(southbound.packet_out(dp, [in_port], reply))
-                return
-        self._deliver(msg.data, eth.dst, (dp.id, in_port))
+        if verdict.arp_reply_mac:
+            reply = southbound.arp_reply(eth, arp_pkt, verdict.arp_reply_mac)
+            dp.send_msg(southbound.packet_out(dp, [in_port], reply))
+        for out_dpid, ports in verdict.outputs.items():
+            out_dp = self.datapaths.get(out_dpid)
+            if out_dp is not None:
+                out_dp.send_msg(southbound.packet_out(out_dp, ports, msg.data))
 
     def _lldp_in(self, dp, in_port, pkt):
         origin = southbound.parse_lldp(pkt)
@@ -303,29 +303,6 @@ class ElasticController(app_manager.RyuApp):
             # Prove the reverse direction now rather than at the next probe round.
             if not any(lk.src == dp.id for lk in self.topo.links_at(dp.id, in_port)):
                 self._send_lldp(dp, [in_port])
-
-    def _deliver(self, data, dst_mac, ingress):
-        """Deliver a frame the tables could not: straight to its host if known, else out of
-        every host-facing port but the one it came from."""
-        host = self.topo.hosts.get(dst_mac)
-        if host is not None:
-            targets = {host.dpid: [host.port]}
-        else:
-            targets = {}
-            for dpid, port_no in self.topo.edge_ports(time.monotonic()):
-                if (dpid, port_no) != ingress:
-                    targets.setdefault(dpid, []).append(port_no)
-        for dpid, ports in targets.items():
-            dp = self.datapaths.get(dpid)
-            if dp is not None:
-                dp.send_msg(southbound.packet_out(dp, ports, data))
-
-
-def _is_unicast(mac: str) -> bool:
-    try:
-        return not int(normalize_mac(mac).split(":")[0], 16) & 1
-    except ValueError:
-        return False
 
 
 class _StatsView:

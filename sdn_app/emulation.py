@@ -213,24 +213,27 @@ def switches_and_links_match(ctl: ControllerProcess, expected: dict) -> bool:
 
 
 def ping_pairs(net, hosts=None, timeout: int = 1, all_at_once: bool = False):
-    """Ping every ordered pair once; (sent, lost).  Each source pings all destinations
-    concurrently, so a round costs about ``timeout`` seconds even when nothing answers;
-    with ``all_at_once`` every source runs at the same time too."""
+    """Ping every ordered pair once: (pings sent, [(src, dst) names of the lost ones]).
+    Each source pings all destinations concurrently, so a round costs about ``timeout``
+    seconds even when nothing answers; with ``all_at_once`` all sources run together."""
     hosts = hosts or net.hosts
 
     def script(src):
         targets = " ".join(h.IP() for h in hosts if h is not src)
-        return ("sh -c 'for ip in %s; do (ping -c1 -W%d $ip >/dev/null 2>&1 && echo ok "
-                "|| echo lost) & done; wait'" % (targets, timeout))
+        return ("sh -c 'for ip in %s; do (ping -c1 -W%d $ip >/dev/null 2>&1 && echo ok $ip "
+                "|| echo lost $ip) & done; wait'" % (targets, timeout))
     if all_at_once:
         procs = [src.popen(script(src), shell=True, stdout=subprocess.PIPE) for src in hosts]
         outputs = [p.communicate()[0].decode() for p in procs]
     else:
         outputs = [src.cmd(script(src)) for src in hosts]
-    results = " ".join(outputs).split()
-    expected = len(hosts) * (len(hosts) - 1)
-    lost = results.count("lost") + max(0, expected - len(results))
-    return expected, lost
+    lost = []
+    for src, out in zip(hosts, outputs, strict=True):
+        answered = {line.split()[1]: line.split()[0] for line in out.splitlines()
+                    if line.split()[:1] in (["ok"], ["lost"])}
+        lost += [(src.name, h.name) for h in hosts
+                 if h is not src and answered.get(h.IP()) != "ok"]
+    return len(hosts) * (len(hosts) - 1), lost
 
 
 def ovs_ofctl(command: str, bridge: str, *args: str, protocols: str = "OpenFlow13") -> str:
@@ -264,6 +267,6 @@ def wait_reachable(net, timeout: float) -> float | None:
     """Seconds until one all-pairs ping round loses nothing, or None on timeout."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if ping_pairs(net, all_at_once=True)[1] == 0:
+        if not ping_pairs(net, all_at_once=True)[1]:
             return time.monotonic() - start
     return None

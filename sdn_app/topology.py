@@ -41,6 +41,13 @@ def normalize_mac(text: str) -> str:
         raise ValueError("not a MAC address: %r" % text) from None
 
 
+def is_unicast(mac: str) -> bool:
+    try:
+        return not int(normalize_mac(mac).split(":")[0], 16) & 1
+    except ValueError:
+        return False
+
+
 @dataclass
 class Port:
     port_no: int

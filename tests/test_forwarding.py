@@ -10,6 +10,7 @@ from sdn_app.forwarding import (
     ETH_TYPE_LLDP,
     build_plan,
     diff,
+    handle_frame,
     next_hops_towards,
     trace,
 )
@@ -135,3 +136,59 @@ def test_diff_changes_only_what_differs():
             del installed[f.key]
         assert installed == after[dpid]
     assert diff(after[0x10101], after[0x10101]) == ([], [])
+
+
+# -- frames the tables send to the controller --------------------------------------------
+
+H1, H2 = "00:00:00:00:00:01", "00:00:00:00:00:02"
+S1, S2, S3, S4 = 0x10101, 0x10102, 0x10103, 0x10104
+
+
+def test_frame_for_a_known_host_is_delivered_even_from_an_inter_switch_port():
+    """A packet in flight while the destination's entries are still being installed
+    misses table 1 on a switch mid-path: it must still arrive."""
+    topo, _ = model_of("diamond")
+    verdict = handle_frame(topo, S2, 2, SETTLED, H1, H2)  # s10102 port 2 faces s10104
+    assert verdict.outputs == {S4: [1]}
+    assert not verdict.learned, "never learn from an inter-switch port"
+
+
+def test_broadcast_is_flooded_only_out_of_other_edge_ports():
+    topo, _ = model_of("leafspine,2,3,2")
+    src = topo.hosts["00:00:00:00:00:01"]
+    verdict = handle_frame(topo, src.dpid, src.port, SETTLED, src.mac, BROADCAST)
+    ports = {(d, p) for d, ps in verdict.outputs.items() for p in ps}
+    assert ports == {(h.dpid, h.port) for h in topo.hosts.values()} - {(src.dpid, src.port)}
+
+
+def test_broadcast_from_an_inter_switch_or_unsettled_port_is_dropped():
+    topo, _ = model_of("diamond")
+    assert handle_frame(topo, S2, 1, SETTLED, H1, BROADCAST).outputs == {}
+    topo.port_changed(S1, Port(1, live=False), SETTLED)
+    topo.port_changed(S1, Port(1, live=True), SETTLED + 0.1)
+    verdict = handle_frame(topo, S1, 1, SETTLED + 0.2, "00:00:00:00:00:77", BROADCAST)
+    assert verdict.outputs == {} and not verdict.learned
+
+
+def test_new_host_is_learned_and_its_frame_delivered():
+    topo, _ = model_of("diamond", learn_hosts=False)
+    verdict = handle_frame(topo, S1, 1, SETTLED, H1, H2, src_ip="10.0.0.1")
+    assert verdict.learned and topo.hosts[H1].ips == ["10.0.0.1"]
+    assert verdict.outputs == {S4: [1]}, "unknown destination: flood to the other edge port"
+    assert not handle_frame(topo, S1, 1, SETTLED, H1, H2).learned, "already known"
+
+
+def test_arp_for_a_known_address_is_answered_by_the_controller():
+    topo, _ = model_of("diamond")
+    verdict = handle_frame(topo, S1, 1, SETTLED, H1, BROADCAST, "10.0.0.1",
+                           arp_request_for="10.0.0.2")
+    assert verdict.arp_reply_mac == H2 and verdict.outputs == {}
+    unknown = handle_frame(topo, S1, 1, SETTLED, H1, BROADCAST, "10.0.0.1",
+                           arp_request_for="10.0.0.99")
+    assert unknown.arp_reply_mac is None and unknown.outputs == {S4: [1]}
+
+
+def test_multicast_source_is_never_learned():
+    topo, _ = model_of("diamond", learn_hosts=False)
+    assert not handle_frame(topo, S1, 1, SETTLED, "01:00:5e:00:00:01", BROADCAST).learned
+    assert topo.hosts == {}

@@ -18,8 +18,19 @@ from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from . import options, southbound
-from .forwarding import ETH_TYPE_LLDP, TABLE_INGRESS, build_plan, diff, handle_frame
+from .balance import POLICIES, Damper, compute_next_hops
+from .forwarding import (
+    ETH_TYPE_LLDP,
+    FROM_LOCAL_HOST,
+    TABLE_FORWARD,
+    TABLE_INGRESS,
+    GroupEntry,
+    build_plan,
+    diff,
+    handle_frame,
+)
 from .rest import RestApi
+from .stats import MeterBank
 from .topology import Topology, TopologyError, dpid_to_str
 
 # How long a switch may take to report the flows it holds before we clear ours instead.
@@ -41,6 +52,8 @@ class ElasticController(app_manager.RyuApp):
             self.logger.error("%s", exc)
             raise SystemExit(2) from None
         self.topo = Topology(settle_time=self.settings.settle_time)
+        for dpid, port, mbps in self.settings.link_capacity_mbps:
+            self.topo.capacity_overrides[(dpid, port)] = mbps * 1e6
         self.datapaths = {}  # dpid -> connected Datapath
         # dpid -> {FlowEntry.key: FlowEntry} we know the switch holds; absent while the
         # switch's own table is being read back after it connects.
@@ -51,10 +64,21 @@ class ElasticController(app_manager.RyuApp):
         # restarted controller must first re-prove the links and hosts they serve.
         self.keep_until = {}
         self.plan = {}
+        self.policy = self.settings.policy
+        self.next_hops = {}  # (u, d) -> ((port, weight), ...) in force
+        self.damper = Damper(self.settings.rebalance_threshold, self.settings.rebalance_hold)
+        meters = (self.settings.stats_time_constant, self.settings.stats_interval)
+        self.port_meters = MeterBank(*meters)  # (dpid, port) -> port counter rates
+        self.demand_meters = MeterBank(*meters)  # (ingress dpid, dst mac) -> bytes/s
+        self.readback_xid = {}  # dpid -> xid of the take-over flow request
+        self._counted = {}  # dpid -> demand meters seen so far in a multipart reply
+        self.last_reconcile = {}
         self._reconcile_scheduled = False
         self._recent_frames = {}  # frame digest -> time first delivered
         kwargs["wsgi"].register(RestApi, {"app": self})
         self.threads.append(hub.spawn(self._housekeeping))
+        self.threads.append(hub.spawn(self._poll_stats))
+        self.threads.append(hub.spawn(self._rebalance))
 
     # -- switches -----------------------------------------------------------------------
 
@@ -71,7 +95,9 @@ class ElasticController(app_manager.RyuApp):
             self.readback[dp.id] = {}
             self.port_replies[dp.id] = []
             dp.send_msg(southbound.port_desc_request(dp))
-            dp.send_msg(southbound.flow_stats_request(dp, self.settings.cookie))
+            request = southbound.flow_stats_request(dp, self.settings.cookie)
+            dp.send_msg(request)
+            self.readback_xid[dp.id] = request.xid
             dp.connected_at = time.monotonic()
         elif self.datapaths.get(dp.id) is dp:
             self.logger.warning("switch %s disconnected; its flows stay in place",
@@ -79,6 +105,9 @@ class ElasticController(app_manager.RyuApp):
             del self.datapaths[dp.id]
             self.installed.pop(dp.id, None)
             self.keep_until.pop(dp.id, None)
+            # Counters restart with the next connection: no rate across the gap.
+            self.port_meters.forget(lambda key: key[0] == dp.id)
+            self.demand_meters.forget(lambda key: key[0] == dp.id)
             self.topo.switch_disconnected(dp.id)
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -104,7 +133,8 @@ class ElasticController(app_manager.RyuApp):
     def _flow_stats(self, ev):
         dp = ev.msg.datapath
         collected = self.readback.get(dp.id)
-        if collected is None:
+        if collected is None or ev.msg.xid != self.readback_xid.get(dp.id):
+            self._flow_counters(dp, ev.msg)
             return
         for stat in ev.msg.body:
             if stat.cookie == self.settings.cookie:
@@ -174,30 +204,142 @@ class ElasticController(app_manager.RyuApp):
     def _reconcile(self):
         self._reconcile_scheduled = False
         try:
-            self.plan = build_plan(self.topo, self.settings.host_idle_timeout)
+            started = time.monotonic()
+            proposed = compute_next_hops(self.topo, self.policy, self.demand(),
+                                         self.settings.path_stretch)
+            computed = time.monotonic()
+            if self.policy == "adaptive":
+                proposed = self.damper.apply(proposed, self.next_hops, computed)
+            self.next_hops = proposed
+            self.plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed)
+            totals = {"flow_mods": 0, "group_mods": 0}
             for dpid, dp in list(self.datapaths.items()):
                 installed = self.installed.get(dpid)
                 if installed is None:
                     continue
-                self._sync_switch(dp, installed, self.plan.get(dpid, {}))
+                for name, count in self._sync_switch(dp, installed,
+                                                     self.plan.get(dpid, {})).items():
+                    totals[name] += count
+            self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
+                                       total_seconds=round(time.monotonic() - started, 4))
+            if totals["group_mods"] or totals["flow_mods"]:
+                self.logger.info("reconciled (%s): %d flow mods, %d group mods in %.1f ms",
+                                 self.policy, totals["flow_mods"], totals["group_mods"],
+                                 1000 * (time.monotonic() - started))
         except Exception:  # never let one bad recomputation kill the controller
             self.logger.exception("recomputing the forwarding plan failed")
 
+    # -- policy and statistics ----------------------------------------------------------
+
+    def set_policy(self, policy: str) -> None:
+        if policy not in POLICIES:
+            raise ValueError("policy must be one of %s, got %r" % (", ".join(POLICIES), policy))
+        if policy != self.policy:
+            self.logger.info("policy %s -> %s", self.policy, policy)
+            self.policy = policy
+            self.next_hops = {}  # a new policy takes effect whole, not damped
+            self._schedule_reconcile()
+
+    def demand(self) -> dict:
+        """{(ingress switch, destination switch): bits/s} measured by the ingress
+        counting entries (see forwarding.py)."""
+        where = {mac: host.dpid for mac, host in self.topo.hosts.items()}
+        result = {}
+        for (dpid, mac), meter in self.demand_meters.meters.items():
+            dst = where.get(mac)
+            if dst is not None and dst != dpid:
+                key = (dpid, dst)
+                result[key] = result.get(key, 0.0) + 8 * meter.rate("bytes")
+        return result
+
+    def _poll_stats(self):
+        while True:
+            hub.sleep(self.settings.stats_interval)
+            for dpid, dp in list(self.datapaths.items()):
+                if dpid not in self.installed:
+                    continue
+                try:
+                    dp.send_msg(southbound.port_stats_request(dp))
+                    dp.send_msg(southbound.flow_counters_request(dp, self.settings.cookie,
+                                                                 TABLE_FORWARD))
+                except Exception:
+                    self.logger.exception("polling %s failed", dpid_to_str(dpid))
+
+    def _rebalance(self):
+        while True:
+            hub.sleep(self.settings.rebalance_interval)
+            if self.policy == "adaptive":
+                self._schedule_reconcile()
+
+    @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
+    def _port_stats(self, ev):
+        dp, now = ev.msg.datapath, time.monotonic()
+        if dp.id not in self.topo.graph:
+            return
+        for stat in ev.msg.body:
+            if stat.port_no <= dp.ofproto.OFPP_MAX:
+                self.port_meters.update((dp.id, stat.port_no), southbound.port_counters(stat),
+                                        now)
+        for link in self.topo.links():
+            if link.src == dp.id:
+                link.rate_bps = 8 * self.port_meters.rate((dp.id, link.src_port), "tx_bytes")
+
+    def _flow_counters(self, dp, msg):
+        now = time.monotonic()
+        seen = self._counted.setdefault(dp.id, set())
+        for stat in msg.body:
+            if stat.table_id != TABLE_FORWARD:
+                continue
+            match, byte_count = southbound.flow_counters(dp, stat)
+            if match.get("metadata") == FROM_LOCAL_HOST and "eth_dst" in match:
+                key = (dp.id, match["eth_dst"])
+                self.demand_meters.update(key, {"bytes": byte_count}, now)
+                seen.add(key)
+        if not msg.flags & dp.ofproto.OFPMPF_REPLY_MORE:
+            # An entry the switch no longer reports carries no demand any more.
+            del self._counted[dp.id]
+            self.demand_meters.forget(lambda key: key[0] == dp.id and key not in seen)
+
+    def port_rates(self, dpid: int) -> list[dict]:
+        switch = self.topo.switch(dpid)
+        rows = []
+        for port_no in sorted(switch.ports):
+            meter = self.port_meters.meters.get((dpid, port_no))
+            rates = meter.rates if meter else {}
+            rows.append({"port_no": port_no,
+                         "capacity_bps": self.topo.capacity(dpid, port_no),
+                         **{name.replace("_bytes", "_bps"): round(8 * v if "bytes" in name
+                                                                  else v, 1)
+                            for name, v in sorted(rates.items())}})
+        return rows
+
     def _sync_switch(self, dp, installed, desired):
+        """Send what differs.  Order makes it make-before-break: groups a new entry points
+        at exist before it, entries exist before what they supersede is deleted, and a
+        group goes only once no entry points at it."""
         to_add, to_delete = diff(installed, desired)
         if time.monotonic() < self.keep_until.get(dp.id, 0):
             to_delete = []
         cookie = self.settings.cookie
-        # Adds first: a replacement entry is in place before anything it supersedes goes.
-        for flow in to_add:
-            dp.send_msg(southbound.flow_mod(dp, flow, cookie))
-            installed[flow.key] = flow
-        for flow in to_delete:
-            dp.send_msg(southbound.flow_mod(dp, flow, cookie, delete=True))
-            del installed[flow.key]
-        if to_add or to_delete:
-            self.logger.debug("switch %s: %d flow entries set, %d removed",
-                              dpid_to_str(dp.id), len(to_add), len(to_delete))
+        counts = {"flow_mods": 0, "group_mods": 0}
+
+        def send(item, delete=False):
+            if isinstance(item, GroupEntry):
+                dp.send_msg(southbound.group_mod(dp, item, delete=delete))
+                counts["group_mods"] += 1
+            else:
+                dp.send_msg(southbound.flow_mod(dp, item, cookie, delete=delete))
+                counts["flow_mods"] += 1
+            if delete:
+                del installed[item.key]
+            else:
+                installed[item.key] = item
+
+        for item in sorted(to_add, key=lambda it: not isinstance(it, GroupEntry)):
+            send(item)
+        for item in sorted(to_delete, key=lambda it: isinstance(it, GroupEntry)):
+            send(item, delete=True)
+        return counts
 
     # -- discovery ----------------------------------------------------------------------
 

@@ -146,6 +146,22 @@ def make_topo(spec: str):
     return buildTopo(load_topologies(), spec)
 
 
+def capacity_settings(topo_spec: str) -> dict:
+    """The controller setting that tells it every shaped link's real rate, in both
+    directions (switch ports only; a host link's rate is the host's business)."""
+    topo = make_topo(topo_spec)
+    switches = set(topo.switches())
+    pairs = []
+    for a, b, info in topo.links(withInfo=True):
+        if "bw" not in info:
+            continue
+        for node, port in ((a, info["port1"]), (b, info["port2"])):
+            if node in switches:
+                pairs.append("%x/%d:%g" % (int(topo.nodeInfo(node)["dpid"], 16), port,
+                                            float(info["bw"])))
+    return {"link_capacity_mbps": ",".join(pairs)} if pairs else {}
+
+
 @contextlib.contextmanager
 def emulated_network(topo_spec: str, controller_port: int, protocols: str = "OpenFlow13"):
     """A started Mininet network of userspace OVS bridges, stopped on exit."""

@@ -5,9 +5,12 @@ The pipeline has two tables:
 * table 0 (ingress): LLDP and ARP go to the controller; a known host's frames
   (in_port + eth_src) and frames from inter-switch ports go on to table 1; anything else
   misses to the controller, which is how new and moved hosts are noticed.
-* table 1 (forwarding): one entry per known host, ``eth_dst -> output``, along a
-  shortest-path tree rooted at the host's switch; misses go to the controller, which
-  delivers broadcasts and unknown destinations itself.
+* table 1 (forwarding): one entry per known host, ``eth_dst -> output`` toward the
+  host's switch, or ``-> group`` where the policy splits traffic over several next hops
+  (a weighted SELECT group per destination switch, see balance.py); misses go to the
+  controller, which delivers broadcasts and unknown destinations itself.  Frames that
+  entered the network at this switch (table 0 marks them with metadata=1) hit a twin
+  entry of higher priority whose counters measure the demand matrix exactly.
 
 Nothing is ever flooded by a switch, so a topology with loops cannot storm: the
 controller delivers broadcasts only out of edge ports (Topology.is_edge_port), and
@@ -17,6 +20,7 @@ layer turns it into FlowMods and sends only the difference from what is installe
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -31,6 +35,8 @@ ETH_TYPE_LLDP = 0x88CC
 
 PRIORITY_MISS = 0
 PRIORITY_FORWARD = 100
+PRIORITY_INGRESS_COUNT = 110  # table 1: frames from local hosts (metadata=1)
+FROM_LOCAL_HOST = 1
 PRIORITY_CONTROL = 1000  # LLDP and ARP: above every forwarding entry
 
 TO_CONTROLLER = (("controller",),)
@@ -41,7 +47,8 @@ class FlowEntry:
     """One flow entry, in OpenFlow-version-neutral terms.
 
     ``match`` is a sorted tuple of (OXM field name, value) pairs; ``actions`` a tuple of
-    ("output", port) / ("controller",) / ("goto", table) steps.
+    ("output", port) / ("controller",) / ("group", id) / ("metadata", value) /
+    ("goto", table) steps, in that order.
     """
 
     table: int
@@ -55,6 +62,32 @@ class FlowEntry:
     def key(self) -> tuple:
         """What identifies an entry in a switch's table (OpenFlow strict matching)."""
         return (self.table, self.priority, self.match)
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    """A weighted SELECT group: ``buckets`` is ((port, weight), ...) sorted by port."""
+
+    group_id: int
+    buckets: tuple
+
+    @property
+    def key(self) -> tuple:
+        return ("group", self.group_id)
+
+
+def group_ids(dpids) -> dict[int, int]:
+    """A stable group id per destination switch: the dpid itself when it fits in 31 bits
+    (readable in dump-groups), else a hash of it; collisions probe upward in dpid order.
+    Stable ids mean a restarted controller rewrites the same groups in place."""
+    ids, taken = {}, set()
+    for dpid in sorted(dpids):
+        gid = dpid if 0 < dpid < 2**31 else (zlib.crc32(dpid.to_bytes(8, "big")) | 1) % 2**31
+        while gid in taken or gid == 0:
+            gid = (gid + 1) % 2**31
+        ids[dpid] = gid
+        taken.add(gid)
+    return ids
 
 
 def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,
@@ -83,11 +116,18 @@ def next_hops_towards(topo: Topology, root: int) -> dict[int, int]:
     return hops
 
 
-def build_plan(topo: Topology, host_idle_timeout: int = 0) -> Plan:
+def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | None = None) -> Plan:
+    """Every switch's desired entries and groups, {dpid: {key: FlowEntry | GroupEntry}}.
+    ``next_hops`` ({(u, d): ((port, weight), ...)}, see balance.py) defaults to the
+    shortest-path tree."""
+    if next_hops is None:
+        next_hops = {(u, h.dpid): ((port, 1),) for h in topo.hosts.values()
+                     for u, port in next_hops_towards(topo, h.dpid).items()}
     plan: Plan = {dpid: {} for dpid in topo.graph}
+    gids = group_ids(topo.graph.nodes)
 
-    def add(dpid: int, flow: FlowEntry) -> None:
-        plan[dpid][flow.key] = flow
+    def add(dpid: int, item) -> None:
+        plan[dpid][item.key] = item
 
     for dpid in topo.graph:
         add(dpid, entry(TABLE_INGRESS, PRIORITY_CONTROL, TO_CONTROLLER, eth_type=ETH_TYPE_LLDP))
@@ -97,15 +137,29 @@ def build_plan(topo: Topology, host_idle_timeout: int = 0) -> Plan:
     for link in topo.links():
         add(link.dst, entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),),
                             in_port=link.dst_port))
+    ingress_switches = {h.dpid for h in topo.hosts.values()}
     for host in topo.hosts.values():
         # Expiry of this entry is what tells the controller a host went silent.
-        add(host.dpid, entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),),
+        add(host.dpid, entry(TABLE_INGRESS, PRIORITY_FORWARD,
+                             (("metadata", FROM_LOCAL_HOST), ("goto", TABLE_FORWARD)),
                              idle_timeout=host_idle_timeout,
                              notify_removal=host_idle_timeout > 0,
                              in_port=host.port, eth_src=host.mac))
-        add(host.dpid, forward_entry(host.mac, host.port))
-        for dpid, port in next_hops_towards(topo, host.dpid).items():
-            add(dpid, forward_entry(host.mac, port))
+        routes = {host.dpid: (("output", host.port),)}
+        for (u, d), hops in next_hops.items():
+            if d != host.dpid or u not in plan:
+                continue
+            if len(hops) == 1:
+                routes[u] = (("output", hops[0][0]),)
+            else:
+                group = GroupEntry(gids[d], tuple(sorted(hops)))
+                add(u, group)
+                routes[u] = (("group", group.group_id),)
+        for u, actions in routes.items():
+            add(u, entry(TABLE_FORWARD, PRIORITY_FORWARD, actions, eth_dst=host.mac))
+            if u in ingress_switches:
+                add(u, entry(TABLE_FORWARD, PRIORITY_INGRESS_COUNT, actions,
+                             metadata=FROM_LOCAL_HOST, eth_dst=host.mac))
     return plan
 
 
@@ -114,28 +168,44 @@ def forward_entry(mac: str, port: int) -> FlowEntry:
 
 
 def trace(plan: Plan, topo: Topology, src: Host, dst: Host) -> list[dict]:
-    """Follow the plan's forwarding entries from src to dst: the path traffic takes."""
-    hops = []
-    dpid, in_port = src.dpid, src.port
+    """Every path the plan sends src's traffic to dst along, with the share of flows it
+    carries, most-used first: [{"share": 0.75, "hops": [{dpid, in_port, out_port}]}]."""
     key = forward_entry(dst.mac, 0).key
-    while True:
+    done = []
+
+    def walk(dpid, in_port, hops, share):
         flow = plan.get(dpid, {}).get(key)
-        if flow is None:
-            raise TopologyError("no path from %s to %s" % (src.mac, dst.mac))
-        out_port = flow.actions[0][1]
-        hops.append({"dpid": dpid_to_str(dpid), "in_port": in_port, "out_port": out_port})
-        if (dpid, out_port) == (dst.dpid, dst.port):
-            return hops
-        links = [lk for lk in topo.links_at(dpid, out_port) if lk.src == dpid]
-        if not links or len(hops) > len(plan):
-            raise TopologyError("no path from %s to %s" % (src.mac, dst.mac))
-        dpid, in_port = links[0].dst, links[0].dst_port
+        if flow is None or len(hops) > len(plan):
+            return
+        step = flow.actions[0]
+        if step[0] == "group":
+            buckets = plan[dpid][("group", step[1])].buckets
+            total = sum(w for _, w in buckets)
+            outs = [(port, share * w / total) for port, w in buckets]
+        else:
+            outs = [(step[1], share)]
+        for out_port, part in outs:
+            here = hops + [{"dpid": dpid_to_str(dpid), "in_port": in_port,
+                            "out_port": out_port}]
+            if (dpid, out_port) == (dst.dpid, dst.port):
+                done.append({"share": round(part, 4), "hops": here})
+                continue
+            for link in topo.links_at(dpid, out_port):
+                if link.src == dpid:
+                    walk(link.dst, link.dst_port, here, part)
+
+    walk(src.dpid, src.port, [], 1.0)
+    if not done:
+        raise TopologyError("no path from %s to %s" % (src.mac, dst.mac))
+    return sorted(done, key=lambda p: -p["share"])
 
 
 def path_report(plan: Plan, topo: Topology, src_key: str, dst_key: str) -> dict:
-    """The path in use between two hosts named by MAC or IPv4 (``GET /v1/paths``)."""
+    """The paths in use between two hosts named by MAC or IPv4 (``GET /v1/paths``):
+    ``hops`` is the most-used one, ``paths`` all of them with their shares."""
     src, dst = topo.find_host(src_key), topo.find_host(dst_key)
-    return {"src": src.mac, "dst": dst.mac, "hops": trace(plan, topo, src, dst)}
+    paths = trace(plan, topo, src, dst)
+    return {"src": src.mac, "dst": dst.mac, "hops": paths[0]["hops"], "paths": paths}
 
 
 def diff(installed: dict, desired: dict) -> tuple[list[FlowEntry], list[FlowEntry]]:

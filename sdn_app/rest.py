@@ -13,7 +13,8 @@ import logging
 
 from ryu.app.wsgi import ControllerBase, Response, route
 
-from .forwarding import path_report
+from .balance import POLICIES
+from .forwarding import GroupEntry, path_report
 from .topology import TopologyError, host_dict, str_to_dpid
 
 LOG = logging.getLogger(__name__)
@@ -99,3 +100,34 @@ class RestApi(ControllerBase):
         if not src or not dst:
             raise ValueError("both src and dst are required (host MAC or IPv4 address)")
         return path_report(self.app.plan, self.app.topo, src, dst)
+
+    @route("policy", "/v1/policy", methods=["GET"])
+    @json_api
+    def policy(self, req):
+        _only_params(req, set())
+        return self._policy_state()
+
+    @route("set_policy", "/v1/policy", methods=["PUT"])
+    @json_api
+    def set_policy(self, req):
+        try:
+            body = json.loads(req.body or b"null")
+        except ValueError as exc:
+            raise ValueError("body is not JSON: %s" % exc) from None
+        if not isinstance(body, dict) or set(body) != {"policy"}:
+            raise ValueError('body must be {"policy": one of %s}' % ", ".join(POLICIES))
+        self.app.set_policy(body["policy"])
+        return self._policy_state()
+
+    def _policy_state(self):
+        groups = sum(isinstance(item, GroupEntry)
+                     for entries in self.app.plan.values() for item in entries.values())
+        return {"policy": self.app.policy, "policies": list(POLICIES),
+                "path_stretch": self.app.settings.path_stretch, "select_groups": groups,
+                "last_reconcile": self.app.last_reconcile}
+
+    @route("stats", "/v1/stats/{dpid}", methods=["GET"])
+    @json_api
+    def stats(self, req, dpid):
+        _only_params(req, set())
+        return self.app.port_rates(str_to_dpid(dpid))

@@ -13,11 +13,23 @@ import struct
 from ryu.lib.packet import arp, ethernet, lldp, packet
 from ryu.ofproto import ofproto_v1_5
 
-from .forwarding import FlowEntry
+from .forwarding import FlowEntry, GroupEntry
 from .topology import Port
 
 LLDP_CHASSIS_PREFIX = b"dpid:"
 LLDP_TTL = 120
+ALL_ONES = 0xFFFFFFFFFFFFFFFF
+# Open vSwitch extension (OpenFlow 1.1+): create the group or replace it if it exists,
+# so installing a group is idempotent, e.g. when taking over after a restart.
+OFPGC_ADD_OR_MOD = 0x8000
+# OVS's group selection method property (Netronome experimenter 0x154d, type 1): a pad
+# word, the method name NUL-padded to 16 bytes, then a 64-bit parameter.  ``dp_hash``
+# with parameter 0 hashes the 5-tuple, ports included, and splits in proportion to the
+# bucket weights: the one way measured here to spread UDP flows that differ only in
+# their ports (../shared/ENVIRONMENT.md).
+NTR_EXPERIMENTER = 0x0000154D
+NTR_SELECTION_METHOD = 1
+DP_HASH = "dp_hash"
 
 
 def is_v15(datapath) -> bool:
@@ -38,6 +50,10 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
         elif step[0] == "controller":
             apply_actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER,
                                                         ofp.OFPCML_NO_BUFFER))
+        elif step[0] == "group":
+            apply_actions.append(parser.OFPActionGroup(step[1]))
+        elif step[0] == "metadata":
+            instructions.append(parser.OFPInstructionWriteMetadata(step[1], ALL_ONES))
         elif step[0] == "goto":
             instructions.append(parser.OFPInstructionGotoTable(step[1]))
         else:
@@ -46,7 +62,7 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
         instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
                                                             apply_actions))
     return parser.OFPFlowMod(
-        datapath, cookie=cookie, cookie_mask=0xFFFFFFFFFFFFFFFF if delete else 0,
+        datapath, cookie=cookie, cookie_mask=ALL_ONES if delete else 0,
         table_id=flow.table,
         command=ofp.OFPFC_DELETE_STRICT if delete else ofp.OFPFC_ADD,
         idle_timeout=flow.idle_timeout, priority=flow.priority,
@@ -55,10 +71,39 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
         match=parser.OFPMatch(**dict(flow.match)), instructions=instructions)
 
 
+def group_mod(datapath, group: GroupEntry, delete: bool = False):
+    """Create-or-replace (or delete) a weighted SELECT group.  Over OpenFlow 1.5 it asks
+    OVS for the dp_hash selection method, whose split follows the weights for any
+    5-tuple; over 1.3 the switch's default hash applies (see ENVIRONMENT.md: OVS's
+    default ignores UDP ports)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    if delete:
+        return parser.OFPGroupMod(datapath, command=ofp.OFPGC_DELETE, type_=ofp.OFPGT_SELECT,
+                                  group_id=group.group_id)
+    if is_v15(datapath):
+        buckets = [parser.OFPBucket(bucket_id=i, actions=[parser.OFPActionOutput(port)],
+                                    properties=[parser.OFPGroupBucketPropWeight(
+                                        type_=ofp.OFPGBPT_WEIGHT, weight=weight)])
+                   for i, (port, weight) in enumerate(group.buckets)]
+        name = struct.unpack("!4I", DP_HASH.encode().ljust(16, b"\0"))
+        method = parser.OFPGroupPropExperimenter(
+            type_=ofp.OFPGPT_EXPERIMENTER, experimenter=NTR_EXPERIMENTER,
+            exp_type=NTR_SELECTION_METHOD, data=[0, *name, 0, 0])
+        return parser.OFPGroupMod(datapath, command=OFPGC_ADD_OR_MOD, type_=ofp.OFPGT_SELECT,
+                                  group_id=group.group_id, buckets=buckets,
+                                  properties=[method])
+    buckets = [parser.OFPBucket(weight=weight, watch_port=ofp.OFPP_ANY,
+                                watch_group=ofp.OFPG_ANY,
+                                actions=[parser.OFPActionOutput(port)])
+               for port, weight in group.buckets]
+    return parser.OFPGroupMod(datapath, OFPGC_ADD_OR_MOD, ofp.OFPGT_SELECT, group.group_id,
+                              buckets)
+
+
 def delete_all_flows(datapath, cookie: int):
     """Remove every entry carrying our cookie, in every table, and nothing else."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
-    return parser.OFPFlowMod(datapath, cookie=cookie, cookie_mask=0xFFFFFFFFFFFFFFFF,
+    return parser.OFPFlowMod(datapath, cookie=cookie, cookie_mask=ALL_ONES,
                              table_id=ofp.OFPTT_ALL, command=ofp.OFPFC_DELETE,
                              out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
                              match=parser.OFPMatch())
@@ -69,7 +114,38 @@ def flow_stats_request(datapath, cookie: int):
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     request = parser.OFPFlowDescStatsRequest if is_v15(datapath) else parser.OFPFlowStatsRequest
     return request(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                   cookie, 0xFFFFFFFFFFFFFFFF, parser.OFPMatch())
+                   cookie, ALL_ONES, parser.OFPMatch())
+
+
+def flow_counters_request(datapath, cookie: int, table: int):
+    """Counters of our entries in one table.  In OpenFlow 1.5 they come with the flow
+    descriptions (OVS does not implement 1.5's separate flow-stats request)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    request = parser.OFPFlowDescStatsRequest if is_v15(datapath) else parser.OFPFlowStatsRequest
+    return request(datapath, 0, table, ofp.OFPP_ANY, ofp.OFPG_ANY, cookie, ALL_ONES,
+                   parser.OFPMatch())
+
+
+def flow_counters(datapath, stat) -> tuple[dict, int]:
+    """(match fields, byte count) of one entry of a flow-statistics reply."""
+    if is_v15(datapath):
+        byte_count = stat.stats.get("byte_count", 0) if stat.stats is not None else 0
+    else:
+        byte_count = stat.byte_count
+    return dict(stat.match.items()), byte_count
+
+
+def port_stats_request(datapath):
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPPortStatsRequest(datapath, 0, ofp.OFPP_ANY)
+
+
+PORT_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_dropped",
+                 "tx_dropped")
+
+
+def port_counters(stat) -> dict[str, int]:
+    return {name: getattr(stat, name) for name in PORT_COUNTERS}
 
 
 def flow_entry_from_stats(datapath, stat) -> FlowEntry:
@@ -79,16 +155,22 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
     for inst in stat.instructions:
         if isinstance(inst, parser.OFPInstructionGotoTable):
             actions.append(("goto", inst.table_id))
+        elif (isinstance(inst, parser.OFPInstructionWriteMetadata)
+              and inst.metadata_mask == ALL_ONES):
+            actions.append(("metadata", inst.metadata))
         elif isinstance(inst, parser.OFPInstructionActions):
             for act in inst.actions:
                 if isinstance(act, parser.OFPActionOutput):
                     actions.append(("controller",) if act.port == ofp.OFPP_CONTROLLER
                                    else ("output", act.port))
+                elif isinstance(act, parser.OFPActionGroup):
+                    actions.append(("group", act.group_id))
                 else:  # not ours: never equal to a planned entry, so it gets replaced
                     actions.append(("other", repr(act)))
         else:
             actions.append(("other", repr(inst)))
-    actions.sort(key=lambda step: step[0] == "goto")  # apply-actions come first, as we build
+    # Actions first, then write-metadata, then goto: the order flow_mod builds them in.
+    actions.sort(key=lambda step: {"metadata": 1, "goto": 2}.get(step[0], 0))
     match = tuple(sorted((name, value.lower() if isinstance(value, str) else value)
                          for name, value in stat.match.items()))
     return FlowEntry(stat.table_id, stat.priority, match, tuple(actions),

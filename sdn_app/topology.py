@@ -75,6 +75,7 @@ class Link:
     dst: int
     dst_port: int
     last_seen: float = 0.0
+    rate_bps: float = 0.0  # measured, smoothed (statistics polling)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Host:
 
 
 MAX_IPS_PER_HOST = 8
+DEFAULT_CAPACITY_BPS = 1e9  # for ports that advertise no speed
 
 
 class Topology:
@@ -100,6 +102,9 @@ class Topology:
         # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
         self.down_links: dict[tuple[int, int], Link] = {}
         self.settle_time = settle_time
+        # (dpid, port) -> bits/s, from configuration: wins over the advertised speed
+        # (an emulated link reports its veth's speed, not its shaped rate).
+        self.capacity_overrides: dict[tuple[int, int], float] = {}
         self.version = 0
 
     # -- switches and ports ------------------------------------------------------------
@@ -184,6 +189,14 @@ class Topology:
             self._link_down(link)
         for mac in [m for m, h in self.hosts.items() if (h.dpid, h.port) == (dpid, port_no)]:
             del self.hosts[mac]
+
+    def capacity(self, dpid: int, port_no: int) -> float:
+        """Transmit capacity of a switch port, bits/s."""
+        override = self.capacity_overrides.get((dpid, port_no))
+        if override:
+            return override
+        port = self.switch(dpid).ports.get(port_no) if dpid in self.graph else None
+        return float(port.speed_bps) if port and port.speed_bps else DEFAULT_CAPACITY_BPS
 
     # -- links -------------------------------------------------------------------------
 
@@ -325,7 +338,16 @@ class Topology:
     def links_dicts(self) -> list[dict]:
         rows = [(lk, "up") for lk in self.links()]
         rows += [(lk, "down") for lk in self.down_links.values()]
-        return [link_dict(lk, state) for lk, state in sorted(rows, key=lambda r: _link_order(r[0]))]
+        return [self.link_dict(lk, state)
+                for lk, state in sorted(rows, key=lambda r: _link_order(r[0]))]
+
+    def link_dict(self, link: Link, state: str) -> dict:
+        capacity = self.capacity(link.src, link.src_port) if link.src in self.graph else 0.0
+        rate = link.rate_bps if state == "up" else 0.0
+        return {"src": {"dpid": dpid_to_str(link.src), "port_no": link.src_port},
+                "dst": {"dpid": dpid_to_str(link.dst), "port_no": link.dst_port},
+                "state": state, "capacity_bps": capacity, "rate_bps": round(rate, 1),
+                "utilization": round(rate / capacity, 4) if capacity else 0.0}
 
     def switch_dict(self, dpid: int) -> dict:
         switch = self.switch(dpid)
@@ -346,7 +368,9 @@ class Topology:
             out.add_node(dpid_to_str(dpid), kind="switch", connected=self.switch(dpid).connected)
         for lk in self.links():
             out.add_edge(dpid_to_str(lk.src), dpid_to_str(lk.dst), key=lk.src_port,
-                         kind="link", src_port=lk.src_port, dst_port=lk.dst_port)
+                         kind="link", src_port=lk.src_port, dst_port=lk.dst_port,
+                         capacity_bps=self.capacity(lk.src, lk.src_port),
+                         rate_bps=round(lk.rate_bps, 1))
         for host in self.hosts.values():
             sw = dpid_to_str(host.dpid)
             out.add_node(host.mac, kind="host", ips=list(host.ips))
@@ -360,12 +384,6 @@ class Topology:
 
 def _link_order(link: Link):
     return (link.src, link.src_port, link.dst, link.dst_port)
-
-
-def link_dict(link: Link, state: str) -> dict:
-    return {"src": {"dpid": dpid_to_str(link.src), "port_no": link.src_port},
-            "dst": {"dpid": dpid_to_str(link.dst), "port_no": link.dst_port},
-            "state": state}
 
 
 def host_dict(host: Host) -> dict:

@@ -1,12 +1,14 @@
 """Mininet topologies with loops, for ``mn --custom topologies/topos.py --topo NAME,ARGS``.
 
-    diamond[,bw=..,bw_alt=..,hosts=N]   two disjoint 2-hop paths between s101 and s104
+    diamond[,hosts=N,bw_main=..,bw_alt=..]  two disjoint 2-hop paths, s10101 to s10104
     ring,N[,hosts=H,bw=..]              N switches in a ring, H hosts on each
     leafspine,S,L,H[,bw=..,bw_slow=..]  S spines, L leaves, H hosts per leaf
     fattree,K[,bw=..]                   k-ary fat tree (K=4: 20 switches, 16 hosts)
 
 ``bw`` (Mbit/s) limits every link and needs ``--link tc``; the other options set a
-different rate on some links, for unequal-capacity experiments.  Names and ids are
+different rate on some links, for unequal-capacity experiments.  Tell the controller
+the rates (``link_capacity_mbps``; sdn_app.emulation.capacity_settings does it): the
+switches only see their veths' 10 Gbit/s.  Names and ids are
 readable: a switch's dpid, in hex, spells its layer, pod and index as decimal digits
 (s10203 = layer 1, pod 02, index 03: dpid 0x10203); host hN has MAC 00:00:00:00:HH:LL
 and IP 10.0.HH.LL where HHLL is N in hex/decimal bytes.
@@ -47,14 +49,15 @@ class ReadableTopo(Topo):
 
 
 class DiamondTopo(ReadableTopo):
-    """s10101 branches to s10102 (bw) and s10103 (bw_alt), which rejoin at s10104."""
+    """s10101 branches to s10102 (bw_main) and s10103 (bw_alt), which rejoin at s10104;
+    ``bw`` applies to every link not given a rate, host links included."""
 
-    def build_topology(self, hosts=1, bw_alt=None):
+    def build_topology(self, hosts=1, bw_main=None, bw_alt=None):
         s1, s2, s3, s4 = (self.switch(1, 1, i) for i in range(1, 5))
         self.hosts_on(s1, int(hosts))
         self.hosts_on(s4, int(hosts))
-        self.connect(s1, s2)
-        self.connect(s2, s4)
+        self.connect(s1, s2, bw_main)
+        self.connect(s2, s4, bw_main)
         self.connect(s1, s3, bw_alt)
         self.connect(s3, s4, bw_alt)
 

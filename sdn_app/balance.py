@@ -1,0 +1,260 @@
+"""Next hops and their weights toward every destination switch, under a policy.
+
+For each destination switch d the allowed next hops form a DAG: from switch u, only
+neighbours strictly closer to d (in hops) are used, so whatever the weights, no packet
+can loop.  ``stretch`` admits paths up to that many hops longer than the shortest.
+
+Policies:
+
+* ``shortest``: one next hop (the stable tie-break of forwarding.next_hops_towards);
+* ``ecmp``: every next hop of the DAG, equal weights;
+* ``adaptive``: weights that minimise the maximum link utilisation for the measured
+  demand (a linear program over the DAGs), ties broken toward a capacity-proportional
+  split so the answer is unique and stable; with no demand measured, capacity-
+  proportional weights.  A Damper keeps the weights from flapping.
+
+Result type: NextHops = {(u, d): ((port, weight), ...)} with integer weights.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import reduce
+
+import networkx as nx
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
+
+from .topology import Topology
+
+POLICIES = ("shortest", "ecmp", "adaptive")
+WEIGHT_SCALE = 100  # integer weights are shares in percent, reduced by their gcd
+# dp_hash in OVS spreads a group over at most 256 hash slots: ceil(sum/min) must fit.
+MAX_WEIGHT_RATIO = 256
+
+
+def destinations(topo: Topology) -> list[int]:
+    """Switches with hosts behind them: the only ones traffic is forwarded toward."""
+    return sorted({h.dpid for h in topo.hosts.values() if h.dpid in topo.graph})
+
+
+def dag_towards(topo: Topology, root: int, stretch: int = 0) -> dict[int, list[tuple]]:
+    """{u: [(v, port), ...]}: u's allowed next hops toward root (see module doc)."""
+    graph = topo.graph
+    if root not in graph:
+        return {}
+    dist = nx.single_source_shortest_path_length(graph.reverse(copy=False), root)
+    dag = {}
+    for u, du in dist.items():
+        if u == root:
+            continue
+        dag[u] = sorted((v, port) for _, v, port in graph.out_edges(u, keys=True)
+                        if v in dist and dist[v] < du and 1 + dist[v] <= du + stretch)
+    return dag
+
+
+def integer_weights(shares: dict[int, float]) -> tuple:
+    """((port, weight), ...) from fractional shares: whole percents, at least 1 so every
+    allowed next hop stays in the group (the set then changes only with the topology),
+    reduced by the gcd (3:1 rather than 75:25).  Keeps ceil(sum/min) <= 256 for dp_hash."""
+    total = sum(shares.values())
+    if total <= 0:
+        shares, total = {p: 1.0 for p in shares}, float(len(shares))
+    weights = {p: max(1, round(s / total * WEIGHT_SCALE)) for p, s in shares.items()}
+    gcd = reduce(math.gcd, weights.values())
+    result = tuple(sorted((p, w // gcd) for p, w in weights.items()))
+    assert math.ceil(sum(w for _, w in result) / min(w for _, w in result)) <= MAX_WEIGHT_RATIO
+    return result
+
+
+def shares_of(weights: tuple) -> dict[int, float]:
+    total = sum(w for _, w in weights)
+    return {p: w / total for p, w in weights}
+
+
+def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
+                      stretch: int = 0) -> dict:
+    """NextHops for every switch toward every destination switch."""
+    if policy not in POLICIES:
+        raise ValueError("policy must be one of %s, got %r" % (", ".join(POLICIES), policy))
+    result = {}
+    if policy == "shortest":
+        from .forwarding import next_hops_towards
+        for d in destinations(topo):
+            for u, port in next_hops_towards(topo, d).items():
+                result[(u, d)] = ((port, 1),)
+        return result
+    dags = {d: dag_towards(topo, d, stretch) for d in destinations(topo)}
+    if policy == "ecmp":
+        for d, dag in dags.items():
+            for u, hops in dag.items():
+                if hops:
+                    result[(u, d)] = tuple(sorted((port, 1) for _, port in hops))
+        return result
+    split = min_max_utilization_split(topo, dags, demand or {})
+    for (u, d), shares in split.items():
+        result[(u, d)] = integer_weights(shares)
+    return result
+
+
+def capacity_split(topo: Topology, u: int, hops: list[tuple]) -> dict[int, float]:
+    return _normalized({port: topo.capacity(u, port) for _, port in hops})
+
+
+def min_max_utilization_split(topo: Topology, dags: dict, demand: dict) -> dict:
+    """{(u, d): {port: share}} minimising the highest link utilisation for ``demand``
+    ({(u, d): bits/s entering at u for hosts behind d}), over the given DAGs.
+
+    LP: variables f[d, e] >= 0 (flow toward d on DAG edge e), U, and t[d, e] >= |f - ref|;
+    minimise U + eps * sum(t) subject to flow conservation per destination and
+    sum_d f[d, e] <= U * capacity(e).  ``ref`` routes the same demand with capacity-
+    proportional splits; the small eps term picks, among equally good answers, the one
+    closest to it, which keeps weights stable from one run to the next.
+    """
+    ref_shares = {(u, d): capacity_split(topo, u, hops)
+                  for d, dag in dags.items() for u, hops in dag.items() if hops}
+    ref_flow = _route(dags, demand, ref_shares)
+    total = sum(v for (u, d), v in demand.items() if u in dags.get(d, {}))
+    if total <= 0:
+        return {k: _normalized(v) for k, v in ref_shares.items()}
+
+    scale = 1e6  # work in Mbit/s so coefficients stay near 1
+    edges = [(d, u, v, port) for d, dag in dags.items() for u, hops in dag.items()
+             for v, port in hops]
+    index = {e: i for i, e in enumerate(edges)}
+    n = len(edges)
+    u_var = n  # U; then t[i] is variable n + 1 + i
+    n_vars = 2 * n + 1
+    eq, b_eq = _SparseRows(n_vars), []
+    for d, dag in dags.items():
+        into = {}
+        for w, hops in dag.items():
+            for v, port in hops:
+                into.setdefault(v, []).append(index[(d, w, v, port)])
+        for u, hops in dag.items():  # out - in = demand entering at u
+            eq.add_row([(index[(d, u, v, port)], 1.0) for v, port in hops]
+                       + [(i, -1.0) for i in into.get(u, [])])
+            b_eq.append(demand.get((u, d), 0.0) / scale)
+    ub, b_ub = _SparseRows(n_vars), []
+    by_link = {}
+    for i, (_d, u, _v, port) in enumerate(edges):
+        by_link.setdefault((u, port), []).append(i)
+    for (u, port), members in by_link.items():  # load <= U * capacity
+        ub.add_row([(i, 1.0) for i in members] + [(u_var, -topo.capacity(u, port) / scale)])
+        b_ub.append(0.0)
+    for i, e in enumerate(edges):  # t >= |f - ref|
+        ref = ref_flow.get(e, 0.0) / scale
+        ub.add_row([(i, 1.0), (n + 1 + i, -1.0)])
+        b_ub.append(ref)
+        ub.add_row([(i, -1.0), (n + 1 + i, -1.0)])
+        b_ub.append(-ref)
+    eps = 1e-3 / max(total / scale, 1e-9)
+    cost = np.concatenate([np.zeros(n), [1.0], np.full(n, eps)])
+    res = linprog(cost, A_ub=ub.matrix(), b_ub=b_ub, A_eq=eq.matrix(), b_eq=b_eq,
+                  bounds=(0, None), method="highs")
+    if res.status != 0:
+        return {k: _normalized(v) for k, v in ref_shares.items()}
+    result = {}
+    for d, dag in dags.items():
+        for u, hops in dag.items():
+            if not hops:
+                continue
+            out = {port: res.x[index[(d, u, v, port)]] for v, port in hops}
+            if sum(out.values()) > 1e-6 * total / scale:
+                result[(u, d)] = _normalized(out)
+            else:
+                result[(u, d)] = _normalized(ref_shares[(u, d)])
+    return result
+
+
+class _SparseRows:
+    """Builds a constraint matrix row by row from (column, coefficient) pairs."""
+
+    def __init__(self, n_cols: int):
+        self.n_cols = n_cols
+        self.rows, self.cols, self.vals = [], [], []
+        self.n_rows = 0
+
+    def add_row(self, terms) -> None:
+        for col, val in terms:
+            self.rows.append(self.n_rows)
+            self.cols.append(col)
+            self.vals.append(val)
+        self.n_rows += 1
+
+    def matrix(self):
+        return coo_matrix((self.vals, (self.rows, self.cols)),
+                          shape=(self.n_rows, self.n_cols)).tocsr()
+
+
+def _normalized(values: dict) -> dict:
+    total = sum(values.values())
+    return {k: v / total for k, v in values.items()} if total > 0 else values
+
+
+def _route(dags: dict, demand: dict, shares: dict) -> dict:
+    """Flow on each DAG edge {(d, u, v, port): bits/s} when demand follows ``shares``."""
+    flow = {}
+    for d, dag in dags.items():
+        inflow = {u: demand.get((u, d), 0.0) for u in dag}
+        order = list(nx.topological_sort(nx.DiGraph(
+            [(u, v) for u, hops in dag.items() for v, _ in hops])))
+        for u in [n for n in order if n in dag] + [n for n in dag if n not in order]:
+            hops = dag[u]
+            if not hops:
+                continue
+            split = _normalized(shares[(u, d)])
+            for v, port in hops:
+                amount = inflow.get(u, 0.0) * split[port]
+                flow[(d, u, v, port)] = amount
+                if v in inflow:
+                    inflow[v] += amount
+    return flow
+
+
+def link_loads(topo: Topology, next_hops: dict, demand: dict) -> dict:
+    """{(u, port): bits/s} when ``demand`` follows ``next_hops`` (fluid model): what a
+    benchmark compares against the switches' counters and the LP optimum."""
+    dags = {}
+    for (u, d), hops in next_hops.items():
+        links = {lk.src_port: lk.dst for lk in topo.links() if lk.src == u}
+        dags.setdefault(d, {})[u] = [(links[p], p) for p, _ in hops if p in links]
+    shares = {(u, d): dict(next_hops[(u, d)]) for d, dag in dags.items() for u in dag}
+    loads = {}
+    for (_d, u, _v, port), amount in _route(dags, demand, shares).items():
+        loads[(u, port)] = loads.get((u, port), 0.0) + amount
+    return loads
+
+
+class Damper:
+    """Lets adaptive weights through only when they moved enough, and not too often.
+
+    A next-hop set that changed (topology) passes at once: correctness first.  Otherwise
+    a group's weights change only when some share moved by more than ``threshold`` and
+    the group's last change is at least ``hold`` seconds old.
+    """
+
+    def __init__(self, threshold: float, hold: float):
+        self.threshold = threshold
+        self.hold = hold
+        self.changed_at: dict = {}
+
+    def apply(self, proposed: dict, current: dict, now: float) -> dict:
+        result = {}
+        for key, hops in proposed.items():
+            old = current.get(key)
+            if old is None or {p for p, _ in old} != {p for p, _ in hops}:
+                result[key] = hops
+                self.changed_at[key] = now
+                continue
+            new_s, old_s = shares_of(hops), shares_of(old)
+            moved = max(abs(new_s[p] - old_s[p]) for p in new_s)
+            if moved > self.threshold and now - self.changed_at.get(key, -math.inf) >= self.hold:
+                result[key] = hops
+                self.changed_at[key] = now
+            else:
+                result[key] = old
+        for key in [k for k in self.changed_at if k not in proposed]:
+            del self.changed_at[key]
+        return result

@@ -286,3 +286,44 @@ def wait_reachable(net, timeout: float) -> float | None:
         if not ping_pairs(net, all_at_once=True)[1]:
             return time.monotonic() - start
     return None
+
+
+def iperf3(client, server, *, udp: bool, flows: int, seconds: float,
+           mbps_per_flow: float = 0.0, port: int = 5201, packet_bytes: int = 1200) -> dict:
+    """One iperf3 run between two Mininet hosts, ``flows`` parallel streams (each its own
+    source port); the server is started here and ends with the run.  Returns offered and
+    delivered Mbit/s and the loss the receiver reported (UDP), from the client's JSON."""
+    server_proc = server.popen(["iperf3", "-s", "-1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        cmd = ["iperf3", "-c", server.IP(), "-p", str(port), "-J", "-t", str(seconds),
+               "-P", str(flows)]
+        if udp:
+            cmd += ["-u", "-l", str(packet_bytes), "-b", "%gM" % mbps_per_flow]
+        client_proc = client.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out, _ = client_proc.communicate(timeout=seconds + 30)
+    finally:
+        for proc in (server_proc,):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    end = json.loads(out)["end"]
+    if udp:
+        sent = end["sum_sent"]["bits_per_second"] / 1e6
+        lost = end["sum"].get("lost_percent", 0.0)
+        return {"offered_mbps": sent, "mbps": sent * (1 - lost / 100), "lost_percent": lost}
+    received = end["sum_received"]["bits_per_second"] / 1e6
+    return {"offered_mbps": received, "mbps": received, "lost_percent": 0.0}
+
+
+def port_tx_bytes(bridge: str, protocols: str = "OpenFlow13") -> dict[int, int]:
+    """{port: bytes sent} as the switch counts them."""
+    result, port = {}, None
+    for line in ovs_ofctl("dump-ports", bridge, protocols=protocols).splitlines():
+        words = line.replace(",", " ").replace(":", " ").split()
+        if words[:1] == ["port"]:
+            port = int(words[1]) if words[1].isdigit() else None
+        elif words[:1] == ["tx"] and port is not None:
+            result[port] = int(next(w[6:] for w in words if w.startswith("bytes=")))
+    return result

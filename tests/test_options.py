@@ -30,3 +30,20 @@ def test_values_are_read(tmp_path):
 def test_bad_values_name_the_option(tmp_path, text, word):
     with pytest.raises(ValueError, match=word):
         load(tmp_path, text)
+
+
+def test_link_capacities(tmp_path):
+    got = load(tmp_path, "[sdn_app]\nlink_capacity_mbps = 10101/2:10,0000000000010102/1:2.5\n")
+    assert got.link_capacity_mbps == ((0x10101, 2, 10.0), (0x10102, 1, 2.5))
+
+
+@pytest.mark.parametrize("value", ["10101:10", "zz/1:10", "10101/1:fast", "10101/1:0",
+                                   "10101/1:-5"])
+def test_bad_link_capacities_name_the_option(tmp_path, value):
+    with pytest.raises(ValueError, match="link_capacity_mbps"):
+        load(tmp_path, "[sdn_app]\nlink_capacity_mbps = %s\n" % value)
+
+
+def test_bad_policy_names_the_option(tmp_path):
+    with pytest.raises(ValueError, match="policy"):
+        load(tmp_path, "[sdn_app]\npolicy = fastest\n")

@@ -1,7 +1,6 @@
 """REST answers, through Ryu's own WSGI router, on a model with no switches attached."""
 
 import json
-from types import SimpleNamespace
 
 import networkx as nx
 import pytest
@@ -9,19 +8,44 @@ import webob
 from ryu.app.wsgi import WSGIApplication
 from shipped_topologies import model_of
 
+from sdn_app.balance import POLICIES, compute_next_hops
 from sdn_app.forwarding import build_plan
+from sdn_app.options import Settings
 from sdn_app.rest import RestApi
+
+
+class FakeApp:
+    """What RestApi reads from the controller, without a controller."""
+
+    def __init__(self, topo):
+        self.topo = topo
+        self.policy = "shortest"
+        self.plan = build_plan(topo)
+        self.settings = Settings()
+        self.last_reconcile = {}
+
+    def set_policy(self, policy):
+        if policy not in POLICIES:
+            raise ValueError("policy must be one of ...")
+        self.policy = policy
+        self.plan = build_plan(self.topo, next_hops=compute_next_hops(self.topo, policy))
+
+    def port_rates(self, dpid):
+        return [{"port_no": p} for p in sorted(self.topo.switch(dpid).ports)]
 
 
 @pytest.fixture(scope="module")
 def api():
     topo, macs = model_of("fattree,4")
-    app = SimpleNamespace(topo=topo, plan=build_plan(topo))
+    app = FakeApp(topo)
     wsgi = WSGIApplication()
     wsgi.register(RestApi, {"app": app})
 
-    def get(path):
-        resp = webob.Request.blank(path).get_response(wsgi)
+    def get(path, method="GET", body=None):
+        req = webob.Request.blank(path, method=method)
+        if body is not None:
+            req.body = body
+        resp = req.get_response(wsgi)
         assert resp.content_type == "application/json", resp.body
         return resp.status_code, json.loads(resp.body)
     get.app = app
@@ -89,8 +113,33 @@ def test_unreachable_path_is_404(api):
     from sdn_app.topology import Port
     for port in (2, 3):
         topo.port_changed(0x10101, Port(port, live=False), 1000)
-    app = SimpleNamespace(topo=topo, plan=build_plan(topo))
+    app = FakeApp(topo)
     wsgi = WSGIApplication()
     wsgi.register(RestApi, {"app": app})
     resp = webob.Request.blank("/v1/paths?src=10.0.0.1&dst=10.0.0.2").get_response(wsgi)
     assert resp.status_code == 404 and "no path" in json.loads(resp.body)["error"]
+
+
+def test_policy_can_be_read_and_changed(api):
+    assert api("/v1/policy")[1]["policy"] == "shortest"
+    status, body = api("/v1/policy", "PUT", b'{"policy": "ecmp"}')
+    assert status == 200 and body["policy"] == "ecmp" and body["select_groups"] > 0
+    paths = api("/v1/paths?src=10.0.0.1&dst=10.0.0.16")[1]["paths"]
+    assert len(paths) == 4 and all(p["share"] == 0.25 for p in paths)
+    api("/v1/policy", "PUT", b'{"policy": "shortest"}')
+
+
+@pytest.mark.parametrize("body", [b"", b"{bad json", b"[]", b'"ecmp"', b'{"policy": 3}',
+                                  b'{"policy": "fastest"}', b'{"policy": "ecmp", "x": 1}',
+                                  b'{"Policy": "ecmp"}', b"\xff\xfe"])
+def test_bad_policy_bodies_get_400_and_change_nothing(api, body):
+    status, reply = api("/v1/policy", "PUT", body)
+    assert status == 400 and reply["error"]
+    assert api("/v1/policy")[1]["policy"] == "shortest"
+
+
+def test_stats_and_link_rates(api):
+    assert api("/v1/stats/0000000000030101")[1][0]["port_no"] == 1
+    assert api("/v1/stats/00000000000000ff")[0] == 404
+    link = api("/v1/links")[1][0]
+    assert {"capacity_bps", "rate_bps", "utilization"} <= set(link)

@@ -1,0 +1,134 @@
+"""Weighted multipath on the real stack: the groups OVS holds, the split its own port
+counters show, and policy changes over REST."""
+
+import json
+import time
+
+import pytest
+
+from sdn_app.emulation import (
+    ControllerProcess,
+    capacity_settings,
+    emulated_network,
+    expected_topology,
+    iperf3,
+    ovs_ofctl,
+    ping_pairs,
+    port_tx_bytes,
+    switch_by_dpid,
+    switches_and_links_match,
+    wait_until,
+)
+
+SPEC = "diamond,hosts=2,bw_main=10,bw_alt=40"
+BRANCH = 0x10101
+DESTINATION = 0x10104  # group ids are the destination switch's dpid
+
+
+def uplinks(net):
+    """{capacity Mbit/s: port} of the branching switch's two uplinks."""
+    expected = expected_topology(net)
+    ports = {}
+    for src, src_port, dst, _ in expected["links"]:
+        if int(src, 16) == BRANCH:
+            ports[10 if int(dst, 16) == 0x10102 else 40] = src_port
+    return ports
+
+
+def group_line(protocols):
+    lines = [line for line in ovs_ofctl("dump-groups", "s10101", protocols=protocols)
+             .splitlines() if "group_id=%d," % DESTINATION in line]
+    return lines[0] if lines else None
+
+
+def bucket_weights(line):
+    """{port: weight} from a dump-groups line (OVS omits weight:1)."""
+    weights = {}
+    for bucket in line.split("bucket=")[1:]:
+        fields = dict(f.split(":", 1) for f in bucket.rstrip(",").split(",") if ":" in f)
+        port = int(bucket.split("output:")[1].split(",")[0])
+        weights[port] = int(fields.get("weight", 1))
+    return weights
+
+
+@pytest.fixture
+def balanced(tmp_path):
+    """Controller (adaptive) + unequal diamond speaking OpenFlow 1.5."""
+    protocols = "OpenFlow13,OpenFlow15"
+    with ControllerProcess(log_path=tmp_path / "controller.log",
+                           settings=capacity_settings(SPEC)) as ctl, \
+            emulated_network(SPEC, ctl.of_port, protocols) as net:
+        expected = expected_topology(net)
+        assert wait_until(lambda: switches_and_links_match(ctl, expected), 30), ctl.log_tail()
+        time.sleep(1.2)
+        assert not ping_pairs(net)[1]
+        yield ctl, net, "OpenFlow15"
+        assert ctl.alive(), ctl.log_tail()
+
+
+def test_adaptive_groups_follow_capacity_and_the_switch_splits_udp_flows(balanced):
+    ctl, net, protocols = balanced
+    ports = uplinks(net)
+    line = group_line(protocols)
+    assert line and "selection_method=dp_hash" in line, line
+    assert bucket_weights(line) == {ports[10]: 1, ports[40]: 4}
+
+    before = port_tx_bytes("s10101", protocols)
+    result = iperf3(net.get("h1"), net.get("h3"), udp=True, flows=64, seconds=5,
+                    mbps_per_flow=0.25)
+    after = port_tx_bytes("s10101", protocols)
+    sent = {cap: after[p] - before[p] for cap, p in ports.items()}
+    share = sent[40] / (sent[10] + sent[40])
+    # Weights 1:4 put 80% of flows on the fast path; 64 flows hash with a spread of
+    # about 5% (binomial), so 0.65-0.95 holds unless the split is really wrong.
+    assert 0.65 <= share <= 0.95, (share, sent)
+    assert result["lost_percent"] < 5, result
+
+    # The controller measured that demand and its links' rates.
+    links = {(lk["src"]["dpid"], lk["src"]["port_no"]): lk for lk in ctl.get("/v1/links")}
+    assert links[("%016x" % BRANCH, ports[40])]["capacity_bps"] == 40e6
+    # Demand stays below capacity, so the LP keeps the capacity-proportional split.
+    assert bucket_weights(group_line(protocols)) == {ports[10]: 1, ports[40]: 4}
+
+
+def test_policy_changes_over_rest_rewrite_the_groups(balanced):
+    ctl, net, protocols = balanced
+    ports = uplinks(net)
+    status, body = ctl.request("/v1/policy", "PUT", json.dumps({"policy": "ecmp"}).encode())
+    assert status == 200 and body["policy"] == "ecmp"
+    assert wait_until(lambda: bucket_weights(group_line(protocols) or "")
+                      == {ports[10]: 1, ports[40]: 1}, 5), group_line(protocols)
+    paths = ctl.get("/v1/paths?src=10.0.0.1&dst=10.0.0.3")["paths"]
+    assert sorted(p["share"] for p in paths) == [0.5, 0.5]
+
+    ctl.request("/v1/policy", "PUT", b'{"policy": "shortest"}')
+    assert wait_until(lambda: group_line(protocols) is None, 5), "group removed"
+    assert len(ctl.get("/v1/paths?src=10.0.0.1&dst=10.0.0.3")["paths"]) == 1
+    assert not ping_pairs(net)[1]
+
+    for bad in (b"{", b'{"policy": "fastest"}', b'{"policy": "ecmp", "extra": 1}'):
+        status, body = ctl.request("/v1/policy", "PUT", bad)
+        assert status == 400 and "error" in body
+    assert ctl.get("/v1/policy")["policy"] == "shortest"
+
+    ctl.request("/v1/policy", "PUT", b'{"policy": "adaptive"}')
+    assert wait_until(lambda: bucket_weights(group_line(protocols) or "")
+                      == {ports[10]: 1, ports[40]: 4}, 5)
+    assert not ping_pairs(net)[1]
+
+
+def test_openflow13_switches_get_weighted_select_groups_too(tmp_path):
+    with ControllerProcess(log_path=tmp_path / "c.log", settings=capacity_settings(SPEC)) as ctl, \
+            emulated_network(SPEC, ctl.of_port, "OpenFlow13") as net:
+        expected = expected_topology(net)
+        assert wait_until(lambda: switches_and_links_match(ctl, expected), 30)
+        time.sleep(1.2)
+        assert not ping_pairs(net)[1]
+        line = group_line("OpenFlow13")
+        assert line and "type=select" in line and "selection_method" not in line
+        assert sorted(bucket_weights(line).values()) == [1, 4]
+        stats = ctl.get("/v1/stats/%016x" % BRANCH)
+        switch = switch_by_dpid(net, "%x" % BRANCH)
+        assert {p["port_no"] for p in stats} == {
+            port for intf, port in switch.ports.items() if intf.name != "lo"}
+        assert all({"tx_bps", "rx_bps", "capacity_bps"} <= set(p) for p in stats), stats

@@ -1,0 +1,149 @@
+import math
+
+import networkx as nx
+import pytest
+from shipped_topologies import SETTLED, model_of
+
+from sdn_app.balance import (
+    Damper,
+    compute_next_hops,
+    dag_towards,
+    integer_weights,
+    link_loads,
+    min_max_utilization_split,
+    shares_of,
+)
+from sdn_app.topology import Port
+
+S1, S2, S3, S4 = 0x10101, 0x10102, 0x10103, 0x10104
+MBIT = 1e6
+
+
+def unequal_diamond(main=10, alt=40):
+    topo, _ = model_of("diamond")
+    for u, port in ((S1, 2), (S2, 2), (S2, 1), (S4, 2)):
+        topo.capacity_overrides[(u, port)] = main * MBIT
+    for u, port in ((S1, 3), (S3, 2), (S3, 1), (S4, 3)):
+        topo.capacity_overrides[(u, port)] = alt * MBIT
+    return topo
+
+
+def max_utilization(topo, next_hops, demand):
+    loads = link_loads(topo, next_hops, demand)
+    return max(load / topo.capacity(u, port) for (u, port), load in loads.items())
+
+
+def test_dags_never_go_uphill_and_stretch_adds_only_downhill_hops():
+    for spec in ("ring,5", "fattree,4", "leafspine,3,3,1"):
+        topo, _ = model_of(spec)
+        for root in topo.graph:
+            for stretch in (0, 1, 2):
+                dag = dag_towards(topo, root, stretch)
+                assert set(dag) == set(topo.graph) - {root}
+                g = nx.DiGraph([(u, v) for u, hops in dag.items() for v, _ in hops])
+                assert nx.is_directed_acyclic_graph(g)
+    topo, _ = model_of("ring,6")
+    counts = {u: len(h) for u, h in dag_towards(topo, 0x10101).items()}
+    assert counts.pop(0x10104) == 2, "the switch opposite the root has two ways"
+    assert set(counts.values()) == {1}
+
+
+def test_ecmp_uses_every_equal_cost_next_hop_with_equal_weights():
+    topo, _ = model_of("fattree,4")
+    hops = compute_next_hops(topo, "ecmp")
+    edge, far = 0x30101, 0x30402
+    assert hops[(edge, far)] == ((3, 1), (4, 1))  # both aggregation switches
+    assert compute_next_hops(topo, "shortest")[(edge, far)] in (((3, 1),), ((4, 1),))
+
+
+def test_adaptive_without_demand_splits_by_capacity():
+    topo = unequal_diamond(10, 40)
+    assert compute_next_hops(topo, "adaptive")[(S1, S4)] == ((2, 1), (3, 4))
+
+
+def test_adaptive_with_demand_minimizes_the_maximum_utilization():
+    topo = unequal_diamond(10, 40)
+    demand = {(S1, S4): 30 * MBIT}
+    hops = compute_next_hops(topo, "adaptive", demand)
+    assert max_utilization(topo, hops, demand) == pytest.approx(0.6, abs=0.01)
+    assert max_utilization(topo, compute_next_hops(topo, "ecmp"), demand) == pytest.approx(1.5)
+
+
+def test_adaptive_matches_the_lp_optimum_on_leafspine_with_a_slow_spine():
+    topo, _ = model_of("leafspine,3,3,1")
+    slow_spine = 0x10103
+    for lk in topo.links():
+        fast = slow_spine not in (lk.src, lk.dst)
+        topo.capacity_overrides[(lk.src, lk.src_port)] = (20 if fast else 5) * MBIT
+    leaves = [0x20101, 0x20102, 0x20103]
+    demand = {(a, b): 12 * MBIT for a in leaves for b in leaves if a != b}
+    hops = compute_next_hops(topo, "adaptive", demand)
+    # Each leaf sends 24 Mbit/s over uplinks of 20+20+5: the best is 24/45 everywhere.
+    assert max_utilization(topo, hops, demand) == pytest.approx(24 / 45, abs=0.02)
+    assert max_utilization(topo, hops, demand) < max_utilization(
+        topo, compute_next_hops(topo, "ecmp"), demand)
+
+
+def test_lp_split_is_deterministic_and_shares_sum_to_one():
+    topo, _ = model_of("fattree,4")
+    dsts = sorted({h.dpid for h in topo.hosts.values()})
+    dags = {d: dag_towards(topo, d) for d in dsts}
+    demand = {(a, b): (1 + (a * 7 + b) % 5) * MBIT for a in dsts for b in dsts if a != b}
+    first = min_max_utilization_split(topo, dags, demand)
+    assert first == min_max_utilization_split(topo, dags, demand)
+    assert all(sum(s.values()) == pytest.approx(1) for s in first.values())
+
+
+@pytest.mark.parametrize("shares", [
+    {1: 0.75, 2: 0.25}, {1: 1.0, 2: 0.0}, {1: 0.001, 2: 0.999}, {1: 0.5, 2: 0.5},
+    {1: 1, 2: 1, 3: 1}, {1: 0.0, 2: 0.0}, {4: 0.3333, 5: 0.6667}, {1: 1e-9, 2: 1.0},
+])
+def test_integer_weights_respect_the_dp_hash_rule(shares):
+    weights = integer_weights(shares)
+    assert [p for p, _ in weights] == sorted(shares), "every allowed next hop stays"
+    values = [w for _, w in weights]
+    assert min(values) >= 1
+    assert math.ceil(sum(values) / min(values)) <= 256
+    assert math.gcd(*values) == 1
+    total = sum(shares.values())
+    for port, share in shares_of(weights).items():
+        wanted = shares[port] / total if total else 1 / len(shares)
+        assert abs(share - wanted) < 0.02
+
+
+def test_integer_weights_reduce():
+    assert integer_weights({1: 0.75, 2: 0.25}) == ((1, 3), (2, 1))
+    assert integer_weights({3: 1.0}) == ((3, 1),)
+
+
+def test_damper_holds_small_moves_and_rate_limits_big_ones():
+    damper = Damper(threshold=0.05, hold=5)
+    first = {("u", "d"): ((1, 1), (2, 1))}
+    assert damper.apply(first, {}, 0) == first
+    small = {("u", "d"): ((1, 52), (2, 48))}
+    assert damper.apply(small, first, 10) == first, "a 2% move is noise"
+    big = {("u", "d"): ((1, 3), (2, 1))}
+    assert damper.apply(big, first, 10) == big
+    bigger = {("u", "d"): ((1, 9), (2, 1))}
+    assert damper.apply(bigger, big, 12) == big, "held: changed 2 s ago"
+    assert damper.apply(bigger, big, 15.5) == bigger
+
+
+def test_damper_lets_topology_changes_through_at_once():
+    damper = Damper(threshold=0.05, hold=5)
+    current = {("u", "d"): ((1, 1), (2, 1))}
+    damper.apply(current, {}, 0)
+    rerouted = {("u", "d"): ((2, 1),)}
+    assert damper.apply(rerouted, current, 0.1) == rerouted
+
+
+def test_adaptive_reroutes_around_a_failed_link():
+    topo = unequal_diamond()
+    topo.port_changed(S1, Port(3, live=False), SETTLED + 1)
+    assert compute_next_hops(topo, "adaptive", {(S1, S4): 30 * MBIT})[(S1, S4)] == ((2, 1),)
+
+
+def test_unknown_policy_is_rejected():
+    topo, _ = model_of("diamond")
+    with pytest.raises(ValueError, match="policy"):
+        compute_next_hops(topo, "fastest")

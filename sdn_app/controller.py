@@ -72,7 +72,8 @@ class ElasticController(app_manager.RyuApp):
         self.demand_meters = MeterBank(*meters)  # (ingress dpid, dst mac) -> bytes/s
         self.readback_xid = {}  # dpid -> xid of the take-over flow request
         self._counted = {}  # dpid -> demand meters seen so far in a multipart reply
-        self.last_reconcile = {}
+        self.last_reconcile = {}  # timings and message counts of the last recomputation
+        self.last_change = {}  # ... of the last one that changed any switch
         self._reconcile_scheduled = False
         self._recent_frames = {}  # frame digest -> time first delivered
         kwargs["wsgi"].register(RestApi, {"app": self})
@@ -223,6 +224,7 @@ class ElasticController(app_manager.RyuApp):
             self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
                                        total_seconds=round(time.monotonic() - started, 4))
             if totals["group_mods"] or totals["flow_mods"]:
+                self.last_change = self.last_reconcile
                 self.logger.info("reconciled (%s): %d flow mods, %d group mods in %.1f ms",
                                  self.policy, totals["flow_mods"], totals["group_mods"],
                                  1000 * (time.monotonic() - started))

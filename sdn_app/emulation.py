@@ -274,6 +274,13 @@ def port_packet_totals(net, protocols: str = "OpenFlow13") -> int:
     return total
 
 
+def host_port(host) -> tuple[str, int]:
+    """(switch name, port number) where a Mininet host is plugged in."""
+    intf = host.intf()
+    peer = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+    return peer.node.name, peer.node.ports[peer]
+
+
 def switch_by_dpid(net, dpid: str):
     """The Mininet switch whose dpid is written (in hex) as the REST API writes it."""
     return next(sw for sw in net.switches if int(sw.dpid, 16) == int(dpid, 16))
@@ -317,13 +324,15 @@ def iperf3(client, server, *, udp: bool, flows: int, seconds: float,
     return {"offered_mbps": received, "mbps": received, "lost_percent": 0.0}
 
 
-def port_tx_bytes(bridge: str, protocols: str = "OpenFlow13") -> dict[int, int]:
-    """{port: bytes sent} as the switch counts them."""
+def port_bytes(bridge: str, protocols: str = "OpenFlow13") -> dict[int, dict[str, int]]:
+    """{port: {"rx": bytes received, "tx": bytes sent}} as the switch counts them."""
     result, port = {}, None
     for line in ovs_ofctl("dump-ports", bridge, protocols=protocols).splitlines():
         words = line.replace(",", " ").replace(":", " ").split()
         if words[:1] == ["port"]:
             port = int(words[1]) if words[1].isdigit() else None
-        elif words[:1] == ["tx"] and port is not None:
-            result[port] = int(next(w[6:] for w in words if w.startswith("bytes=")))
+            words = words[2:]
+        if words[:1] in (["rx"], ["tx"]) and port is not None:
+            count = next(int(w[6:]) for w in words if w.startswith("bytes="))
+            result.setdefault(port, {})[words[0]] = count
     return result

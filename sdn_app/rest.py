@@ -124,7 +124,8 @@ class RestApi(ControllerBase):
                      for entries in self.app.plan.values() for item in entries.values())
         return {"policy": self.app.policy, "policies": list(POLICIES),
                 "path_stretch": self.app.settings.path_stretch, "select_groups": groups,
-                "last_reconcile": self.app.last_reconcile}
+                "last_reconcile": self.app.last_reconcile,
+                "last_change": self.app.last_change}
 
     @route("stats", "/v1/stats/{dpid}", methods=["GET"])
     @json_api

@@ -11,6 +11,7 @@ from sdn_app.balance import (
     integer_weights,
     link_loads,
     min_max_utilization_split,
+    optimal_max_utilization,
     shares_of,
 )
 from sdn_app.topology import Port
@@ -147,3 +148,17 @@ def test_unknown_policy_is_rejected():
     topo, _ = model_of("diamond")
     with pytest.raises(ValueError, match="policy"):
         compute_next_hops(topo, "fastest")
+
+
+def test_optimum_over_all_paths_bounds_every_policy():
+    topo = unequal_diamond(10, 40)
+    demand = {(S1, S4): 30 * MBIT}
+    assert optimal_max_utilization(topo, demand) == pytest.approx(0.6, abs=1e-6)
+    topo, _ = model_of("ring,5")
+    ring_demand = {(0x10101, 0x10103): 100 * MBIT}
+    best = optimal_max_utilization(topo, ring_demand)
+    # 1 Gbit/s links: half each way round the ring at best.
+    assert best == pytest.approx(0.05, abs=1e-6)
+    for policy in ("shortest", "ecmp", "adaptive"):
+        hops = compute_next_hops(topo, policy, ring_demand)
+        assert max_utilization(topo, hops, ring_demand) >= best - 1e-9

@@ -23,6 +23,7 @@ class FakeApp:
         self.plan = build_plan(topo)
         self.settings = Settings()
         self.last_reconcile = {}
+        self.last_change = {}
 
     def set_policy(self, policy):
         if policy not in POLICIES:

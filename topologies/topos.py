@@ -5,8 +5,9 @@
     leafspine,S,L,H[,bw=..,bw_slow=..]  S spines, L leaves, H hosts per leaf
     fattree,K[,bw=..]                   k-ary fat tree (K=4: 20 switches, 16 hosts)
 
-``bw`` (Mbit/s) limits every link and needs ``--link tc``; the other options set a
-different rate on some links, for unequal-capacity experiments.  Tell the controller
+``bw`` (Mbit/s) limits every inter-switch link and ``host_bw`` every host link (both
+need ``--link tc``); the other options set a different rate on some links, for
+unequal-capacity experiments.  Tell the controller
 the rates (``link_capacity_mbps``; sdn_app.emulation.capacity_settings does it): the
 switches only see their veths' 10 Gbit/s.  Names and ids are
 readable: a switch's dpid, in hex, spells its layer, pod and index as decimal digits
@@ -23,6 +24,7 @@ class ReadableTopo(Topo):
     def build(self, *args, **kwargs):
         self.host_count = 0
         self.link_bw = kwargs.pop("bw", None)
+        self.host_bw = kwargs.pop("host_bw", None)
         self.build_topology(*args, **kwargs)
 
     def build_topology(self, *args, **kwargs):
@@ -32,16 +34,19 @@ class ReadableTopo(Topo):
         name = "s%d%02d%02d" % (layer, pod, index)
         return self.addSwitch(name, dpid="%d%02d%02d" % (layer, pod, index))
 
-    def hosts_on(self, switch, count, bw=None):
+    def hosts_on(self, switch, count):
         for _ in range(count):
             self.host_count += 1
             n = self.host_count
             host = self.addHost("h%d" % n, mac="00:00:00:00:%02x:%02x" % (n >> 8, n & 0xFF),
                                 ip="10.0.%d.%d/16" % (n >> 8, n & 0xFF))
-            self.connect(host, switch, bw)
+            self._add_link(host, switch, self.host_bw)
 
     def connect(self, a, b, bw=None):
-        bw = bw if bw is not None else self.link_bw
+        """An inter-switch link; ``bw`` overrides the topology-wide rate."""
+        self._add_link(a, b, bw if bw is not None else self.link_bw)
+
+    def _add_link(self, a, b, bw):
         if bw is None:
             self.addLink(a, b)
         else:
@@ -49,8 +54,7 @@ class ReadableTopo(Topo):
 
 
 class DiamondTopo(ReadableTopo):
-    """s10101 branches to s10102 (bw_main) and s10103 (bw_alt), which rejoin at s10104;
-    ``bw`` applies to every link not given a rate, host links included."""
+    """s10101 branches to s10102 (bw_main) and s10103 (bw_alt), which rejoin at s10104."""
 
     def build_topology(self, hosts=1, bw_main=None, bw_alt=None):
         s1, s2, s3, s4 = (self.switch(1, 1, i) for i in range(1, 5))

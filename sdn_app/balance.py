@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
+from . import paths
 from .topology import Topology
 
 POLICIES = ("shortest", "ecmp", "adaptive")
@@ -40,18 +41,7 @@ def destinations(topo: Topology) -> list[int]:
 
 
 def dag_towards(topo: Topology, root: int, stretch: int = 0) -> dict[int, list[tuple]]:
-    """{u: [(v, port), ...]}: u's allowed next hops toward root (see module doc)."""
-    graph = topo.graph
-    if root not in graph:
-        return {}
-    dist = nx.single_source_shortest_path_length(graph.reverse(copy=False), root)
-    dag = {}
-    for u, du in dist.items():
-        if u == root:
-            continue
-        dag[u] = sorted((v, port) for _, v, port in graph.out_edges(u, keys=True)
-                        if v in dist and dist[v] < du and 1 + dist[v] <= du + stretch)
-    return dag
+    return paths.dag_towards(topo.graph, root, stretch)
 
 
 def integer_weights(shares: dict[int, float]) -> tuple:

@@ -21,6 +21,7 @@ from . import options, southbound
 from .balance import POLICIES, Damper, compute_next_hops
 from .forwarding import (
     ETH_TYPE_LLDP,
+    FAST_FAILOVER,
     FROM_LOCAL_HOST,
     TABLE_FORWARD,
     TABLE_INGRESS,
@@ -29,6 +30,7 @@ from .forwarding import (
     diff,
     handle_frame,
 )
+from .protection import plan_protection
 from .rest import RestApi
 from .stats import MeterBank
 from .topology import Topology, TopologyError, dpid_to_str
@@ -212,7 +214,10 @@ class ElasticController(app_manager.RyuApp):
             if self.policy == "adaptive":
                 proposed = self.damper.apply(proposed, self.next_hops, computed)
             self.next_hops = proposed
-            self.plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed)
+            protection = (plan_protection(self.topo.graph, proposed, self.settings.path_stretch)
+                          if self.settings.protection else None)
+            self.plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed,
+                                   protection)
             totals = {"flow_mods": 0, "group_mods": 0}
             for dpid, dp in list(self.datapaths.items()):
                 installed = self.installed.get(dpid)
@@ -280,8 +285,10 @@ class ElasticController(app_manager.RyuApp):
             return
         for stat in ev.msg.body:
             if stat.port_no <= dp.ofproto.OFPP_MAX:
-                self.port_meters.update((dp.id, stat.port_no), southbound.port_counters(stat),
-                                        now)
+                meter = self.port_meters.update((dp.id, stat.port_no),
+                                                southbound.port_counters(stat), now)
+                if "rx_packets" in meter.grew:
+                    self.topo.port_received(dp.id, stat.port_no, now)
         for link in self.topo.links():
             if link.src == dp.id:
                 link.rate_bps = 8 * self.port_meters.rate((dp.id, link.src_port), "tx_bytes")
@@ -337,9 +344,9 @@ class ElasticController(app_manager.RyuApp):
             else:
                 installed[item.key] = item
 
-        for item in sorted(to_add, key=lambda it: not isinstance(it, GroupEntry)):
+        for item in sorted(to_add, key=_install_order):
             send(item)
-        for item in sorted(to_delete, key=lambda it: isinstance(it, GroupEntry)):
+        for item in sorted(to_delete, key=_install_order, reverse=True):
             send(item, delete=True)
         return counts
 
@@ -447,6 +454,14 @@ class ElasticController(app_manager.RyuApp):
             # Prove the reverse direction now rather than at the next probe round.
             if not any(lk.src == dp.id for lk in self.topo.links_at(dp.id, in_port)):
                 self._send_lldp(dp, [in_port])
+
+
+def _install_order(item) -> int:
+    """Failover groups first, then the SELECT groups whose buckets point at them, then
+    flow entries that point at either; deletions run in the reverse order."""
+    if isinstance(item, GroupEntry):
+        return 0 if item.kind == FAST_FAILOVER else 1
+    return 2
 
 
 class _StatsView:

@@ -28,6 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 TOPOLOGY_FILE = REPO / "topologies" / "topos.py"
 
 
+# Leaf queue of every shaped (bw=) interface, in packets.  Mininet's HTB class queues up
+# to txqueuelen (1000) packets, more bytes than the socket OVS's userspace datapath
+# sends through can hold; once a shaped link is overloaded the send then blocks and
+# the switch's single forwarding thread starves its *other* ports too (measured: a
+# 60 Mbit/s port fell to 3.8 Mbit/s while a 10 Mbit/s port was overloaded).  A short
+# queue drops instead, as a real switch port would, and keeps ports independent.
+SHAPED_QUEUE_PACKETS = 30
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -181,6 +190,11 @@ def emulated_network(topo_spec: str, controller_port: int, protocols: str = "Ope
         net.build()
         net.started_at = time.monotonic()  # what convergence times are measured from
         net.start()
+        for link in net.links:
+            for intf in (link.intf1, link.intf2):
+                if intf.params.get("bw"):
+                    intf.node.cmd("tc qdisc add dev %s parent 5:1 handle 10: pfifo limit %d"
+                                  % (intf, SHAPED_QUEUE_PACKETS))
         for host in net.hosts:
             # TCP through the userspace datapath stalls with checksum offload on.
             for intf in host.intfList():

@@ -23,8 +23,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-import networkx as nx
-
+from .paths import tree_towards
+from .protection import Protection
 from .topology import Host, Topology, TopologyError, dpid_to_str, is_unicast
 
 TABLE_INGRESS = 0
@@ -36,7 +36,9 @@ ETH_TYPE_LLDP = 0x88CC
 PRIORITY_MISS = 0
 PRIORITY_FORWARD = 100
 PRIORITY_INGRESS_COUNT = 110  # table 1: frames from local hosts (metadata=1)
+PRIORITY_DETOUR = 500  # table 0: frames on a tagged detour (protection.py)
 FROM_LOCAL_HOST = 1
+VLAN_PRESENT = 0x1000  # OFPVID_PRESENT: the OXM value of a frame that carries a VLAN tag
 PRIORITY_CONTROL = 1000  # LLDP and ARP: above every forwarding entry
 
 TO_CONTROLLER = (("controller",),)
@@ -64,30 +66,56 @@ class FlowEntry:
         return (self.table, self.priority, self.match)
 
 
+SELECT, FAST_FAILOVER = "select", "ff"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A group bucket: actions in FlowEntry's vocabulary (plus ("push_vlan", vid) and
+    ("pop_vlan",)), a weight (SELECT) or the port whose liveness it watches (FF)."""
+
+    actions: tuple
+    weight: int = 1
+    watch_port: int | None = None
+
+
 @dataclass(frozen=True)
 class GroupEntry:
-    """A weighted SELECT group: ``buckets`` is ((port, weight), ...) sorted by port."""
-
     group_id: int
-    buckets: tuple
+    kind: str  # SELECT or FAST_FAILOVER
+    buckets: tuple  # of Bucket
 
     @property
     def key(self) -> tuple:
         return ("group", self.group_id)
 
 
-def group_ids(dpids) -> dict[int, int]:
-    """A stable group id per destination switch: the dpid itself when it fits in 31 bits
-    (readable in dump-groups), else a hash of it; collisions probe upward in dpid order.
-    Stable ids mean a restarted controller rewrites the same groups in place."""
+def _stable_ids(keys, start, first: int, span: int) -> dict:
+    """An id in [first, first + span) per key, from ``start(key)``; a collision probes
+    upward, in key order, so ids are stable while the set of keys is."""
     ids, taken = {}, set()
-    for dpid in sorted(dpids):
-        gid = dpid if 0 < dpid < 2**31 else (zlib.crc32(dpid.to_bytes(8, "big")) | 1) % 2**31
-        while gid in taken or gid == 0:
-            gid = (gid + 1) % 2**31
-        ids[dpid] = gid
+    for key in sorted(keys):
+        gid = first + start(key) % span
+        while gid in taken:
+            gid = first + (gid - first + 1) % span
+        ids[key] = gid
         taken.add(gid)
     return ids
+
+
+def group_ids(dpids) -> dict[int, int]:
+    """The SELECT group id of each destination switch: its dpid when that fits below
+    2**31 (readable in dump-groups), else a hash of it.  Stable ids mean a recomputation
+    or a restarted controller rewrites the same groups in place."""
+    def start(dpid):
+        return dpid if 0 < dpid < 2**31 else zlib.crc32(dpid.to_bytes(8, "big"))
+    return _stable_ids(dpids, start, 1, 2**31 - 1)
+
+
+def failover_ids(keys) -> dict:
+    """FAST_FAILOVER group ids for one switch's (destination, port) keys: from 2**31 up,
+    clear of the SELECT ids."""
+    return _stable_ids(keys, lambda k: zlib.crc32(b"%d:%d" % k), 2**31, 2**31 - 256)
 
 
 def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,
@@ -100,31 +128,23 @@ Plan = dict  # dpid -> {FlowEntry.key: FlowEntry}
 
 
 def next_hops_towards(topo: Topology, root: int) -> dict[int, int]:
-    """For every switch that can reach ``root``, the output port of its first hop on a
-    shortest path there.  Ties go to the lowest (neighbour dpid, port), so the choice is
-    stable across recomputations and a path only moves when the topology forces it."""
-    graph = topo.graph
-    if root not in graph:
-        return {}
-    dist = nx.single_source_shortest_path_length(graph.reverse(copy=False), root)
-    hops = {}
-    for node, d in dist.items():
-        if node == root:
-            continue
-        hops[node] = min((nbr, port) for _, nbr, port in graph.out_edges(node, keys=True)
-                         if dist.get(nbr) == d - 1)[1]
-    return hops
+    """The shortest-path tree toward ``root``: {switch: output port}."""
+    return tree_towards(topo.graph, root)
 
 
-def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | None = None) -> Plan:
+def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | None = None,
+               protection: Protection | None = None) -> Plan:
     """Every switch's desired entries and groups, {dpid: {key: FlowEntry | GroupEntry}}.
     ``next_hops`` ({(u, d): ((port, weight), ...)}, see balance.py) defaults to the
-    shortest-path tree."""
+    shortest-path tree; with ``protection`` (protection.py) every next hop that has a
+    backup goes through a FAST_FAILOVER group."""
     if next_hops is None:
         next_hops = {(u, h.dpid): ((port, 1),) for h in topo.hosts.values()
                      for u, port in next_hops_towards(topo, h.dpid).items()}
+    backups = protection.backups if protection else {}
     plan: Plan = {dpid: {} for dpid in topo.graph}
     gids = group_ids(topo.graph.nodes)
+    ff_ids = {u: failover_ids({(d, p) for (w, p, d) in backups if w == u}) for u in plan}
 
     def add(dpid: int, item) -> None:
         plan[dpid][item.key] = item
@@ -137,6 +157,38 @@ def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | Non
     for link in topo.links():
         add(link.dst, entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),),
                             in_port=link.dst_port))
+    if protection:
+        for tag, hops in protection.detours.items():
+            for dpid, port in hops.items():
+                if dpid in plan:
+                    actions = ((("pop_vlan",), ("goto", TABLE_FORWARD)) if port is None
+                               else (("output", port),))
+                    add(dpid, entry(TABLE_INGRESS, PRIORITY_DETOUR, actions,
+                                    vlan_vid=VLAN_PRESENT | tag))
+
+    def via(u: int, d: int, port: int) -> tuple:
+        """Actions sending u's traffic for d out of ``port``, protected where possible."""
+        backup = backups.get((u, port, d))
+        if backup is None:
+            return (("output", port),)
+        detour = ((("push_vlan", backup.tag),) if backup.tag else ()) + (("output", backup.port),)
+        group = GroupEntry(ff_ids[u][(d, port)], FAST_FAILOVER,
+                           (Bucket((("output", port),), watch_port=port),
+                            Bucket(detour, watch_port=backup.port)))
+        add(u, group)
+        return (("group", group.group_id),)
+
+    routes_to: dict = {}  # d -> {u: actions}
+    for (u, d), hops in next_hops.items():
+        if u not in plan:
+            continue
+        if len(hops) == 1:
+            routes_to.setdefault(d, {})[u] = via(u, d, hops[0][0])
+        else:
+            group = GroupEntry(gids[d], SELECT, tuple(Bucket(via(u, d, port), weight=weight)
+                                                      for port, weight in sorted(hops)))
+            add(u, group)
+            routes_to.setdefault(d, {})[u] = (("group", group.group_id),)
     ingress_switches = {h.dpid for h in topo.hosts.values()}
     for host in topo.hosts.values():
         # Expiry of this entry is what tells the controller a host went silent.
@@ -145,16 +197,8 @@ def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | Non
                              idle_timeout=host_idle_timeout,
                              notify_removal=host_idle_timeout > 0,
                              in_port=host.port, eth_src=host.mac))
-        routes = {host.dpid: (("output", host.port),)}
-        for (u, d), hops in next_hops.items():
-            if d != host.dpid or u not in plan:
-                continue
-            if len(hops) == 1:
-                routes[u] = (("output", hops[0][0]),)
-            else:
-                group = GroupEntry(gids[d], tuple(sorted(hops)))
-                add(u, group)
-                routes[u] = (("group", group.group_id),)
+        routes = dict(routes_to.get(host.dpid, {}))
+        routes[host.dpid] = (("output", host.port),)
         for u, actions in routes.items():
             add(u, entry(TABLE_FORWARD, PRIORITY_FORWARD, actions, eth_dst=host.mac))
             if u in ingress_switches:
@@ -177,13 +221,7 @@ def trace(plan: Plan, topo: Topology, src: Host, dst: Host) -> list[dict]:
         flow = plan.get(dpid, {}).get(key)
         if flow is None or len(hops) > len(plan):
             return
-        step = flow.actions[0]
-        if step[0] == "group":
-            buckets = plan[dpid][("group", step[1])].buckets
-            total = sum(w for _, w in buckets)
-            outs = [(port, share * w / total) for port, w in buckets]
-        else:
-            outs = [(step[1], share)]
+        outs = _outputs(plan[dpid], topo, dpid, flow.actions, share)
         for out_port, part in outs:
             here = hops + [{"dpid": dpid_to_str(dpid), "in_port": in_port,
                             "out_port": out_port}]
@@ -198,6 +236,29 @@ def trace(plan: Plan, topo: Topology, src: Host, dst: Host) -> list[dict]:
     if not done:
         raise TopologyError("no path from %s to %s" % (src.mac, dst.mac))
     return sorted(done, key=lambda p: -p["share"])
+
+
+def _outputs(entries: dict, topo: Topology, dpid: int, actions: tuple, share: float) -> list:
+    """[(port, share)] where actions send a frame: SELECT groups split it by weight,
+    FAST_FAILOVER groups take their first bucket whose watched port is live."""
+    outs = []
+    for step in actions:
+        if step[0] == "output":
+            outs.append((step[1], share))
+        elif step[0] == "group":
+            group = entries[("group", step[1])]
+            if group.kind == SELECT:
+                total = sum(b.weight for b in group.buckets)
+                for bucket in group.buckets:
+                    outs += _outputs(entries, topo, dpid, bucket.actions,
+                                     share * bucket.weight / total)
+            else:
+                ports = topo.switch(dpid).ports
+                live = [b for b in group.buckets if b.watch_port in ports
+                        and ports[b.watch_port].live]
+                if live:
+                    outs += _outputs(entries, topo, dpid, live[0].actions, share)
+    return outs
 
 
 def path_report(plan: Plan, topo: Topology, src_key: str, dst_key: str) -> dict:

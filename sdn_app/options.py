@@ -41,6 +41,9 @@ OPTIONS = [
                  help="Adaptive weights change only when a share moves by more than this."),
     cfg.FloatOpt("rebalance_hold", default=5.0, min=0, max=3600,
                  help="Minimum seconds between two weight changes of the same group."),
+    cfg.BoolOpt("protection", default=True,
+                help="Pre-install FAST_FAILOVER backups so switches divert traffic "
+                     "themselves when a port goes down (see protection.py)."),
     cfg.DictOpt("link_capacity_mbps", default={},
                 help="Capacity of switch ports, overriding the advertised speed: "
                      "'<dpid hex>/<port>:<Mbit/s>,...' (emulated links advertise their "
@@ -62,6 +65,7 @@ class Settings:
     rebalance_interval: float = 2.0
     rebalance_threshold: float = 0.05
     rebalance_hold: float = 5.0
+    protection: bool = True
     link_capacity_mbps: tuple = ()  # ((dpid, port, Mbit/s), ...)
 
 

@@ -14,7 +14,7 @@ import logging
 from ryu.app.wsgi import ControllerBase, Response, route
 
 from .balance import POLICIES
-from .forwarding import GroupEntry, path_report
+from .forwarding import FAST_FAILOVER, SELECT, GroupEntry, path_report
 from .topology import TopologyError, host_dict, str_to_dpid
 
 LOG = logging.getLogger(__name__)
@@ -120,10 +120,12 @@ class RestApi(ControllerBase):
         return self._policy_state()
 
     def _policy_state(self):
-        groups = sum(isinstance(item, GroupEntry)
-                     for entries in self.app.plan.values() for item in entries.values())
+        kinds = [item.kind for entries in self.app.plan.values() for item in entries.values()
+                 if isinstance(item, GroupEntry)]
         return {"policy": self.app.policy, "policies": list(POLICIES),
-                "path_stretch": self.app.settings.path_stretch, "select_groups": groups,
+                "path_stretch": self.app.settings.path_stretch,
+                "select_groups": kinds.count(SELECT),
+                "failover_groups": kinds.count(FAST_FAILOVER),
                 "last_reconcile": self.app.last_reconcile,
                 "last_change": self.app.last_change}
 

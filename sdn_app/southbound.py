@@ -13,7 +13,7 @@ import struct
 from ryu.lib.packet import arp, ethernet, lldp, packet
 from ryu.ofproto import ofproto_v1_5
 
-from .forwarding import FlowEntry, GroupEntry
+from .forwarding import SELECT, VLAN_PRESENT, FlowEntry, GroupEntry
 from .topology import Port
 
 LLDP_CHASSIS_PREFIX = b"dpid:"
@@ -38,29 +38,41 @@ def is_v15(datapath) -> bool:
 
 # -- flow entries ---------------------------------------------------------------------
 
+def _actions(datapath, steps) -> list:
+    """OpenFlow actions for the action steps of a FlowEntry or a Bucket."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    actions = []
+    for step in steps:
+        if step[0] == "output":
+            actions.append(parser.OFPActionOutput(step[1]))
+        elif step[0] == "controller":
+            actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
+        elif step[0] == "group":
+            actions.append(parser.OFPActionGroup(step[1]))
+        elif step[0] == "push_vlan":
+            actions += [parser.OFPActionPushVlan(0x8100),
+                        parser.OFPActionSetField(vlan_vid=VLAN_PRESENT | step[1])]
+        elif step[0] == "pop_vlan":
+            actions.append(parser.OFPActionPopVlan())
+        elif step[0] not in ("metadata", "goto"):
+            raise ValueError("unknown action %r" % (step,))
+    return actions
+
+
 def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
     """An add-or-replace FlowMod for ``flow``, or a strict delete of it.  The delete is
     restricted to our cookie, so another application's identical entry is never hit."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     instructions = []
-    apply_actions = []
+    apply_actions = _actions(datapath, flow.actions)
+    if apply_actions:
+        instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
+                                                         apply_actions))
     for step in flow.actions:
-        if step[0] == "output":
-            apply_actions.append(parser.OFPActionOutput(step[1]))
-        elif step[0] == "controller":
-            apply_actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER,
-                                                        ofp.OFPCML_NO_BUFFER))
-        elif step[0] == "group":
-            apply_actions.append(parser.OFPActionGroup(step[1]))
-        elif step[0] == "metadata":
+        if step[0] == "metadata":
             instructions.append(parser.OFPInstructionWriteMetadata(step[1], ALL_ONES))
         elif step[0] == "goto":
             instructions.append(parser.OFPInstructionGotoTable(step[1]))
-        else:
-            raise ValueError("unknown action %r" % (step,))
-    if apply_actions:
-        instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
-                                                            apply_actions))
     return parser.OFPFlowMod(
         datapath, cookie=cookie, cookie_mask=ALL_ONES if delete else 0,
         table_id=flow.table,
@@ -72,32 +84,42 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
 
 
 def group_mod(datapath, group: GroupEntry, delete: bool = False):
-    """Create-or-replace (or delete) a weighted SELECT group.  Over OpenFlow 1.5 it asks
-    OVS for the dp_hash selection method, whose split follows the weights for any
-    5-tuple; over 1.3 the switch's default hash applies (see ENVIRONMENT.md: OVS's
-    default ignores UDP ports)."""
+    """Create-or-replace (or delete) a SELECT or FAST_FAILOVER group.  Over OpenFlow 1.5
+    a SELECT group asks OVS for the dp_hash selection method, whose split follows the
+    weights for any 5-tuple; over 1.3 the switch's default hash applies (see
+    ENVIRONMENT.md: OVS's default ignores UDP ports)."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    group_type = ofp.OFPGT_SELECT if group.kind == SELECT else ofp.OFPGT_FF
     if delete:
-        return parser.OFPGroupMod(datapath, command=ofp.OFPGC_DELETE, type_=ofp.OFPGT_SELECT,
+        return parser.OFPGroupMod(datapath, command=ofp.OFPGC_DELETE, type_=group_type,
                                   group_id=group.group_id)
     if is_v15(datapath):
-        buckets = [parser.OFPBucket(bucket_id=i, actions=[parser.OFPActionOutput(port)],
-                                    properties=[parser.OFPGroupBucketPropWeight(
-                                        type_=ofp.OFPGBPT_WEIGHT, weight=weight)])
-                   for i, (port, weight) in enumerate(group.buckets)]
-        name = struct.unpack("!4I", DP_HASH.encode().ljust(16, b"\0"))
-        method = parser.OFPGroupPropExperimenter(
-            type_=ofp.OFPGPT_EXPERIMENTER, experimenter=NTR_EXPERIMENTER,
-            exp_type=NTR_SELECTION_METHOD, data=[0, *name, 0, 0])
-        return parser.OFPGroupMod(datapath, command=OFPGC_ADD_OR_MOD, type_=ofp.OFPGT_SELECT,
+        buckets = []
+        for i, bucket in enumerate(group.buckets):
+            if group.kind == SELECT:
+                prop = parser.OFPGroupBucketPropWeight(type_=ofp.OFPGBPT_WEIGHT,
+                                                       weight=bucket.weight)
+            else:
+                prop = parser.OFPGroupBucketPropWatch(type_=ofp.OFPGBPT_WATCH_PORT,
+                                                      watch=bucket.watch_port)
+            buckets.append(parser.OFPBucket(bucket_id=i, actions=_actions(datapath,
+                                                                          bucket.actions),
+                                            properties=[prop]))
+        properties = []
+        if group.kind == SELECT:
+            name = struct.unpack("!4I", DP_HASH.encode().ljust(16, b"\0"))
+            properties.append(parser.OFPGroupPropExperimenter(
+                type_=ofp.OFPGPT_EXPERIMENTER, experimenter=NTR_EXPERIMENTER,
+                exp_type=NTR_SELECTION_METHOD, data=[0, *name, 0, 0]))
+        return parser.OFPGroupMod(datapath, command=OFPGC_ADD_OR_MOD, type_=group_type,
                                   group_id=group.group_id, buckets=buckets,
-                                  properties=[method])
-    buckets = [parser.OFPBucket(weight=weight, watch_port=ofp.OFPP_ANY,
-                                watch_group=ofp.OFPG_ANY,
-                                actions=[parser.OFPActionOutput(port)])
-               for port, weight in group.buckets]
-    return parser.OFPGroupMod(datapath, OFPGC_ADD_OR_MOD, ofp.OFPGT_SELECT, group.group_id,
-                              buckets)
+                                  properties=properties)
+    buckets = [parser.OFPBucket(
+        weight=bucket.weight if group.kind == SELECT else 0,
+        watch_port=ofp.OFPP_ANY if bucket.watch_port is None else bucket.watch_port,
+        watch_group=ofp.OFPG_ANY, actions=_actions(datapath, bucket.actions))
+        for bucket in group.buckets]
+    return parser.OFPGroupMod(datapath, OFPGC_ADD_OR_MOD, group_type, group.group_id, buckets)
 
 
 def delete_all_flows(datapath, cookie: int):
@@ -165,6 +187,8 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
                                    else ("output", act.port))
                 elif isinstance(act, parser.OFPActionGroup):
                     actions.append(("group", act.group_id))
+                elif isinstance(act, parser.OFPActionPopVlan):
+                    actions.append(("pop_vlan",))
                 else:  # not ours: never equal to a planned entry, so it gets replaced
                     actions.append(("other", repr(act)))
         else:

@@ -25,6 +25,7 @@ class RateMeter:
         self.last: dict[str, int] | None = None
         self.last_time = 0.0
         self.rates: dict[str, float] = {}
+        self.grew: set[str] = set()  # counters that increased between the last two samples
 
     def update(self, counters: dict[str, int], now: float) -> None:
         if self.last is None or now - self.last_time > MAX_GAP_INTERVALS * self.interval:
@@ -48,6 +49,7 @@ class RateMeter:
                     self.last, self.last_time = dict(counters), now
                     return
             deltas[name] = delta / dt
+        self.grew = {name for name, rate in deltas.items() if rate > 0}
         alpha = 1.0 - math.exp(-dt / self.time_constant) if self.time_constant > 0 else 1.0
         for name, rate in deltas.items():
             old = self.rates.get(name)

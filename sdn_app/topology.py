@@ -56,6 +56,7 @@ class Port:
     live: bool = True
     speed_bps: int = 0  # advertised current speed; 0 when the switch does not say
     up_since: float = 0.0  # when the port last became live; discovery settles from there
+    last_rx: float = float("-inf")  # when its receive counter was last seen growing
 
 
 @dataclass
@@ -246,11 +247,23 @@ class Topology:
         self.graph.remove_edge(link.src, link.dst, key=link.src_port)
         self.down_links[(link.src, link.src_port)] = link
 
+    def port_received(self, dpid: int, port_no: int, now: float) -> None:
+        """Statistics show the port receiving: evidence that links into it work."""
+        port = self.switch(dpid).ports.get(port_no) if dpid in self.graph else None
+        if port is not None:
+            port.last_rx = now
+
     def expire_links(self, now: float, timeout: float) -> list[Link]:
-        """Drop links whose LLDP stopped arriving.  Links whose source switch is cut off
-        from the controller cannot be re-proven, so they are kept (see switch_disconnected)."""
+        """Drop links that went silent: no LLDP *and* no traffic received at their far
+        end for ``timeout``.  Traffic counts because a congested link tail-drops LLDP
+        frames too, and a busy link must not be mistaken for a dead one.  Links whose
+        source switch is cut off from the controller cannot be re-proven, so they are
+        kept (see switch_disconnected)."""
+        def heard(link):
+            port = self.switch(link.dst).ports.get(link.dst_port)
+            return max(link.last_seen, port.last_rx if port else link.last_seen)
         stale = [lk for lk in self.links()
-                 if now - lk.last_seen > timeout and self.switch(lk.src).connected]
+                 if now - heard(lk) > timeout and self.switch(lk.src).connected]
         for link in stale:
             self._link_down(link)
         if stale:

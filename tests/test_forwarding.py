@@ -73,7 +73,8 @@ def test_any_single_link_failure_reroutes_without_loops(spec, policy):
         all_pairs_delivered(topo, plan)
         used = [f for f in plan[dpid].values() if getattr(f, "table", None) == 1
                 and ("output", port) in f.actions]
-        used += [g for g in plan[dpid].values() if port in dict(getattr(g, "buckets", ()))]
+        used += [g for g in plan[dpid].values() if any(
+            ("output", port) in b.actions for b in getattr(g, "buckets", ()))]
         assert not used
         dataplane = FakeDataplane(topo, plan)
         for src, dst in itertools.permutations(topo.hosts.values(), 2):

@@ -10,7 +10,7 @@ from shipped_topologies import model_of
 
 from sdn_app import southbound
 from sdn_app.balance import compute_next_hops
-from sdn_app.forwarding import FlowEntry, GroupEntry, build_plan
+from sdn_app.forwarding import SELECT, Bucket, FlowEntry, GroupEntry, build_plan
 
 VERSIONS = {
     "1.3": (ofproto_v1_3, ofproto_v1_3_parser),
@@ -119,7 +119,8 @@ def test_v15_group_mod_carries_dp_hash_and_weights_on_the_wire():
     """Checked on the bytes: Ryu 4.34's own OF1.5 bucket parser loops forever."""
     dp = datapath("1.5")
     ofp = dp.ofproto
-    mod = southbound.group_mod(dp, GroupEntry(0x10104, ((2, 1), (3, 4))))
+    mod = southbound.group_mod(dp, GroupEntry(0x10104, SELECT, (
+        Bucket((("output", 2),), weight=1), Bucket((("output", 3),), weight=4))))
     mod.serialize()
     data = bytes(mod.buf)
     command, type_, group_id = struct.unpack_from("!HBxI", data, 8)
@@ -133,7 +134,8 @@ def test_v15_group_mod_carries_dp_hash_and_weights_on_the_wire():
 
 def test_v13_group_mod_and_deletes_encode():
     dp = datapath("1.3")
-    group = GroupEntry(7, ((1, 3), (2, 1)))
+    group = GroupEntry(7, SELECT, (Bucket((("output", 1),), weight=3),
+                                   Bucket((("output", 2),), weight=1)))
     mod = southbound.group_mod(dp, group)
     mod.serialize()
     assert [b.weight for b in mod.buckets] == [3, 1]

@@ -185,3 +185,12 @@ def test_restore_host_from_a_taken_over_entry_skips_settling_but_not_sanity():
     topo.port_changed(2, Port(2, live=False), T0)
     assert topo.restore_host(H2, 2, 2, T0) is False, "never on a dead port"
     assert topo.restore_host(H1, 2, 2, T0) is False, "a known host is not overwritten"
+
+
+def test_a_busy_link_whose_lldp_is_lost_in_congestion_stays_up():
+    topo = line()
+    topo.port_received(2, 1, T0 + 5)  # traffic keeps arriving over 1 -> 2
+    expired = topo.expire_links(T0 + 6, timeout=3)
+    assert [(lk.src, lk.dst) for lk in expired] == [(2, 1)], "only the silent direction"
+    expired = topo.expire_links(T0 + 9, timeout=3)
+    assert [(lk.src, lk.dst) for lk in expired] == [(1, 2)], "traffic stopped too"

@@ -1,0 +1,138 @@
+"""Backups that let a switch divert traffic by itself the moment a port goes down.
+
+For each switch u, destination switch d and next-hop port p (toward neighbour v) that
+forwarding uses, a backup is chosen, in this order of preference:
+
+1. another port u already uses toward d whose onward paths never visit v (or, when v
+   is d itself, any other such port: only the link can be avoided then);
+2. a loop-free alternate: another neighbour w whose forwarding toward d never visits
+   u, nor v (unless v is d);
+3. a tagged detour: the frame is given a VLAN tag naming (what failed, d) and follows
+   the shortest path to d in the graph without v (protecting against the switch
+   failing) or, where d is unreachable without v, without just the link.  Switches on
+   the detour hold entries that match the tag alone; d pops it and forwards normally.
+
+The Ryu layer turns each (u, p, d) with a backup into an OpenFlow FAST_FAILOVER group:
+bucket 1 watches p, bucket 2 the backup port.  OVS moves to bucket 2 as soon as p loses
+carrier, with no controller round trip.
+
+Why no backup can make a loop.  Untagged forwarding toward d follows a DAG whose every
+hop is strictly closer to d (paths.dag_towards).  Backups of kinds 1 and 2 hand the
+frame to a switch w from which, by the reachability check on that DAG, no forwarding
+choice leads back to u or through the failed element; from w it follows ordinary
+entries that only move closer to d, so it arrives.  Tagged frames are matched only by
+tag entries, which follow a shortest-path tree toward d in a graph without the failed
+element: each hop is strictly closer to d in that graph, so they neither loop nor
+touch the failure, and no entry re-tags a tagged frame.  A second failure on a detour
+drops the frame; the controller's recomputation (make-before-break) covers that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .paths import dag_towards, reachable_in_dag, tree_towards
+
+TAG_FIRST, TAG_LAST = 1, 4094  # usable VLAN ids
+
+
+@dataclass(frozen=True)
+class Backup:
+    port: int
+    tag: int | None = None  # VLAN id pushed on a detour; None: forwarded as it is
+
+
+@dataclass
+class Protection:
+    backups: dict = field(default_factory=dict)  # (u, p, d) -> Backup
+    detours: dict = field(default_factory=dict)  # tag -> {switch: out port, or None at d}
+    unprotected: list = field(default_factory=list)  # (u, p, d) with no backup at all
+
+
+def plan_protection(graph, next_hops: dict, stretch: int = 0) -> Protection:
+    """Backups for every (u, p, d) used by ``next_hops`` ({(u, d): ((port, w), ...)})."""
+    result = Protection()
+    dags = {d: dag_towards(graph, d, stretch) for d in sorted({d for _, d in next_hops})}
+    reach_cache: dict = {}
+    trees: dict = {}
+    tags: dict = {}
+
+    def reach(d, w):
+        if (d, w) not in reach_cache:
+            reach_cache[(d, w)] = reachable_in_dag(dags[d], w)
+        return reach_cache[(d, w)]
+
+    for (u, d), hops in sorted(next_hops.items()):
+        if u not in graph or d not in dags:
+            continue
+        neighbours = {port: nbr for _, nbr, port in graph.out_edges(u, keys=True)}
+        used = [p for p, _ in hops]
+        for p in used:
+            v = neighbours.get(p)
+            if v is None:
+                continue
+            avoid = set() if v == d else {v}
+            backup = None
+            for q in sorted(set(used) - {p}):  # 1. another next hop in use
+                if q in neighbours and not avoid & reach(d, neighbours[q]):
+                    backup = Backup(q)
+                    break
+            if backup is None:  # 2. a loop-free alternate
+                for q, w in sorted(neighbours.items()):
+                    if q in used or w in avoid or (w != d and w not in dags[d]):
+                        continue
+                    if w == d or (u not in reach(d, w) and not avoid & reach(d, w)):
+                        backup = Backup(q)
+                        break
+            if backup is None:  # 3. a tagged detour
+                backup = _detour(graph, u, p, v, d, trees, tags, result)
+            if backup is None:
+                result.unprotected.append((u, p, d))
+            else:
+                result.backups[(u, p, d)] = backup
+    return result
+
+
+def _detour(graph, u, p, v, d, trees, tags, result):
+    """A tagged detour from u to d around v (or the u-v link), recording the entries the
+    switches on it need.  None when no path is left or VLAN ids ran out."""
+    for element in ((("node", v),) if v != d else ()) + (("link", u, p),):
+        key = (element, d)
+        if key not in trees:
+            trees[key] = tree_towards(_without(graph, element), d)
+        tree = trees[key]
+        if u not in tree:
+            continue
+        if key not in tags:
+            if len(tags) >= TAG_LAST - TAG_FIRST + 1:
+                return None
+            tags[key] = TAG_FIRST + len(tags)
+        tag = tags[key]
+        entries = result.detours.setdefault(tag, {})
+        node = _far_end(graph, u, tree[u])
+        while node != d:
+            entries[node] = tree[node]
+            node = _far_end(graph, node, tree[node])
+        entries[d] = None
+        return Backup(tree[u], tag)
+    return None
+
+
+def _far_end(graph, node, port):
+    return next(nbr for _, nbr, key in graph.out_edges(node, keys=True) if key == port)
+
+
+def _without(graph, element):
+    """A view of the graph without a switch, or without both directions of one cable."""
+    if element[0] == "node":
+        return nx.subgraph_view(graph, filter_node=lambda n: n != element[1])
+    _, u, p = element
+    v = _far_end(graph, u, p)
+    back = {key for _, nbr, key in graph.out_edges(v, keys=True)
+            if nbr == u and graph.edges[v, u, key]["link"].dst_port == p}
+
+    def keep(a, b, key):
+        return not ((a, b, key) == (u, v, p) or (a == v and b == u and key in back))
+    return nx.subgraph_view(graph, filter_edge=keep)

@@ -76,7 +76,8 @@ class ElasticController(app_manager.RyuApp):
         self._counted = {}  # dpid -> demand meters seen so far in a multipart reply
         self.last_reconcile = {}  # timings and message counts of the last recomputation
         self.last_change = {}  # ... of the last one that changed any switch
-        self._reconcile_scheduled = False
+        self._reconcile_wanted = False
+        self._reconcile_running = False
         self._recent_frames = {}  # frame digest -> time first delivered
         kwargs["wsgi"].register(RestApi, {"app": self})
         self.threads.append(hub.spawn(self._housekeeping))
@@ -199,13 +200,23 @@ class ElasticController(app_manager.RyuApp):
     # -- reconciling flow tables ----------------------------------------------------------
 
     def _schedule_reconcile(self):
-        """Coalesce a burst of events into one recomputation, run right after them."""
-        if not self._reconcile_scheduled:
-            self._reconcile_scheduled = True
-            hub.spawn(self._reconcile)
+        """Coalesce a burst of events into one recomputation, run right after them.  One
+        runner at a time: sending can yield (a switch's send queue fills up), and two
+        recomputations interleaving on one switch's table image would corrupt it."""
+        self._reconcile_wanted = True
+        if not self._reconcile_running:
+            self._reconcile_running = True
+            hub.spawn(self._reconcile_runner)
+
+    def _reconcile_runner(self):
+        try:
+            while self._reconcile_wanted:
+                self._reconcile_wanted = False
+                self._reconcile()
+        finally:
+            self._reconcile_running = False
 
     def _reconcile(self):
-        self._reconcile_scheduled = False
         try:
             started = time.monotonic()
             proposed = compute_next_hops(self.topo, self.policy, self.demand(),
@@ -313,13 +324,15 @@ class ElasticController(app_manager.RyuApp):
         switch = self.topo.switch(dpid)
         rows = []
         for port_no in sorted(switch.ports):
-            meter = self.port_meters.meters.get((dpid, port_no))
-            rates = meter.rates if meter else {}
-            rows.append({"port_no": port_no,
-                         "capacity_bps": self.topo.capacity(dpid, port_no),
-                         **{name.replace("_bytes", "_bps"): round(8 * v if "bytes" in name
-                                                                  else v, 1)
-                            for name, v in sorted(rates.items())}})
+            row = {"port_no": port_no, "capacity_bps": self.topo.capacity(dpid, port_no)}
+            for name in southbound.PORT_COUNTERS:  # zero until two samples were seen
+                rate = self.port_meters.rate((dpid, port_no), name)
+                if name.endswith("_bytes"):
+                    row[name.replace("_bytes", "_bps")] = round(8 * rate, 1)
+                else:
+                    row[name.replace("_packets", "_pps").replace("_dropped", "_drops")] = round(
+                        rate, 1)
+            rows.append(row)
         return rows
 
     def _sync_switch(self, dp, installed, desired):
@@ -340,7 +353,7 @@ class ElasticController(app_manager.RyuApp):
                 dp.send_msg(southbound.flow_mod(dp, item, cookie, delete=delete))
                 counts["flow_mods"] += 1
             if delete:
-                del installed[item.key]
+                installed.pop(item.key, None)  # a flow-removed may have beaten us to it
             else:
                 installed[item.key] = item
 

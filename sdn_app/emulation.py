@@ -29,12 +29,14 @@ TOPOLOGY_FILE = REPO / "topologies" / "topos.py"
 
 
 # Leaf queue of every shaped (bw=) interface, in packets.  Mininet's HTB class queues up
-# to txqueuelen (1000) packets, more bytes than the socket OVS's userspace datapath
-# sends through can hold; once a shaped link is overloaded the send then blocks and
-# the switch's single forwarding thread starves its *other* ports too (measured: a
-# 60 Mbit/s port fell to 3.8 Mbit/s while a 10 Mbit/s port was overloaded).  A short
-# queue drops instead, as a real switch port would, and keeps ports independent.
-SHAPED_QUEUE_PACKETS = 30
+# to txqueuelen (1000) packets, more than the socket OVS's userspace datapath sends
+# through can hold (~212 KB, charged ~2 KB per queued 1.2 KB frame); once a shaped link
+# is overloaded the send then blocks, and the switch's single forwarding thread starves
+# its *other* ports too (measured: a 60 Mbit/s port fell to 3.8 Mbit/s while a
+# 10 Mbit/s port was overloaded).  A short queue drops instead, as a real switch port
+# would.  It must still hold two 32-packet datapath batches: 30 packets lost 30% of an
+# uncongested load, 100 brought the blocking back, 64 did neither (measured here).
+SHAPED_QUEUE_PACKETS = 64
 
 
 def free_port() -> int:

@@ -95,7 +95,7 @@ def _stable_ids(keys, start, first: int, span: int) -> dict:
     upward, in key order, so ids are stable while the set of keys is."""
     ids, taken = {}, set()
     for key in sorted(keys):
-        gid = first + start(key) % span
+        gid = first + (start(key) - first) % span
         while gid in taken:
             gid = first + (gid - first + 1) % span
         ids[key] = gid

@@ -11,6 +11,8 @@ from sdn_app.forwarding import (
     ETH_TYPE_LLDP,
     build_plan,
     diff,
+    failover_ids,
+    group_ids,
     handle_frame,
     next_hops_towards,
     trace,
@@ -204,3 +206,12 @@ def test_multicast_source_is_never_learned():
     topo, _ = model_of("diamond", learn_hosts=False)
     assert not handle_frame(topo, S1, 1, SETTLED, "01:00:5e:00:00:01", BROADCAST).learned
     assert topo.hosts == {}
+
+
+def test_group_ids_are_readable_and_never_collide():
+    assert group_ids([0x10104, 0x30402]) == {0x10104: 0x10104, 0x30402: 0x30402}
+    big = [0x0000_AABB_CCDD_EE01 + i for i in range(50)]
+    ids = group_ids(big)
+    assert len(set(ids.values())) == 50 and all(1 <= g < 2**31 for g in ids.values())
+    ff = failover_ids({(d, p) for d in big[:10] for p in range(1, 6)})
+    assert len(set(ff.values())) == 50 and all(2**31 <= g < 2**32 - 256 for g in ff.values())

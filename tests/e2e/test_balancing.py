@@ -2,6 +2,7 @@
 counters show, and policy changes over REST."""
 
 import json
+import re
 import time
 
 import pytest
@@ -36,19 +37,31 @@ def uplinks(net):
     return ports
 
 
+def dump_groups(protocols):
+    """{group id: dump-groups line} of the branching switch."""
+    lines = ovs_ofctl("dump-groups", "s10101", protocols=protocols).splitlines()
+    return {int(line.split("group_id=")[1].split(",")[0]): line
+            for line in lines if "group_id=" in line}
+
+
 def group_line(protocols):
-    lines = [line for line in ovs_ofctl("dump-groups", "s10101", protocols=protocols)
-             .splitlines() if "group_id=%d," % DESTINATION in line]
-    return lines[0] if lines else None
+    return dump_groups(protocols).get(DESTINATION)
 
 
-def bucket_weights(line):
-    """{port: weight} from a dump-groups line (OVS omits weight:1)."""
+def bucket_weights(line, protocols="OpenFlow15"):
+    """{port: weight} of a SELECT group's dump-groups line (OVS omits weight:1).  A
+    bucket chained to a FAST_FAILOVER group counts for that group's primary port."""
+    groups = dump_groups(protocols)
     weights = {}
     for bucket in line.split("bucket=")[1:]:
-        fields = dict(f.split(":", 1) for f in bucket.rstrip(",").split(",") if ":" in f)
-        port = int(bucket.split("output:")[1].split(",")[0])
-        weights[port] = int(fields.get("weight", 1))
+        weight = re.search(r"weight:(\d+)", bucket)
+        chained = re.search(r"group:(\d+)", bucket)
+        if chained:
+            failover = groups[int(chained.group(1))]
+            assert "type=ff" in failover, failover
+            bucket = failover.split("bucket=")[1]
+        port = int(re.search(r"output:(\d+)", bucket).group(1))
+        weights[port] = int(weight.group(1)) if weight else 1
     return weights
 
 
@@ -103,7 +116,7 @@ def test_policy_changes_over_rest_rewrite_the_groups(balanced):
     ports = uplinks(net)
     status, body = ctl.request("/v1/policy", "PUT", json.dumps({"policy": "ecmp"}).encode())
     assert status == 200 and body["policy"] == "ecmp"
-    assert wait_until(lambda: bucket_weights(group_line(protocols) or "")
+    assert wait_until(lambda: bucket_weights(group_line(protocols) or "", protocols)
                       == {ports[10]: 1, ports[40]: 1}, 5), group_line(protocols)
     paths = ctl.get("/v1/paths?src=10.0.0.1&dst=10.0.0.3")["paths"]
     assert sorted(p["share"] for p in paths) == [0.5, 0.5]
@@ -119,7 +132,7 @@ def test_policy_changes_over_rest_rewrite_the_groups(balanced):
     assert ctl.get("/v1/policy")["policy"] == "shortest"
 
     ctl.request("/v1/policy", "PUT", b'{"policy": "adaptive"}')
-    assert wait_until(lambda: bucket_weights(group_line(protocols) or "")
+    assert wait_until(lambda: bucket_weights(group_line(protocols) or "", protocols)
                       == {ports[10]: 1, ports[40]: 4}, 5)
     assert not ping_pairs(net)[1]
 
@@ -133,7 +146,7 @@ def test_openflow13_switches_get_weighted_select_groups_too(tmp_path):
         assert not ping_pairs(net)[1]
         line = group_line("OpenFlow13")
         assert line and "type=select" in line and "selection_method" not in line
-        assert sorted(bucket_weights(line).values()) == [1, 4]
+        assert sorted(bucket_weights(line, "OpenFlow13").values()) == [1, 4]
         stats = ctl.get("/v1/stats/%016x" % BRANCH)
         switch = switch_by_dpid(net, "%x" % BRANCH)
         assert {p["port_no"] for p in stats} == {

@@ -37,13 +37,11 @@ from sdn_app.emulation import (  # noqa: E402
     ControllerProcess,
     capacity_settings,
     emulated_network,
-    expected_topology,
     host_port,
     iperf3,
     ping_pairs,
     port_bytes,
-    switches_and_links_match,
-    wait_until,
+    wait_converged,
 )
 from sdn_app.report import table  # noqa: E402
 from sdn_app.topology import Topology  # noqa: E402
@@ -154,10 +152,7 @@ def scenario(name, args, rng, logdir):
     rows = []
     with ControllerProcess(settings=settings, log_path=logdir / ("%s.log" % name)) as ctl, \
             emulated_network(spec, ctl.of_port, PROTOCOLS) as net:
-        expected = expected_topology(net)
-        if not wait_until(lambda: switches_and_links_match(ctl, expected), 30):
-            raise RuntimeError("topology never converged:\n" + ctl.log_tail())
-        time.sleep(1.5)
+        wait_converged(ctl, net)
         ping_pairs(net)
         pairs = make_pairs(net, rng)
         topo = model_from_rest(ctl, settings)
@@ -210,9 +205,7 @@ def cost(logdir, seconds=20):
     settings = dict(capacity_settings(spec), stats_interval=1.0)
     with ControllerProcess(settings=settings, log_path=logdir / "cost.log") as ctl, \
             emulated_network(spec, ctl.of_port, PROTOCOLS) as net:
-        expected = expected_topology(net)
-        wait_until(lambda: switches_and_links_match(ctl, expected), 30)
-        time.sleep(1.5)
+        wait_converged(ctl, net)
         ping_pairs(net)
         time.sleep(2)
         start = cpu_seconds(ctl.proc.pid)

@@ -6,6 +6,7 @@ Run it as ``ryu-manager sdn_app.controller`` (options: see sdn_app/options.py).
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import time
 
@@ -37,6 +38,7 @@ from .topology import Topology, TopologyError, dpid_to_str
 
 # How long a switch may take to report the flows it holds before we clear ours instead.
 READBACK_TIMEOUT = 5.0
+EVENT_LOG_SIZE = 1000  # GET /v1/events keeps this many, oldest dropped first
 # A frame the controller saw this recently is not delivered again: the guard against a
 # broadcast coming back through a link that LLDP has not proven yet.
 DUPLICATE_WINDOW = 0.5
@@ -78,6 +80,9 @@ class ElasticController(app_manager.RyuApp):
         self.last_change = {}  # ... of the last one that changed any switch
         self._reconcile_wanted = False
         self._reconcile_running = False
+        self.event_log = collections.deque(maxlen=EVENT_LOG_SIZE)
+        self._event_seq = 0
+        self._pending_causes = []  # events since the last recomputation: what it answers
         self._recent_frames = {}  # frame digest -> time first delivered
         kwargs["wsgi"].register(RestApi, {"app": self})
         self.threads.append(hub.spawn(self._housekeeping))
@@ -94,6 +99,8 @@ class ElasticController(app_manager.RyuApp):
         if ev.state == MAIN_DISPATCHER:
             self.logger.info("switch %s connected (OpenFlow 0x%x)", dpid_to_str(dp.id),
                              dp.ofproto.OFP_VERSION)
+            self.event("switch_connected", dpid=dpid_to_str(dp.id),
+                       openflow=dp.ofproto.OFP_VERSION)
             self.datapaths[dp.id] = dp
             self.installed.pop(dp.id, None)
             self.readback[dp.id] = {}
@@ -106,6 +113,7 @@ class ElasticController(app_manager.RyuApp):
         elif self.datapaths.get(dp.id) is dp:
             self.logger.warning("switch %s disconnected; its flows stay in place",
                                 dpid_to_str(dp.id))
+            self.event("switch_disconnected", dpid=dpid_to_str(dp.id))
             del self.datapaths[dp.id]
             self.installed.pop(dp.id, None)
             self.keep_until.pop(dp.id, None)
@@ -169,9 +177,11 @@ class ElasticController(app_manager.RyuApp):
             changed = self.topo.port_deleted(dp.id, port.port_no)
         else:
             changed = self.topo.port_changed(dp.id, port, now)
-        self.logger.info("port %s:%d %s", dpid_to_str(dp.id), port.port_no,
-                         "deleted" if msg.reason == dp.ofproto.OFPPR_DELETE
-                         else "up" if port.live else "down")
+        state = ("deleted" if msg.reason == dp.ofproto.OFPPR_DELETE
+                 else "up" if port.live else "down")
+        self.logger.info("port %s:%d %s", dpid_to_str(dp.id), port.port_no, state)
+        self.event("port_" + state, dpid=dpid_to_str(dp.id), port_no=port.port_no,
+                   changed_forwarding=changed)
         if port.live and msg.reason != dp.ofproto.OFPPR_DELETE:
             self._send_lldp(dp, [port.port_no])
         if changed:
@@ -188,6 +198,7 @@ class ElasticController(app_manager.RyuApp):
         host = self.topo.hosts.get(mac) if mac else None
         if flow.table == TABLE_INGRESS and host and host.dpid == dp.id:
             self.logger.info("host %s idle; forgetting it", mac)
+            self.event("host_expired", mac=mac)
             self.topo.remove_host(mac)
         self._schedule_reconcile()
 
@@ -196,6 +207,19 @@ class ElasticController(app_manager.RyuApp):
         msg = ev.msg
         self.logger.error("switch %s reported error type=%d code=%d",
                           dpid_to_str(msg.datapath.id), msg.type, msg.code)
+
+    # -- event log ------------------------------------------------------------------------
+
+    def event(self, kind: str, **details) -> dict:
+        """Record something that happened (GET /v1/events); topology changes become the
+        cause of the recomputation that follows them."""
+        self._event_seq += 1
+        record = {"seq": self._event_seq, "time": round(time.time(), 4), "event": kind,
+                  **details}
+        self.event_log.append(record)
+        if kind != "reconciled":
+            self._pending_causes.append(self._event_seq)
+        return record
 
     # -- reconciling flow tables ----------------------------------------------------------
 
@@ -239,8 +263,11 @@ class ElasticController(app_manager.RyuApp):
                     totals[name] += count
             self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
                                        total_seconds=round(time.monotonic() - started, 4))
+            causes, self._pending_causes = self._pending_causes, []
             if totals["group_mods"] or totals["flow_mods"]:
                 self.last_change = self.last_reconcile
+                self.event("reconciled", policy=self.policy, causes=causes,
+                           **self.last_reconcile)
                 self.logger.info("reconciled (%s): %d flow mods, %d group mods in %.1f ms",
                                  self.policy, totals["flow_mods"], totals["group_mods"],
                                  1000 * (time.monotonic() - started))
@@ -254,6 +281,7 @@ class ElasticController(app_manager.RyuApp):
             raise ValueError("policy must be one of %s, got %r" % (", ".join(POLICIES), policy))
         if policy != self.policy:
             self.logger.info("policy %s -> %s", self.policy, policy)
+            self.event("policy", old=self.policy, new=policy)
             self.policy = policy
             self.next_hops = {}  # a new policy takes effect whole, not damped
             self._schedule_reconcile()
@@ -389,6 +417,9 @@ class ElasticController(app_manager.RyuApp):
                     self.logger.warning("link %s:%d -> %s:%d silent; down",
                                         dpid_to_str(link.src), link.src_port,
                                         dpid_to_str(link.dst), link.dst_port)
+                    self.event("link_silent", src=dpid_to_str(link.src),
+                               src_port=link.src_port, dst=dpid_to_str(link.dst),
+                               dst_port=link.dst_port)
                 if expired:
                     self._schedule_reconcile()
                 cutoff = now - DUPLICATE_WINDOW
@@ -442,6 +473,7 @@ class ElasticController(app_manager.RyuApp):
         if verdict.learned:
             self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
                              dpid_to_str(dp.id), in_port)
+            self.event("host_learned", mac=eth.src, dpid=dpid_to_str(dp.id), port_no=in_port)
             self._schedule_reconcile()
         if verdict.arp_reply_mac:
             reply = southbound.arp_reply(eth, arp_pkt, verdict.arp_reply_mac)
@@ -463,6 +495,8 @@ class ElasticController(app_manager.RyuApp):
         if new:
             self.logger.info("link %s:%d -> %s:%d", dpid_to_str(src), src_port,
                              dpid_to_str(dp.id), in_port)
+            self.event("link_up", src=dpid_to_str(src), src_port=src_port,
+                       dst=dpid_to_str(dp.id), dst_port=in_port)
             self._schedule_reconcile()
             # Prove the reverse direction now rather than at the next probe round.
             if not any(lk.src == dp.id for lk in self.topo.links_at(dp.id, in_port)):

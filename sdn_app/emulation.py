@@ -244,6 +244,18 @@ def switches_and_links_match(ctl: ControllerProcess, expected: dict) -> bool:
     return got["switches"] == expected["switches"] and got["links"] == expected["links"]
 
 
+def wait_converged(ctl: ControllerProcess, net, timeout: float = 30.0,
+                   settle: float = 1.2) -> dict:
+    """Wait until the controller reports exactly Mininet's switches and links, then for
+    host-facing ports to settle (the controller's settle_time); the expected topology.
+    Raises with the controller's log when it does not converge."""
+    expected = expected_topology(net)
+    if not wait_until(lambda: switches_and_links_match(ctl, expected), timeout):
+        raise RuntimeError("topology never matched; controller log:\n" + ctl.log_tail())
+    time.sleep(settle)
+    return expected
+
+
 def ping_pairs(net, hosts=None, timeout: int = 1, all_at_once: bool = False):
     """Ping every ordered pair once: (pings sent, [(src, dst) names of the lost ones]).
     Each source pings all destinations concurrently, so a round costs about ``timeout``
@@ -356,4 +368,39 @@ def port_bytes(bridge: str, protocols: str = "OpenFlow13") -> dict[int, dict[str
         if words[:1] in (["rx"], ["tx"]) and port is not None:
             count = next(int(w[6:]) for w in words if w.startswith("bytes="))
             result.setdefault(port, {})[words[0]] = count
+    return result
+
+
+def probe_run(src, dst, seconds: float, rate: float = 1000.0, event=None,
+              event_at: float = 1.0, port: int = 9000) -> dict:
+    """A probe stream (sdn_app.probe) from ``src`` to ``dst``; ``event`` (e.g. a link
+    cut) is called ``event_at`` seconds after the stream starts.  The receiver's JSON,
+    plus ``event_time`` (epoch seconds) when there was an event."""
+    count = int(rate * seconds)
+    receiver = dst.popen([sys.executable, "-m", "sdn_app.probe", "recv", "--port", str(port),
+                          "--seconds", str(seconds + 1.5), "--sent", str(count)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO))
+    sender = None
+    try:
+        time.sleep(0.5)
+        sender = src.popen([sys.executable, "-m", "sdn_app.probe", "send", "--dst", dst.IP(),
+                            "--port", str(port), "--rate", str(rate), "--seconds",
+                            str(seconds)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, cwd=str(REPO))
+        event_time = None
+        if event is not None:
+            time.sleep(event_at)
+            event_time = time.time()
+            event()
+        sender.wait(timeout=seconds + 30)
+        out, err = receiver.communicate(timeout=seconds + 30)
+    finally:
+        for proc in (sender, receiver):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if not out:
+        raise RuntimeError("probe receiver failed: %s" % err.decode(errors="replace"))
+    result = json.loads(out)
+    result["event_time"] = event_time
     return result

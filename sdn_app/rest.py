@@ -134,3 +134,17 @@ class RestApi(ControllerBase):
     def stats(self, req, dpid):
         _only_params(req, set())
         return self.app.port_rates(str_to_dpid(dpid))
+
+    @route("events", "/v1/events", methods=["GET"])
+    @json_api
+    def events(self, req):
+        """Newest last.  ``since=<seq>`` returns only later events; ``limit`` caps them."""
+        _only_params(req, {"since", "limit"})
+        try:
+            since = int(req.GET.get("since", 0))
+            limit = int(req.GET.get("limit", 1000))
+        except ValueError:
+            raise ValueError("since and limit must be whole numbers") from None
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return [e for e in self.app.event_log if e["seq"] > since][-limit:]

@@ -24,6 +24,7 @@ class FakeApp:
         self.settings = Settings()
         self.last_reconcile = {}
         self.last_change = {}
+        self.event_log = [{"seq": i, "event": "port_down"} for i in range(1, 6)]
 
     def set_policy(self, policy):
         if policy not in POLICIES:
@@ -144,3 +145,11 @@ def test_stats_and_link_rates(api):
     assert api("/v1/stats/00000000000000ff")[0] == 404
     link = api("/v1/links")[1][0]
     assert {"capacity_bps", "rate_bps", "utilization"} <= set(link)
+
+
+def test_events(api):
+    assert [e["seq"] for e in api("/v1/events")[1]] == [1, 2, 3, 4, 5]
+    assert [e["seq"] for e in api("/v1/events?since=3")[1]] == [4, 5]
+    assert [e["seq"] for e in api("/v1/events?limit=2")[1]] == [4, 5]
+    for bad in ("?since=x", "?limit=0", "?limit=-1", "?foo=1"):
+        assert api("/v1/events" + bad)[0] == 400

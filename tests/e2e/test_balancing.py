@@ -3,7 +3,6 @@ counters show, and policy changes over REST."""
 
 import json
 import re
-import time
 
 import pytest
 
@@ -18,7 +17,7 @@ from sdn_app.emulation import (
     ping_pairs,
     port_bytes,
     switch_by_dpid,
-    switches_and_links_match,
+    wait_converged,
     wait_until,
 )
 
@@ -72,9 +71,7 @@ def balanced(tmp_path):
     with ControllerProcess(log_path=tmp_path / "controller.log",
                            settings=capacity_settings(SPEC)) as ctl, \
             emulated_network(SPEC, ctl.of_port, protocols) as net:
-        expected = expected_topology(net)
-        assert wait_until(lambda: switches_and_links_match(ctl, expected), 30), ctl.log_tail()
-        time.sleep(1.2)
+        wait_converged(ctl, net)
         assert not ping_pairs(net)[1]
         yield ctl, net, "OpenFlow15"
         assert ctl.alive(), ctl.log_tail()
@@ -140,9 +137,7 @@ def test_policy_changes_over_rest_rewrite_the_groups(balanced):
 def test_openflow13_switches_get_weighted_select_groups_too(tmp_path):
     with ControllerProcess(log_path=tmp_path / "c.log", settings=capacity_settings(SPEC)) as ctl, \
             emulated_network(SPEC, ctl.of_port, "OpenFlow13") as net:
-        expected = expected_topology(net)
-        assert wait_until(lambda: switches_and_links_match(ctl, expected), 30)
-        time.sleep(1.2)
+        wait_converged(ctl, net)
         assert not ping_pairs(net)[1]
         line = group_line("OpenFlow13")
         assert line and "type=select" in line and "selection_method" not in line

@@ -6,25 +6,16 @@ import pytest
 
 from sdn_app.emulation import (
     emulated_network,
-    expected_topology,
     flow_lines,
     ping_pairs,
     port_packet_totals,
     reported_topology,
-    switches_and_links_match,
+    wait_converged,
     wait_until,
 )
 from sdn_app.options import DEFAULT_COOKIE
 
 COOKIE = "cookie=0x%x" % DEFAULT_COOKIE
-
-
-def converge(ctl, net):
-    expected = expected_topology(net)
-    assert wait_until(lambda: switches_and_links_match(ctl, expected), 30), (
-        "topology never matched; controller log:\n" + ctl.log_tail())
-    time.sleep(1.2)  # host-facing ports settle (settle_time) before they learn hosts
-    return expected
 
 
 @pytest.mark.parametrize("spec,protocols", [
@@ -35,7 +26,7 @@ def converge(ctl, net):
 ])
 def test_all_pairs_reachable_and_topology_exact(controller, spec, protocols):
     with emulated_network(spec, controller.of_port, protocols) as net:
-        expected = converge(controller, net)
+        expected = wait_converged(controller, net)
         sent, lost = ping_pairs(net)
         assert not lost, "%d of %d pings lost: %s\n%s" % (len(lost), sent, lost,
                                                            controller.log_tail())
@@ -62,7 +53,7 @@ def test_all_pairs_reachable_and_topology_exact(controller, spec, protocols):
 @pytest.mark.parametrize("spec", ["diamond", "ring,4"])
 def test_link_down_reroutes_and_link_up_restores(controller, spec):
     with emulated_network(spec, controller.of_port) as net:
-        converge(controller, net)
+        wait_converged(controller, net)
         assert not ping_pairs(net)[1]
         src, dst = net.hosts[0], net.hosts[-1]
         query = "/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP())
@@ -88,7 +79,7 @@ def test_link_down_reroutes_and_link_up_restores(controller, spec):
 
 def test_host_move_is_followed(controller):
     with emulated_network("diamond,hosts=2", controller.of_port) as net:
-        converge(controller, net)
+        wait_converged(controller, net)
         assert not ping_pairs(net)[1]
         h1 = net.get("h1")
         mac, ip = h1.MAC(), h1.IP()
@@ -120,7 +111,7 @@ def test_controller_restart_takes_over_its_flows(tmp_path):
         with emulated_network("ring,4", first.of_port) as net:
             for sw in net.switches:  # reconnect quickly once the controller is back
                 sw.vsctl("set controller %s max_backoff=1000" % sw.name)
-            converge(first, net)
+            wait_converged(first, net)
             assert not ping_pairs(net)[1]
             first.stop()
             # Switches keep forwarding while no controller is connected.
@@ -143,7 +134,7 @@ def test_controller_restart_takes_over_its_flows(tmp_path):
                 kept = [line for line in lines if "dl_dst=00:00:00:00:00:01" in line]
                 age = float(kept[0].split("duration=")[1].split("s")[0])
                 assert age >= float(min(before)), "entries were taken over, not re-added"
-                converge(second, net)
+                wait_converged(second, net)
                 assert not ping_pairs(net)[1]
                 assert second.alive()
             finally:
@@ -159,7 +150,7 @@ def test_runs_beside_ryu_stock_apps(tmp_path):
                            extra_args=("--observe-links",),
                            log_path=tmp_path / "c.log") as ctl, \
             emulated_network("diamond", ctl.of_port) as net:
-        converge(ctl, net)
+        wait_converged(ctl, net)
         assert not ping_pairs(net)[1]
         dpids = ctl.get("/stats/switches")
         assert sorted(dpids) == sorted(int(sw.dpid, 16) for sw in net.switches)
@@ -169,7 +160,7 @@ def test_runs_beside_ryu_stock_apps(tmp_path):
 
 def test_bad_rest_input_never_hurts_the_controller(controller):
     with emulated_network("diamond", controller.of_port) as net:
-        converge(controller, net)
+        wait_converged(controller, net)
         for path in ("/v1/switches/xyz", "/v1/paths?src=%00&dst=1", "/v1/hosts/::",
                      "/v1/topology?format=" + "x" * 5000, "/v1/paths?src=a&dst=b&src=c"):
             status, body = controller.request(path)

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Failover: probes lost when each link of a path fails and comes back, side by side.
+
+Variants, each on a fresh controller and network in the same run:
+  ours-ff      our controller with FAST_FAILOVER protection (the default)
+  ours-ctl     our controller with protection off: only its own recomputation reroutes
+  ryu-stp      Ryu's simple_switch_stp_13 (diamond only: it needs ~30 s per change)
+
+For every link on the path from the first to the last host, a probe stream (UDP,
+1 packet/ms, sequence numbers and send times) runs for a few seconds while the link is
+cut (`ip link set down` on both ends through Mininet's configLinkStatus), and another
+while it is restored.  At 1 probe/ms, probes lost = the loss window in ms.  A control
+stream with no failure runs in the same network first: on this shared 2-core machine
+scheduling alone causes gaps, so judge by probes lost, not by the longest gap.  For our
+controller it also prints how long after the cut its re-optimized paths were sent
+(from GET /v1/events).
+
+Usage: .venv/bin/python scripts/bench_failover.py [--topos diamond ring,5 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sdn_app.emulation import (  # noqa: E402
+    ControllerProcess,
+    emulated_network,
+    ping_pairs,
+    probe_run,
+    switch_by_dpid,
+    wait_converged,
+    wait_reachable,
+)
+from sdn_app.report import table  # noqa: E402
+
+VARIANTS = {
+    "ours-ff": (("sdn_app.controller",), {"protection": "true"}),
+    "ours-ctl": (("sdn_app.controller",), {"protection": "false"}),
+    "ryu-stp": (("ryu.app.simple_switch_stp_13",), {}),
+}
+
+
+def reoptimized_after(ctl, since_seq, cut_time):
+    """Seconds from the cut to the first recomputation our controller sent after it."""
+    for event in ctl.get("/v1/events?since=%d" % since_seq):
+        if event["event"] == "reconciled" and event["time"] >= cut_time:
+            return event["time"] - cut_time
+    return None
+
+
+def run_variant(variant, topo, args, logdir):
+    apps, settings = VARIANTS[variant]
+    rows = []
+    with ControllerProcess(apps=apps, settings=settings,
+                           log_path=logdir / ("%s-%s.log" % (variant, topo))) as ctl, \
+            emulated_network(topo, ctl.of_port) as net:
+        ours = variant.startswith("ours")
+        if ours:
+            wait_converged(ctl, net)
+        if wait_reachable(net, 90) is None:
+            raise RuntimeError("%s never reached all pairs on %s" % (variant, topo))
+        src, dst = net.hosts[0], net.hosts[-1]
+        if ours:
+            hops = ctl.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+            path = [switch_by_dpid(net, h["dpid"]) for h in hops]
+        else:  # STP: take the path our shortest-path tie-break would use, same links
+            path = sorted(net.switches, key=lambda s: s.dpid)
+            path = [path[0], path[1], path[-1]] if topo == "diamond" else path[:2]
+        control = probe_run(src, dst, args.seconds)
+        rows.append([variant, topo, "none (control)", control, None])
+        links = list(zip(path, path[1:], strict=False))[: args.max_links]
+        for a, b in links:
+            since = ctl.get("/v1/events")[-1]["seq"] if ours else 0
+            cut = probe_run(src, dst, args.seconds,
+                            event=lambda a=a, b=b: net.configLinkStatus(a.name, b.name, "down"))
+            after = reoptimized_after(ctl, since, cut["event_time"]) if ours else None
+            rows.append([variant, topo, "%s-%s down" % (a.name, b.name), cut, after])
+            if not ours:
+                time.sleep(args.stp_wait)
+            restore = probe_run(src, dst, args.seconds,
+                                event=lambda a=a, b=b: net.configLinkStatus(a.name, b.name, "up"))
+            rows.append([variant, topo, "%s-%s up" % (a.name, b.name), restore, None])
+            time.sleep(args.stp_wait if not ours else 1.0)
+        lost_pings = len(ping_pairs(net)[1])
+        if not ctl.alive():
+            raise RuntimeError("controller died:\n" + ctl.log_tail())
+    return rows, lost_pings
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--topos", nargs="+",
+                        default=["diamond", "ring,5", "leafspine,2,3,1", "fattree,4"])
+    parser.add_argument("--seconds", type=float, default=3.0, help="probe stream per event")
+    parser.add_argument("--max-links", type=int, default=4, help="links cut per path")
+    parser.add_argument("--stp-wait", type=float, default=35.0,
+                        help="seconds STP gets to reconverge after each change")
+    parser.add_argument("--no-stp", action="store_true")
+    parser.add_argument("--logdir", default="results/bench_failover")
+    args = parser.parse_args(argv)
+    if args.seconds < 1.5 or args.max_links < 1:
+        parser.error("--seconds >= 1.5 and --max-links >= 1")
+    logdir = Path(args.logdir)
+    logdir.mkdir(parents=True, exist_ok=True)
+    rows, summary = [], []
+    for topo in args.topos:
+        variants = ["ours-ff", "ours-ctl"]
+        if topo == "diamond" and not args.no_stp:
+            variants.append("ryu-stp")
+        for variant in variants:
+            print("[bench] %s on %s" % (variant, topo), flush=True)
+            got, lost_pings = run_variant(variant, topo, args, logdir)
+            rows += got
+            failures = [r[3]["lost"] for r in got if r[2].endswith("down")]
+            repairs = [r[3]["lost"] for r in got if r[2].endswith(" up")]
+            summary.append([topo, variant, got[0][3]["lost"], max(failures),
+                            statistics.median(failures), max(repairs), lost_pings])
+    (logdir / "results.json").write_text(json.dumps(
+        [{"variant": v, "topology": t, "event": e, "probe": p, "reoptimized_s": r}
+         for v, t, e, p, r in rows], indent=1))
+    print()
+    print("Per event (probe stream of %.1f s at 1 probe/ms; event 1 s in)" % args.seconds)
+    print(table(["variant", "topology", "event", "lost (=ms)", "longest gap ms", "dup",
+                 "reordered", "re-optimized after s"],
+                [[v, t, e, p["lost"], "%.1f" % p["longest_gap_ms"], p["duplicates"],
+                  p["reordered"], "%.3f" % r if r is not None else "-"]
+                 for v, t, e, p, r in rows]))
+    print()
+    print("Summary (probes lost; at 1 probe/ms = ms of outage)")
+    print(table(["topology", "variant", "control", "worst failure", "median failure",
+                 "worst restoration", "pings lost after"], summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

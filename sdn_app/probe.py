@@ -1,0 +1,136 @@
+"""A probe stream: UDP packets at a fixed rate carrying a sequence number and the send
+time, and a receiver that says what arrived.  Run inside Mininet hosts, which share one
+clock, so one-way delay is exact (on separate machines it carries their clock offset).
+
+    python -m sdn_app.probe recv --port 9000 --seconds 12 > result.json
+    python -m sdn_app.probe send --dst 10.0.0.2 --port 9000 --rate 1000 --seconds 10
+
+The receiver prints JSON: sent/received/lost, the longest gap between arrivals, the
+largest run of consecutive lost sequence numbers, duplicates, reordered packets, and
+one-way delay percentiles.  At 1 probe/ms, probes lost = the loss window in ms: run one
+short stream around each event (a failure, a repair) to measure that event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import struct
+import sys
+import time
+
+HEADER = struct.Struct("!4sIQd")  # magic, stream id, sequence number, send time (s)
+MAGIC = b"PRB1"
+PAYLOAD = 64  # bytes per probe, header included
+
+
+def encode(stream: int, seq: int, sent: float) -> bytes:
+    return HEADER.pack(MAGIC, stream, seq, sent).ljust(PAYLOAD, b"\0")
+
+
+def decode(data: bytes):
+    """(stream, seq, send time) or None for anything that is not a probe."""
+    if len(data) < HEADER.size or data[:4] != MAGIC:
+        return None
+    _, stream, seq, sent = HEADER.unpack_from(data)
+    return stream, seq, sent
+
+
+def analyse(arrivals: list[tuple[int, float, float]], sent: int | None = None) -> dict:
+    """Summary of a probe trace.  ``arrivals``: (seq, send time, receive time) in arrival
+    order; ``sent``: how many were sent (else the highest sequence seen + 1)."""
+    seen, duplicates, reordered, highest = set(), 0, 0, -1
+    delays = []
+    for seq, send_time, recv_time in arrivals:
+        if seq in seen:
+            duplicates += 1
+            continue
+        seen.add(seq)
+        if seq < highest:
+            reordered += 1
+        highest = max(highest, seq)
+        delays.append(recv_time - send_time)
+    total = sent if sent is not None else highest + 1
+    lost = sorted(set(range(total)) - seen)
+    longest_run = run = 0
+    for i, seq in enumerate(lost):
+        run = run + 1 if i and seq == lost[i - 1] + 1 else 1
+        longest_run = max(longest_run, run)
+    times = sorted(r for _, _, r in arrivals)
+    gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+    delays.sort()
+
+    def percentile(p):
+        if not delays:
+            return None
+        return round(1000 * delays[min(len(delays) - 1, int(p / 100 * len(delays)))], 3)
+    return {"sent": total, "received": len(seen), "lost": len(lost),
+            "longest_lost_run": longest_run, "longest_gap_ms": round(1000 * gap, 3),
+            "duplicates": duplicates, "reordered": reordered,
+            "delay_ms": {"p50": percentile(50), "p99": percentile(99),
+                         "max": percentile(100)}}
+
+
+def send(dst: str, port: int, rate: float, seconds: float, stream: int = 0) -> int:
+    """Send ``rate`` probes per second for ``seconds`` on an absolute schedule (late
+    packets are sent at once, so scheduling jitter does not lower the count)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    interval, count = 1.0 / rate, int(rate * seconds)
+    start = time.time()
+    for seq in range(count):
+        due = start + seq * interval
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            sock.sendto(encode(stream, seq, time.time()), (dst, port))
+        except OSError:
+            pass  # no route or buffer full: counted as lost by the receiver
+    return count
+
+
+def receive(port: int, seconds: float) -> list[tuple[int, float, float]]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind(("0.0.0.0", port))
+    sock.settimeout(0.2)
+    arrivals, end = [], time.time() + seconds
+    while time.time() < end:
+        try:
+            data = sock.recv(2048)
+        except TimeoutError:
+            continue
+        now = time.time()
+        probe = decode(data)
+        if probe is not None:
+            arrivals.append((probe[1], probe[2], now))
+    return arrivals
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="UDP probe stream (see module doc)")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("send")
+    s.add_argument("--dst", required=True)
+    s.add_argument("--port", type=int, default=9000)
+    s.add_argument("--rate", type=float, default=1000.0, help="probes per second")
+    s.add_argument("--seconds", type=float, required=True)
+    r = sub.add_parser("recv")
+    r.add_argument("--port", type=int, default=9000)
+    r.add_argument("--seconds", type=float, required=True)
+    r.add_argument("--sent", type=int, help="probes the sender sent (for trailing loss)")
+    args = parser.parse_args(argv)
+    if args.mode == "send":
+        if args.rate <= 0 or args.seconds <= 0:
+            parser.error("--rate and --seconds must be positive")
+        print(json.dumps({"sent": send(args.dst, args.port, args.rate, args.seconds)}))
+        return 0
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    print(json.dumps(analyse(receive(args.port, args.seconds), args.sent)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

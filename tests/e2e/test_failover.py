@@ -1,0 +1,70 @@
+"""Fast reroute on the real stack: cut each link of a path while a probe stream runs."""
+
+import time
+
+import pytest
+
+from sdn_app.emulation import (
+    flow_lines,
+    ovs_ofctl,
+    ping_pairs,
+    probe_run,
+    switch_by_dpid,
+    wait_converged,
+    wait_until,
+)
+
+# A behavioural bound, far above what protection achieves (see bench_failover.py for
+# the measured figures) and far below a blackhole: the stream keeps flowing.
+MAX_LOST = 300  # probes at 1 per ms
+
+
+@pytest.mark.parametrize("spec", ["diamond", "ring,4"])
+def test_every_link_of_a_path_can_fail_and_recover_under_a_probe_stream(controller, spec):
+    from sdn_app.emulation import emulated_network
+    with emulated_network(spec, controller.of_port) as net:
+        wait_converged(controller, net)
+        assert not ping_pairs(net)[1]
+        src, dst = net.hosts[0], net.hosts[-1]
+        query = "/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP())
+        original = controller.get(query)["hops"]
+        switches = [switch_by_dpid(net, hop["dpid"]) for hop in original]
+        assert "type=ff" in ovs_ofctl("dump-groups", switches[0].name), "protection installed"
+        for a, b in zip(switches, switches[1:], strict=False):
+            since = controller.get("/v1/events")[-1]["seq"]
+            cut = probe_run(src, dst, 2.5, event=lambda a=a, b=b: net.configLinkStatus(
+                a.name, b.name, "down"))
+            assert cut["lost"] <= MAX_LOST and cut["received"] > 0, (a.name, b.name, cut)
+            links = controller.get("/v1/links")
+            assert sum(lk["state"] == "down" for lk in links) == 2
+            events = controller.get("/v1/events?since=%d" % since)
+            kinds = [e["event"] for e in events]
+            assert "port_down" in kinds and "reconciled" in kinds, kinds
+            assert controller.get(query)["hops"] != original, "rerouted around the cut"
+
+            repair = probe_run(src, dst, 2.5, event=lambda a=a, b=b: net.configLinkStatus(
+                a.name, b.name, "up"))
+            assert repair["lost"] <= MAX_LOST, (a.name, b.name, repair)
+            assert wait_until(lambda: controller.get(query)["hops"] == original, 5), \
+                "the original path returns"
+        assert not ping_pairs(net)[1]
+
+
+def test_sampled_fat_tree_links_fail_without_losing_connectivity(controller):
+    from sdn_app.emulation import emulated_network
+    with emulated_network("fattree,4", controller.of_port) as net:
+        wait_converged(controller, net)
+        assert not ping_pairs(net)[1]
+        src, dst = net.get("h1"), net.get("h16")
+        hops = controller.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+        # an edge uplink and a core link of the path in use
+        for i in (0, 2):
+            a, b = (switch_by_dpid(net, hops[i]["dpid"]),
+                    switch_by_dpid(net, hops[i + 1]["dpid"]))
+            cut = probe_run(src, dst, 2.0, event=lambda a=a, b=b: net.configLinkStatus(
+                a.name, b.name, "down"))
+            assert cut["lost"] <= MAX_LOST, (a.name, b.name, cut)
+            net.configLinkStatus(a.name, b.name, "up")
+            time.sleep(1.0)
+        assert not ping_pairs(net)[1]
+        assert all("cookie=" in line for line in flow_lines(net.switches[0].name))

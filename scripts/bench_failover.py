@@ -4,6 +4,7 @@
 Variants, each on a fresh controller and network in the same run:
   ours-ff      our controller with FAST_FAILOVER protection (the default)
   ours-ctl     our controller with protection off: only its own recomputation reroutes
+(both with the shortest policy, so the cut link is surely on the probe flow's path)
   ryu-stp      Ryu's simple_switch_stp_13 (diamond only: it needs ~30 s per change)
 
 For every link on the path from the first to the last host, a probe stream (UDP,
@@ -40,9 +41,11 @@ from sdn_app.emulation import (  # noqa: E402
 )
 from sdn_app.report import table  # noqa: E402
 
+# Single-path forwarding, so the link cut is on the probe flow's path for sure (with
+# multipath the flow may hash onto another path and lose nothing).
 VARIANTS = {
-    "ours-ff": (("sdn_app.controller",), {"protection": "true"}),
-    "ours-ctl": (("sdn_app.controller",), {"protection": "false"}),
+    "ours-ff": (("sdn_app.controller",), {"protection": "true", "policy": "shortest"}),
+    "ours-ctl": (("sdn_app.controller",), {"protection": "false", "policy": "shortest"}),
     "ryu-stp": (("ryu.app.simple_switch_stp_13",), {}),
 }
 

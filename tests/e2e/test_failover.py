@@ -1,10 +1,13 @@
-"""Fast reroute on the real stack: cut each link of a path while a probe stream runs."""
+"""Link failure and repair on the real stack: cut each link of a path while a probe
+stream runs; the switches divert traffic, the controller reroutes and reports it, and
+the original path returns with the link."""
 
 import time
 
 import pytest
 
 from sdn_app.emulation import (
+    emulated_network,
     flow_lines,
     ovs_ofctl,
     ping_pairs,
@@ -21,7 +24,6 @@ MAX_LOST = 300  # probes at 1 per ms
 
 @pytest.mark.parametrize("spec", ["diamond", "ring,4"])
 def test_every_link_of_a_path_can_fail_and_recover_under_a_probe_stream(controller, spec):
-    from sdn_app.emulation import emulated_network
     with emulated_network(spec, controller.of_port) as net:
         wait_converged(controller, net)
         assert not ping_pairs(net)[1]
@@ -36,7 +38,8 @@ def test_every_link_of_a_path_can_fail_and_recover_under_a_probe_stream(controll
                 a.name, b.name, "down"))
             assert cut["lost"] <= MAX_LOST and cut["received"] > 0, (a.name, b.name, cut)
             links = controller.get("/v1/links")
-            assert sum(lk["state"] == "down" for lk in links) == 2
+            assert sum(lk["state"] == "down" for lk in links) == 2, "both directions down"
+            assert not ping_pairs(net)[1], "all pairs reachable after the failure"
             events = controller.get("/v1/events?since=%d" % since)
             kinds = [e["event"] for e in events]
             assert "port_down" in kinds and "reconciled" in kinds, kinds
@@ -47,11 +50,11 @@ def test_every_link_of_a_path_can_fail_and_recover_under_a_probe_stream(controll
             assert repair["lost"] <= MAX_LOST, (a.name, b.name, repair)
             assert wait_until(lambda: controller.get(query)["hops"] == original, 5), \
                 "the original path returns"
+            assert all(lk["state"] == "up" for lk in controller.get("/v1/links"))
         assert not ping_pairs(net)[1]
 
 
 def test_sampled_fat_tree_links_fail_without_losing_connectivity(controller):
-    from sdn_app.emulation import emulated_network
     with emulated_network("fattree,4", controller.of_port) as net:
         wait_converged(controller, net)
         assert not ping_pairs(net)[1]

@@ -71,8 +71,9 @@ SELECT, FAST_FAILOVER = "select", "ff"
 
 @dataclass(frozen=True)
 class Bucket:
-    """A group bucket: actions in FlowEntry's vocabulary (plus ("push_vlan", vid) and
-    ("pop_vlan",)), a weight (SELECT) or the port whose liveness it watches (FF)."""
+    """A group bucket: actions in FlowEntry's vocabulary (plus ("push_vlan", vid),
+    ("pop_vlan",) and ("clear_in_port",)), a weight (SELECT) or the port whose liveness
+    it watches (FF)."""
 
     actions: tuple
     weight: int = 1
@@ -171,7 +172,11 @@ def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | Non
         backup = backups.get((u, port, d))
         if backup is None:
             return (("output", port),)
-        detour = ((("push_vlan", backup.tag),) if backup.tag else ()) + (("output", backup.port),)
+        # The backup port may be the one the frame came in on (a detour that turns back,
+        # an alternate upstream): OpenFlow drops output to the ingress port, so the
+        # bucket clears in_port first.
+        detour = ((("clear_in_port",),) + ((("push_vlan", backup.tag),) if backup.tag else ())
+                  + (("output", backup.port),))
         group = GroupEntry(ff_ids[u][(d, port)], FAST_FAILOVER,
                            (Bucket((("output", port),), watch_port=port),
                             Bucket(detour, watch_port=backup.port)))

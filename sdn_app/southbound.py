@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from ryu.lib.packet import arp, ethernet, lldp, packet
-from ryu.ofproto import ofproto_v1_5
+from ryu.ofproto import nicira_ext, ofproto_v1_5
 
 from .forwarding import SELECT, VLAN_PRESENT, FlowEntry, GroupEntry
 from .topology import Port
@@ -54,6 +54,11 @@ def _actions(datapath, steps) -> list:
                         parser.OFPActionSetField(vlan_vid=VLAN_PRESENT | step[1])]
         elif step[0] == "pop_vlan":
             actions.append(parser.OFPActionPopVlan())
+        elif step[0] == "clear_in_port":
+            # Lets a backup leave by the ingress port.  OVS rejects OXM in_port=0, so
+            # this is its documented idiom, load:0->NXM_OF_IN_PORT[] (Nicira extension).
+            actions.append(parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15),
+                                                  dst="in_port_nxm", value=0))
         elif step[0] not in ("metadata", "goto"):
             raise ValueError("unknown action %r" % (step,))
     return actions

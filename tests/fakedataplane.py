@@ -1,9 +1,10 @@
 """A simulated OpenFlow dataplane for unit tests: flow tables and groups per switch,
 interpreted the way OVS would (highest-priority match per table, metadata, VLAN
-push/pop, goto, outputs, SELECT and FAST_FAILOVER groups), wired by the topology's
-links.  A SELECT group sends the frame down every bucket, so every path a flow could
-hash onto is followed and checked; a FAST_FAILOVER group takes its first bucket whose
-watched port is not in ``failed``, as a switch does the moment a port loses carrier.
+push/pop, goto, outputs, SELECT and FAST_FAILOVER groups, no output back out of the
+ingress port), wired by the topology's links.  A SELECT group sends the frame down
+every bucket, so every path a flow could hash onto is followed and checked; a
+FAST_FAILOVER group takes its first bucket whose watched port is not in ``failed``, as
+a switch does the moment a port loses carrier.
 Lets forwarding and protection be proven in milliseconds without a switch."""
 
 from __future__ import annotations
@@ -27,20 +28,28 @@ class FakeDataplane:
         """``failed``: (dpid, port) pairs that lost carrier (give both ends of a link)."""
         self.topo = topo
         self.failed = set(failed)
-        self.tables = {d: [f for f in e.values() if isinstance(f, FlowEntry)]
-                       for d, e in plan.items()}
+        # (dpid, table, eth_dst or None) -> entries, highest priority first: an entry
+        # that matches an eth_dst can only apply to frames for that address.
+        self.tables = {}
+        for dpid, entries in plan.items():
+            for flow in entries.values():
+                if isinstance(flow, FlowEntry):
+                    key = (dpid, flow.table, dict(flow.match).get("eth_dst"))
+                    self.tables.setdefault(key, []).append(flow)
         self.groups = {d: {g.group_id: g for g in e.values() if isinstance(g, GroupEntry)}
                        for d, e in plan.items()}
 
     def lookup(self, dpid, table, fields):
-        candidates = [f for f in self.tables.get(dpid, []) if f.table == table
-                      and all(fields.get(k) == v for k, v in f.match)]
-        if not candidates:
-            return None  # OpenFlow 1.3 without a table-miss entry: drop
-        best = max(f.priority for f in candidates)
-        winners = [f for f in candidates if f.priority == best]
-        assert len(winners) == 1, "overlapping entries at one priority: %r" % winners
-        return winners[0]
+        winners = []
+        candidates = (self.tables.get((dpid, table, fields["eth_dst"]), [])
+                      + self.tables.get((dpid, table, None), []))
+        for flow in sorted(candidates, key=lambda f: -f.priority):
+            if winners and flow.priority < winners[0].priority:
+                break
+            if all(fields.get(k) == v for k, v in flow.match):
+                winners.append(flow)
+        assert len(winners) <= 1, "overlapping entries at one priority: %r" % winners
+        return winners[0] if winners else None  # no table-miss entry: drop
 
     def apply(self, dpid, actions, fields, result, table=None):
         """Run action steps; returns [(port, fields as sent)] and the next table."""
@@ -55,6 +64,8 @@ class FakeDataplane:
                 fields["vlan_vid"] = VLAN_PRESENT | step[1]
             elif step[0] == "pop_vlan":
                 fields["vlan_vid"] = 0
+            elif step[0] == "clear_in_port":
+                fields["in_port"] = 0
             elif step[0] == "controller":
                 result.to_controller.append((dpid, table))
             elif step[0] == "output":
@@ -91,6 +102,11 @@ class FakeDataplane:
             for port, sent_fields in outputs:
                 hop = (dpid, in_port, port)
                 result.hops.append(hop)
+                if port == sent_fields["in_port"]:
+                    # OpenFlow: output to the ingress port is dropped (OFPP_IN_PORT, or an
+                    # in_port cleared first, is the only way back out).
+                    result.dropped.append((dpid, port))
+                    continue
                 if (dpid, port) in self.failed:
                     result.dropped.append((dpid, port))
                     continue

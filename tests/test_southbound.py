@@ -11,6 +11,7 @@ from shipped_topologies import model_of
 from sdn_app import southbound
 from sdn_app.balance import compute_next_hops
 from sdn_app.forwarding import SELECT, Bucket, FlowEntry, GroupEntry, build_plan
+from sdn_app.protection import plan_protection
 
 VERSIONS = {
     "1.3": (ofproto_v1_3, ofproto_v1_3_parser),
@@ -157,3 +158,20 @@ def test_group_and_metadata_actions_round_trip(version):
         mod = southbound.flow_mod(dp, flow, cookie=7)
         mod.serialize()
         assert southbound.flow_entry_from_stats(dp, as_reported_by_switch(dp, mod)) == flow
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_failover_groups_with_tagged_detours_encode(version):
+    dp = datapath(version)
+    topo, _ = model_of("ring,5")
+    hops = compute_next_hops(topo, "shortest")
+    plan = build_plan(topo, next_hops=hops, protection=plan_protection(topo.graph, hops))
+    groups = [g for entries in plan.values() for g in entries.values()
+              if isinstance(g, GroupEntry)]
+    assert groups and any(any(a[0] == "push_vlan" for a in b.actions)
+                          for g in groups for b in g.buckets)
+    for group in groups:
+        mod = southbound.group_mod(dp, group)
+        mod.serialize()
+        data = bytes(mod.buf)
+        assert struct.pack("!BB", dp.ofproto.OFPGT_FF, 0) in data

@@ -40,8 +40,10 @@ def run(args) -> list[list]:
     results = []
     logdir = Path(args.logdir)
     logdir.mkdir(parents=True, exist_ok=True)
-    say("starting ryu-manager sdn_app.controller (log: %s)" % (logdir / "controller.log"))
-    with ControllerProcess(log_path=logdir / "controller.log") as ctl:
+    say("starting ryu-manager sdn_app.controller, policy %s (log: %s)"
+        % (args.policy, logdir / "controller.log"))
+    with ControllerProcess(log_path=logdir / "controller.log",
+                           settings={"policy": args.policy}) as ctl:
         say("starting Mininet topology %s (OVS userspace datapath)" % args.topo)
         with emulated_network(args.topo, ctl.of_port) as net:
             t0 = net.started_at
@@ -112,6 +114,9 @@ def main(argv=None) -> int:
                         help="topology spec as for mn --topo (default fattree,4; also "
                              "diamond, ring,N, leafspine,S,L,H)")
     parser.add_argument("--logdir", default="results/demo", help="where logs go")
+    parser.add_argument("--policy", default="shortest", choices=["shortest", "ecmp", "adaptive"],
+                        help="forwarding policy (default shortest: with multipath the probe "
+                             "flow may hash onto a path other than the one cut)")
     args = parser.parse_args(argv)
     try:
         results = run(args)
@@ -119,7 +124,8 @@ def main(argv=None) -> int:
         say("interrupted: controller and network stopped, nothing left behind")
         return 130
     print()
-    print("Report: %s under sdn_app.controller" % args.topo)
+    print("Report: %s under sdn_app.controller (policy %s, fast reroute on)"
+          % (args.topo, args.policy))
     print(table(["phase", "reachability", "result"], results))
     ok = all("NOT" not in row[2] and "INCOMPLETE" not in row[1] and
              row[1].split("/")[0] == row[1].split("/")[-1].split()[0]

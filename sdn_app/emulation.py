@@ -338,14 +338,19 @@ def iperf3(client, server, *, udp: bool, flows: int, seconds: float,
     for attempt in range(attempts):
         server_proc = server.popen(["iperf3", "-s", "-1", "-p", str(port)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client_proc = None
         try:
             time.sleep(0.5)
             client_proc = client.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             out, _ = client_proc.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            out = b'{"error": "client hung (no result %ds after its end)"}' % 30
         finally:
-            if server_proc.poll() is None:
-                server_proc.kill()
-            server_proc.wait()
+            for proc in (client_proc, server_proc):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                if proc is not None:
+                    proc.wait()
         report = json.loads(out or b"{}")
         end = report.get("end", {})
         if "sum_sent" in end:

@@ -55,10 +55,15 @@ def _actions(datapath, steps) -> list:
         elif step[0] == "pop_vlan":
             actions.append(parser.OFPActionPopVlan())
         elif step[0] == "clear_in_port":
-            # Lets a backup leave by the ingress port.  OVS rejects OXM in_port=0, so
-            # this is its documented idiom, load:0->NXM_OF_IN_PORT[] (Nicira extension).
-            actions.append(parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15),
-                                                  dst="in_port_nxm", value=0))
+            # Lets a backup leave by the ingress port: OVS's documented idiom
+            # load:0->NXM_OF_IN_PORT[] (a Nicira extension).  OVS rejects an OXM
+            # set_field on in_port, and rejects this action as Ryu encodes it for
+            # OpenFlow 1.5 (BAD_EXPERIMENTER), so over 1.5 it is left out: there a
+            # backup that turns back through the ingress port drops traffic until the
+            # controller reroutes (known gap, see README).
+            if not is_v15(datapath):
+                actions.append(parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15),
+                                                      dst="in_port_nxm", value=0))
         elif step[0] not in ("metadata", "goto"):
             raise ValueError("unknown action %r" % (step,))
     return actions

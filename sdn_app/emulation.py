@@ -174,8 +174,13 @@ def capacity_settings(topo_spec: str) -> dict:
 
 
 @contextlib.contextmanager
-def emulated_network(topo_spec: str, controller_port: int, protocols: str = "OpenFlow13"):
-    """A started Mininet network of userspace OVS bridges, stopped on exit."""
+def emulated_network(topo_spec: str, controller_port: int, protocols: str = "OpenFlow13",
+                     bfd_ms: int | None = None):
+    """A started Mininet network of userspace OVS bridges, stopped on exit.  ``bfd_ms``
+    turns BFD on for inter-switch ports with that transmit/receive interval, so a link
+    that fails without losing carrier still takes its port down (OVS then drops the
+    port's LIVE state, which FAST_FAILOVER groups watch; scripts/check_bfd.sh).  BFD is
+    an OVSDB setting, not OpenFlow: the controller cannot turn it on by itself."""
     from mininet.link import Link, TCLink
     from mininet.log import setLogLevel
     from mininet.net import Mininet
@@ -192,7 +197,12 @@ def emulated_network(topo_spec: str, controller_port: int, protocols: str = "Ope
         net.build()
         net.started_at = time.monotonic()  # what convergence times are measured from
         net.start()
+        switches = set(net.switches)
         for link in net.links:
+            if bfd_ms and link.intf1.node in switches and link.intf2.node in switches:
+                for intf in (link.intf1, link.intf2):
+                    intf.node.vsctl("set interface %s bfd:enable=true bfd:min_tx=%d "
+                                    "bfd:min_rx=%d bfd:decay_min_rx=0" % (intf, bfd_ms, bfd_ms))
             for intf in (link.intf1, link.intf2):
                 if intf.params.get("bw"):
                     intf.node.cmd("tc qdisc add dev %s parent 5:1 handle 10: pfifo limit %d"

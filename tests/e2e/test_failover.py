@@ -71,3 +71,27 @@ def test_sampled_fat_tree_links_fail_without_losing_connectivity(controller):
             time.sleep(1.0)
         assert not ping_pairs(net)[1]
         assert all("cookie=" in line for line in flow_lines(net.switches[0].name))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap: with BFD at 100 ms on every inter-switch port the standalone check "
+    "(scripts/check_bfd.sh) sees the session drop and the port lose LIVE in 0.36 s, but in "
+    "this full setup the stream stays blackholed for the rest of the run; not yet explained"))
+def test_bfd_catches_a_silent_failure_that_keeps_carrier(controller):
+    """Carrier stays up while the link stops delivering: only BFD can see that in time.
+    Without it the stream would blackhole until LLDP expiry (3.5 s, the rest of the run)."""
+    with emulated_network("diamond", controller.of_port, bfd_ms=100) as net:
+        wait_converged(controller, net)
+        assert not ping_pairs(net)[1]
+        src, dst = net.hosts[0], net.hosts[-1]
+        hops = controller.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+        a, b = switch_by_dpid(net, hops[0]["dpid"]), switch_by_dpid(net, hops[1]["dpid"])
+        intf = a.connectionsTo(b)[0][0]
+
+        def silence():  # an 8 bit/s class: nothing gets through, the link stays up
+            a.cmd("tc qdisc add dev %s root handle 1: htb default 1 && tc class add dev %s "
+                  "parent 1: classid 1:1 htb rate 8bit ceil 8bit burst 1 cburst 1"
+                  % (intf, intf))
+        result = probe_run(src, dst, 3.0, event=silence)
+        assert result["lost"] < 1000, result  # BFD detects in ~0.3 s at 100 ms timers
+        assert result["received"] > 0

@@ -121,7 +121,7 @@ class ControllerProcess:
         url = "http://127.0.0.1:%d%s" % (self.rest_port, path)
         req = urllib.request.Request(url, data=body, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
+            with urllib.request.urlopen(req, timeout=20) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()

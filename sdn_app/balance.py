@@ -239,8 +239,9 @@ def _route(dags: dict, demand: dict, shares: dict) -> dict:
 
 
 def link_loads(topo: Topology, next_hops: dict, demand: dict) -> dict:
-    """{(u, port): bits/s} when ``demand`` follows ``next_hops`` (fluid model): what a
-    benchmark compares against the switches' counters and the LP optimum."""
+    """{(u, port): bits/s} when ``demand`` follows ``next_hops`` (fluid model): how the
+    tests hold a policy's weights against the LP optimum.  (bench_balance.py computes the
+    same from the shares the running controller reports, GET /v1/paths.)"""
     dags = {}
     for (u, d), hops in next_hops.items():
         links = {lk.src_port: lk.dst for lk in topo.links() if lk.src == u}

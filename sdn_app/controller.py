@@ -13,7 +13,7 @@ import time
 from ryu.app.wsgi import WSGIApplication
 from ryu.base import app_manager
 from ryu.controller import ofp_event
-from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
@@ -121,10 +121,6 @@ class ElasticController(app_manager.RyuApp):
             self.port_meters.forget(lambda key: key[0] == dp.id)
             self.demand_meters.forget(lambda key: key[0] == dp.id)
             self.topo.switch_disconnected(dp.id)
-
-    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
-    def _features(self, ev):
-        pass  # everything happens once the switch reaches MAIN_DISPATCHER
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
     def _port_desc(self, ev):

@@ -1,9 +1,8 @@
 """The live topology model: switches, ports, directed links and hosts.
 
 Pure Python + networkx; no Ryu.  Every mutating method returns whether something that
-forwarding depends on changed, and bumps ``version`` when it did, so the controller can
-recompute only when needed.  Time is always passed in (``now``), which keeps the model
-deterministic under test.
+forwarding depends on changed, so the controller recomputes only when needed.  Time is
+always passed in (``now``), which keeps the model deterministic under test.
 """
 
 from __future__ import annotations
@@ -106,7 +105,6 @@ class Topology:
         # (dpid, port) -> bits/s, from configuration: wins over the advertised speed
         # (an emulated link reports its veth's speed, not its shaped rate).
         self.capacity_overrides: dict[tuple[int, int], float] = {}
-        self.version = 0
 
     # -- switches and ports ------------------------------------------------------------
 
@@ -119,10 +117,6 @@ class Topology:
             return self.graph.nodes[dpid]["switch"]
         except KeyError:
             raise TopologyError("unknown switch %s" % dpid_to_str(dpid)) from None
-
-    def _changed(self) -> bool:
-        self.version += 1
-        return True
 
     def switch_connected(self, dpid: int, ports: list[Port], now: float) -> bool:
         """A switch (re)connected with this port list: the port list replaces the old one."""
@@ -139,7 +133,7 @@ class Topology:
                 new = switch.ports.get(port_no)
                 if new is None or not new.live:
                     self._drop_port_state(dpid, port_no)
-        return self._changed()
+        return True
 
     def switch_disconnected(self, dpid: int) -> bool:
         """The control channel dropped.  The switch keeps forwarding with the flows it has
@@ -158,7 +152,7 @@ class Topology:
                            if dpid not in (lk.src, lk.dst)}
         for mac in [m for m, h in self.hosts.items() if h.dpid == dpid]:
             del self.hosts[mac]
-        return self._changed()
+        return True
 
     def port_changed(self, dpid: int, port: Port, now: float) -> bool:
         """A port was added or modified (OFPPortStatus).  A port going down takes its
@@ -172,7 +166,7 @@ class Topology:
         switch.ports[port.port_no] = port
         if not port.live:
             self._drop_port_state(dpid, port.port_no)
-            return self._changed()
+            return True
         # A port coming up changes nothing until LLDP or a host proves what is behind it.
         return prev is None or not prev.live
 
@@ -183,7 +177,7 @@ class Topology:
         self._drop_port_state(dpid, port_no)
         self.down_links = {k: lk for k, lk in self.down_links.items()
                            if (dpid, port_no) not in ((lk.src, lk.src_port), (lk.dst, lk.dst_port))}
-        return self._changed()
+        return True
 
     def _drop_port_state(self, dpid: int, port_no: int) -> None:
         for link in self.links_at(dpid, port_no):
@@ -241,7 +235,7 @@ class Topology:
         for mac in [m for m, h in self.hosts.items()
                     if (h.dpid, h.port) in ((src, src_port), (dst, dst_port))]:
             del self.hosts[mac]
-        return self._changed()
+        return True
 
     def _link_down(self, link: Link) -> None:
         self.graph.remove_edge(link.src, link.dst, key=link.src_port)
@@ -266,8 +260,6 @@ class Topology:
                  if now - heard(lk) > timeout and self.switch(lk.src).connected]
         for link in stale:
             self._link_down(link)
-        if stale:
-            self._changed()
         return stale
 
     # -- hosts -------------------------------------------------------------------------
@@ -306,7 +298,7 @@ class Topology:
                 if other is not host and ip in other.ips:
                     other.ips.remove(ip)
             host.ips = (host.ips + [ip])[-MAX_IPS_PER_HOST:]
-        return self._changed() if moved else False
+        return moved
 
     def restore_host(self, mac: str, dpid: int, port_no: int, now: float) -> bool:
         """Re-learn a host from our own learning entry found on a switch after a
@@ -318,12 +310,10 @@ class Topology:
         if port is None or not port.live:
             return False
         self.hosts[mac] = Host(mac, dpid, port_no, last_seen=now)
-        return self._changed()
+        return True
 
     def remove_host(self, mac: str) -> bool:
-        if self.hosts.pop(mac, None) is None:
-            return False
-        return self._changed()
+        return self.hosts.pop(mac, None) is not None
 
     def find_host(self, key: str) -> Host:
         """Look a host up by MAC or IPv4 address."""

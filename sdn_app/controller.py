@@ -302,8 +302,8 @@ class ElasticController(app_manager.RyuApp):
                     continue
                 try:
                     dp.send_msg(southbound.port_stats_request(dp))
-                    dp.send_msg(southbound.flow_counters_request(dp, self.settings.cookie,
-                                                                 TABLE_FORWARD))
+                    dp.send_msg(southbound.flow_stats_request(dp, self.settings.cookie,
+                                                              TABLE_FORWARD))
                 except Exception:
                     self.logger.exception("polling %s failed", dpid_to_str(dpid))
 

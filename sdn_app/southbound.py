@@ -141,21 +141,15 @@ def delete_all_flows(datapath, cookie: int):
                              match=parser.OFPMatch())
 
 
-def flow_stats_request(datapath, cookie: int):
-    """Ask for our entries (by cookie) so a restarted controller can take them over."""
+def flow_stats_request(datapath, cookie: int, table: int | None = None):
+    """Our entries (by cookie), with their counters, in one table or all of them: read
+    back when a switch connects (take-over) and polled for demand.  In OpenFlow 1.5 the
+    counters come with the flow descriptions (OVS does not implement 1.5's separate
+    flow-stats request)."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     request = parser.OFPFlowDescStatsRequest if is_v15(datapath) else parser.OFPFlowStatsRequest
-    return request(datapath, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                   cookie, ALL_ONES, parser.OFPMatch())
-
-
-def flow_counters_request(datapath, cookie: int, table: int):
-    """Counters of our entries in one table.  In OpenFlow 1.5 they come with the flow
-    descriptions (OVS does not implement 1.5's separate flow-stats request)."""
-    ofp, parser = datapath.ofproto, datapath.ofproto_parser
-    request = parser.OFPFlowDescStatsRequest if is_v15(datapath) else parser.OFPFlowStatsRequest
-    return request(datapath, 0, table, ofp.OFPP_ANY, ofp.OFPG_ANY, cookie, ALL_ONES,
-                   parser.OFPMatch())
+    return request(datapath, 0, ofp.OFPTT_ALL if table is None else table, ofp.OFPP_ANY,
+                   ofp.OFPG_ANY, cookie, ALL_ONES, parser.OFPMatch())
 
 
 def flow_counters(datapath, stat) -> tuple[dict, int]:

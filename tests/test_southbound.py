@@ -65,7 +65,8 @@ def test_packet_out_and_requests_encode(version):
     dp = datapath(version)
     for msg in (southbound.packet_out(dp, [1, 2], b"\x00" * 60),
                 southbound.port_desc_request(dp),
-                southbound.flow_stats_request(dp, cookie=7)):
+                southbound.flow_stats_request(dp, cookie=7),
+                southbound.flow_stats_request(dp, cookie=7, table=1)):
         msg.serialize()
 
 

@@ -303,13 +303,8 @@ def flow_lines(bridge: str, protocols: str = "OpenFlow13") -> list[str]:
 
 def port_packet_totals(net, protocols: str = "OpenFlow13") -> int:
     """Packets received plus sent on every switch port: grows without bound in a storm."""
-    total = 0
-    for sw in net.switches:
-        for line in ovs_ofctl("dump-ports", sw.name, protocols=protocols).splitlines():
-            for field in line.replace(",", " ").split():
-                if field.startswith("pkts="):
-                    total += int(field[5:]) if field[5:].isdigit() else 0
-    return total
+    return sum(counts["rx_pkts"] + counts["tx_pkts"] for sw in net.switches
+               for counts in port_bytes(sw.name, protocols).values())
 
 
 def host_port(host) -> tuple[str, int]:
@@ -373,7 +368,8 @@ def iperf3(client, server, *, udp: bool, flows: int, seconds: float,
 
 
 def port_bytes(bridge: str, protocols: str = "OpenFlow13") -> dict[int, dict[str, int]]:
-    """{port: {"rx": bytes received, "tx": bytes sent}} as the switch counts them."""
+    """{port: {"rx": bytes received, "tx": bytes sent, "rx_pkts": .., "tx_pkts": ..}} as
+    the switch counts them (numbered ports; LOCAL is left out)."""
     result, port = {}, None
     for line in ovs_ofctl("dump-ports", bridge, protocols=protocols).splitlines():
         words = line.replace(",", " ").replace(":", " ").split()
@@ -381,8 +377,10 @@ def port_bytes(bridge: str, protocols: str = "OpenFlow13") -> dict[int, dict[str
             port = int(words[1]) if words[1].isdigit() else None
             words = words[2:]
         if words[:1] in (["rx"], ["tx"]) and port is not None:
-            count = next(int(w[6:]) for w in words if w.startswith("bytes="))
-            result.setdefault(port, {})[words[0]] = count
+            fields = dict(w.split("=", 1) for w in words if "=" in w)
+            counts = result.setdefault(port, {})
+            counts[words[0]] = int(fields["bytes"])
+            counts[words[0] + "_pkts"] = int(fields["pkts"])
     return result
 
 

@@ -55,13 +55,14 @@ def _actions(datapath, steps) -> list:
         elif step[0] == "pop_vlan":
             actions.append(parser.OFPActionPopVlan())
         elif step[0] == "clear_in_port":
-            # Lets a backup leave by the ingress port: OVS's documented idiom
-            # load:0->NXM_OF_IN_PORT[] (a Nicira extension).  OVS rejects an OXM
-            # set_field on in_port, and rejects this action as Ryu encodes it for
-            # OpenFlow 1.5 (BAD_EXPERIMENTER), so over 1.5 it is left out: there a
-            # backup that turns back through the ingress port drops traffic until the
-            # controller reroutes (known gap, see README).
-            if not is_v15(datapath):
+            # Lets a backup leave by the ingress port (OVS never outputs to in_port):
+            # OVS's idiom load:0->NXM_OF_IN_PORT[].  OpenFlow 1.3 carries it as a Nicira
+            # reg_load; OVS refuses reg_load over 1.5 (BAD_EXPERIMENTER) and refuses a
+            # set_field of 0 on the 32-bit OXM in_port (BAD_SET_ARGUMENT), but accepts a
+            # 1.5 set_field on the 16-bit Nicira field, which is what ovs-ofctl sends.
+            if is_v15(datapath):
+                actions.append(parser.OFPActionSetField(in_port_nxm=0))
+            else:
                 actions.append(parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15),
                                                       dst="in_port_nxm", value=0))
         elif step[0] not in ("metadata", "goto"):

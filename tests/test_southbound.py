@@ -176,3 +176,21 @@ def test_failover_groups_with_tagged_detours_encode(version):
         mod.serialize()
         data = bytes(mod.buf)
         assert struct.pack("!BB", dp.ofproto.OFPGT_FF, 0) in data
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_in_port_is_cleared_in_the_encoding_ovs_accepts(version):
+    """1.3: Nicira reg_load of NXM_OF_IN_PORT; 1.5: set_field on that 16-bit field (OVS
+    refuses reg_load there, and a 0 on the 32-bit OXM in_port)."""
+    dp = datapath(version)
+    mod = southbound.group_mod(dp, GroupEntry(7, "ff", (Bucket(
+        (("clear_in_port",), ("output", 3)), watch_port=3),)))
+    mod.serialize()
+    data = bytes(mod.buf)
+    if version == "1.5":
+        # OFPAT_SET_FIELD, length 16, NXM_OF_IN_PORT header (class 0, field 0, 2 bytes), 0
+        assert bytes.fromhex("0019001000000002" + "0000") in data
+    else:
+        # NXAST_REG_LOAD (subtype 7) with dst NXM_OF_IN_PORT and value 0
+        assert bytes.fromhex("ffff0018" + "00002320" + "0007") in data
+        assert bytes.fromhex("00000002" + "0000000000000000") in data

@@ -73,6 +73,29 @@ def test_sampled_fat_tree_links_fail_without_losing_connectivity(controller):
         assert all("cookie=" in line for line in flow_lines(net.switches[0].name))
 
 
+@pytest.mark.parametrize("protocols", ["OpenFlow13", "OpenFlow15"])
+def test_switches_alone_turn_a_detour_back_through_its_ingress_port(tmp_path, protocols):
+    """A ring cut one hop beyond the first switch: the switch before the cut must send
+    traffic back the way it came (which OpenFlow forbids unless in_port is cleared).
+    The controller is stopped first, so only the pre-installed backups can save it."""
+    from sdn_app.emulation import ControllerProcess
+    ctl = ControllerProcess(log_path=tmp_path / "controller.log").start()
+    try:
+        with emulated_network("ring,5", ctl.of_port, protocols) as net:
+            wait_converged(ctl, net)
+            assert not ping_pairs(net)[1]
+            src, dst = net.hosts[0], net.hosts[2]
+            hops = ctl.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+            assert len(hops) == 3, hops
+            a, b = (switch_by_dpid(net, hop["dpid"]) for hop in hops[1:])
+            ctl.stop()
+            cut = probe_run(src, dst, 2.0, event=lambda: net.configLinkStatus(
+                a.name, b.name, "down"))
+            assert cut["lost"] <= MAX_LOST and cut["received"] > 1000, cut
+    finally:
+        ctl.stop()
+
+
 def test_bfd_catches_a_silent_failure_that_keeps_carrier(controller):
     """Carrier stays up while the link stops delivering: only BFD can see that in time.
     Without it the stream would blackhole until LLDP expiry (3.5 s, the rest of the run)."""

@@ -1,0 +1,652 @@
+"""VR-like ("metaverse") traffic: a model, a sender, a receiver and the QoS analysis.
+
+Model (after 3GPP TR 38.838's XR traffic model and ALVR's defaults): per user a downlink
+video stream of ``fps`` frames a second at ``mbps`` (times ``scale``, to fit emulated
+links); each frame's size is a truncated Gaussian around the mean frame size (sd 10 %,
+bounded to 50-150 %), every ``keyframe_seconds`` a key frame ``keyframe_factor`` times
+larger (the other frames are scaled so the mean bitrate stays as asked); a frame leaves
+as a back-to-back burst of ``packet_bytes`` UDP payloads (or paced over ``pacing`` of the
+frame interval).  Uplink, every ``pose_ms`` a ``pose_bytes`` pose/control packet.
+Background traffic: on/off bursts of constant-rate UDP.  Who talks when is a list of
+``Session``s, built from a schedule or at random with a seed, so runs repeat exactly.
+
+Every packet carries kind, stream id, frame id, packet index/count, a per-stream
+sequence number, the frame's start time and its own send time.  Senders log every packet
+they send and receivers every packet they get (binary records, ``RECORD``); ``analyse``
+joins the two logs, so loss is exact even for frames that vanished whole.  One-way delay
+is exact inside Mininet (all hosts share one clock); between separate machines it
+carries their clock offset.
+
+    python scripts/vr_traffic.py recv --port 9100 --seconds 12 --log recv.bin
+    python scripts/vr_traffic.py send --dst 10.0.0.2 --port 9100 --seconds 10 --log sent.bin
+    python scripts/vr_traffic.py analyse --sent sent.bin --received recv.bin
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import random
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+
+VIDEO, POSE, BULK = 0, 1, 2
+KIND_NAMES = {VIDEO: "video", POSE: "pose", BULK: "background"}
+
+# magic, kind, stream, frame, packet index, packet count, sequence, frame start, send time
+HEADER = struct.Struct("!4sBIIHHIdd")
+MAGIC = b"VRT1"
+# a log record: kind, stream, frame, index, count, seq, frame start, sent, received, bytes
+RECORD = struct.Struct("<BIIHHIdddI")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One user's traffic; defaults: a 30 Mbit/s 90 fps headset, pose every 4 ms."""
+
+    fps: float = 90.0
+    mbps: float = 30.0
+    scale: float = 1.0
+    size_sd: float = 0.10
+    size_min: float = 0.5
+    size_max: float = 1.5
+    keyframe_seconds: float = 2.0
+    keyframe_factor: float = 3.0
+    packet_bytes: int = 1400
+    pacing: float = 0.0
+    pose_ms: float = 4.0
+    pose_bytes: int = 100
+
+    def check(self) -> None:
+        """Raise ValueError naming the first unusable field."""
+        rules = [("fps", 1 <= self.fps <= 1000), ("mbps", self.mbps > 0),
+                 ("scale", 0 < self.scale <= 10), ("size_sd", 0 <= self.size_sd < 1),
+                 ("size_min", 0 < self.size_min <= 1 <= self.size_max),
+                 ("keyframe_seconds", self.keyframe_seconds >= 0),
+                 ("keyframe_factor", self.keyframe_factor >= 1),
+                 ("packet_bytes", HEADER.size <= self.packet_bytes <= 8972),
+                 ("pacing", 0 <= self.pacing <= 1),
+                 ("pose_ms", self.pose_ms >= 0.5),
+                 ("pose_bytes", HEADER.size <= self.pose_bytes <= 8972)]
+        for name, ok in rules:
+            if not ok:
+                raise ValueError("bad %s: %r" % (name, getattr(self, name)))
+
+    @property
+    def frame_interval(self) -> float:
+        return 1.0 / self.fps
+
+    @property
+    def mean_frame_bytes(self) -> float:
+        return self.mbps * self.scale * 1e6 / 8 / self.fps
+
+    @property
+    def keyframe_every(self) -> int:
+        """Frames from one key frame to the next; 0 for none."""
+        return round(self.keyframe_seconds * self.fps) if self.keyframe_seconds else 0
+
+
+def frame_sizes(profile: Profile, rng: random.Random):
+    """Endless frame sizes in bytes.  Key frames (frame 0 and every keyframe_every-th)
+    are keyframe_factor times the others, whose mean is lowered to keep the bitrate."""
+    every, factor = profile.keyframe_every, profile.keyframe_factor
+    base = profile.mean_frame_bytes
+    if every > 1:
+        base = base * every / (every - 1 + factor)
+    frame = 0
+    while True:
+        nominal = base * (factor if every and frame % every == 0 else 1.0)
+        while True:  # truncated Gaussian: redraw outside the bounds
+            ratio = rng.gauss(1.0, profile.size_sd)
+            if profile.size_min <= ratio <= profile.size_max:
+                break
+        yield max(1, round(nominal * ratio))
+        frame += 1
+
+
+def packetize(frame_bytes: int, packet_bytes: int) -> list[int]:
+    """Payload sizes of a frame's packets: full packets, then the remainder (never
+    smaller than the header it has to carry)."""
+    count = max(1, math.ceil(frame_bytes / packet_bytes))
+    last = frame_bytes - packet_bytes * (count - 1)
+    return [packet_bytes] * (count - 1) + [max(HEADER.size, last)]
+
+
+@dataclass(frozen=True)
+class Session:
+    """``kind`` traffic on stream ``stream`` from ``src`` to ``dst`` (host names or
+    addresses) between ``start`` and ``stop`` seconds after the scenario starts.  A VR
+    user is two sessions on one stream id: VIDEO server->user and POSE user->server."""
+
+    stream: int
+    kind: int
+    src: str
+    dst: str
+    start: float
+    stop: float
+    mbps: float = 0.0  # BULK only: its constant rate while on
+
+
+def vr_user(stream: int, user: str, server: str, start: float, stop: float) -> list[Session]:
+    return [Session(stream, VIDEO, server, user, start, stop),
+            Session(stream, POSE, user, server, start, stop)]
+
+
+def flash_crowd(pairs, first_stream: int, at: float, stop: float, seed: int,
+                spread: float = 1.0) -> list[Session]:
+    """VR users (``pairs`` of (user, server)) joining at random within ``spread``
+    seconds after ``at`` and staying until ``stop``."""
+    rng = random.Random(seed)
+    sessions = []
+    for i, (user, server) in enumerate(pairs):
+        sessions += vr_user(first_stream + i, user, server, at + rng.uniform(0, spread), stop)
+    return sessions
+
+
+def on_off(src: str, dst: str, stream: int, kind: int, duration: float, seed: int,
+           mean_on: float, mean_off: float, mbps: float = 0.0) -> list[Session]:
+    """Exponentially distributed on and off periods (seeded) within [0, duration)."""
+    if mean_on <= 0 or mean_off <= 0:
+        raise ValueError("mean on and off times must be positive")
+    rng = random.Random(seed)
+    sessions, t = [], rng.expovariate(1 / mean_off)
+    while t < duration:
+        end = min(duration, t + rng.expovariate(1 / mean_on))
+        sessions.append(Session(stream, kind, src, dst, t, end, mbps))
+        t = end + rng.expovariate(1 / mean_off)
+    return sessions
+
+
+# -- sending ------------------------------------------------------------------------
+
+def packet_plan(session: Session, profile: Profile, seed: int):
+    """(offset from scenario start, frame, index, count, frame start offset, bytes) for
+    every packet of ``session``, in time order.  Deterministic for a seed."""
+    rng = random.Random("%d/%d/%d" % (seed, session.stream, session.kind))
+    t, frame = session.start, 0
+    if session.kind == VIDEO:
+        sizes = frame_sizes(profile, rng)
+        while t < session.stop:
+            packets = packetize(next(sizes), profile.packet_bytes)
+            step = profile.pacing * profile.frame_interval / len(packets)
+            for index, size in enumerate(packets):
+                yield t + index * step, frame, index, len(packets), t, size
+            frame += 1
+            t = session.start + frame * profile.frame_interval
+    elif session.kind == POSE:
+        while t < session.stop:
+            yield t, frame, 0, 1, t, profile.pose_bytes
+            frame += 1
+            t = session.start + frame * profile.pose_ms / 1000
+    else:
+        gap = profile.packet_bytes * 8 / (session.mbps * 1e6)
+        while t < session.stop:
+            yield t, frame, 0, 1, t, profile.packet_bytes
+            frame += 1
+            t = session.start + frame * gap
+
+
+def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
+         start_at: float, log=None) -> int:
+    """Send every packet of ``sessions`` on their absolute schedule from ``start_at``
+    (epoch seconds; late packets go at once, so a busy CPU delays but never thins the
+    stream).  ``addresses`` maps a session's dst to an IP.  Logs each packet sent to
+    ``log`` (a binary file) and returns the count."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    plans = [(packet_plan(s, profile, seed), s) for s in sessions]
+    heap = []
+    for i, (plan, _) in enumerate(plans):
+        first = next(plan, None)
+        if first is not None:
+            heap.append((first[0], i, first))
+    heapq.heapify(heap)
+    seqs = [0] * len(plans)
+    padding = bytes(9000)
+    out, sent = [], 0
+    while heap:
+        offset, i, (_, frame, index, count, frame_start, size) = heapq.heappop(heap)
+        session = plans[i][1]
+        due = start_at + offset
+        delay = due - time.time()
+        if delay > 0.0005:
+            time.sleep(delay)
+        now = time.time()
+        header = HEADER.pack(MAGIC, session.kind, session.stream, frame, index, count,
+                             seqs[i], start_at + frame_start, now)
+        try:
+            sock.sendto(header + padding[:size - HEADER.size],
+                        (addresses.get(session.dst, session.dst), port))
+        except OSError:
+            pass  # no route or buffer full: the receiver counts it as lost
+        out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seqs[i],
+                               start_at + frame_start, now, 0.0, size))
+        seqs[i] += 1
+        sent += 1
+        if log is not None and len(out) >= 4096:
+            log.write(b"".join(out))
+            out.clear()
+        nxt = next(plans[i][0], None)
+        if nxt is not None:
+            heapq.heappush(heap, (nxt[0], i, nxt))
+    if log is not None:
+        log.write(b"".join(out))
+        log.flush()
+    return sent
+
+
+def receive(port: int, until: float, log) -> int:
+    """Log every VR packet arriving on ``port`` until epoch time ``until``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    sock.bind(("0.0.0.0", port))
+    sock.settimeout(0.1)
+    out, count = [], 0
+    while time.time() < until:
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            continue
+        now = time.time()
+        if len(data) < HEADER.size or data[:4] != MAGIC:
+            continue
+        _, kind, stream, frame, index, total, seq, frame_start, sent = HEADER.unpack_from(data)
+        out.append(RECORD.pack(kind, stream, frame, index, total, seq, frame_start, sent,
+                               now, len(data)))
+        count += 1
+        if len(out) >= 4096:
+            log.write(b"".join(out))
+            out.clear()
+    log.write(b"".join(out))
+    log.flush()
+    return count
+
+
+def read_log(path) -> list[tuple]:
+    with open(path, "rb") as f:
+        data = f.read()
+    whole = len(data) - len(data) % RECORD.size  # a killed writer may leave a fragment
+    return list(RECORD.iter_unpack(data[:whole]))
+
+
+# -- analysis -----------------------------------------------------------------------
+
+@dataclass
+class Phase:
+    name: str
+    start: float  # epoch seconds
+    end: float
+
+
+def percentile(values: list[float], p: float):
+    """Nearest-rank percentile of sorted ``values`` (None if empty)."""
+    if not values:
+        return None
+    return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
+
+
+def _ms(value):
+    return None if value is None else round(1000 * value, 3)
+
+
+@dataclass
+class _Tally:
+    """Counters for one kind of traffic in one phase (and one stream)."""
+
+    sent: int = 0
+    received: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    bytes: int = 0
+    delays: list = field(default_factory=list)
+    jitter_sum: float = 0.0
+    jitter_n: int = 0
+    frames: int = 0
+    frames_complete: int = 0
+    completions: list = field(default_factory=list)
+    late: int = 0  # frames past the budget (complete or not), or late pose packets
+    outage: float = 0.0  # longest send-time span of consecutive lost packets
+
+    def merge(self, other: _Tally) -> None:
+        for name in ("sent", "received", "duplicates", "reordered", "bytes", "jitter_n",
+                     "frames", "frames_complete", "late"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.jitter_sum += other.jitter_sum
+        self.delays += other.delays
+        self.completions += other.completions
+        self.outage = max(self.outage, other.outage)
+
+    def summary(self, kind: int, seconds: float) -> dict:
+        self.delays.sort()
+        self.completions.sort()
+        lost = self.sent - self.received
+        out = {"packets_sent": self.sent, "packets_received": self.received,
+               "packets_lost": lost,
+               "loss_pct": round(100 * lost / self.sent, 3) if self.sent else 0.0,
+               "duplicates": self.duplicates, "reordered": self.reordered,
+               "throughput_mbps": round(self.bytes * 8 / seconds / 1e6, 3) if seconds else 0,
+               "delay_ms": {"p50": _ms(percentile(self.delays, 50)),
+                            "p95": _ms(percentile(self.delays, 95)),
+                            "p99": _ms(percentile(self.delays, 99))},
+               "jitter_ms": round(1000 * self.jitter_sum / self.jitter_n, 3)
+               if self.jitter_n else None,
+               "longest_outage_ms": _ms(self.outage)}
+        if kind == VIDEO:
+            out.update({
+                "frames_sent": self.frames, "frames_complete": self.frames_complete,
+                "frame_misses": self.late,
+                "frame_miss_pct": round(100 * self.late / self.frames, 3) if self.frames else 0.0,
+                "frame_completion_ms": {"p50": _ms(percentile(self.completions, 50)),
+                                        "p95": _ms(percentile(self.completions, 95)),
+                                        "p99": _ms(percentile(self.completions, 99))}})
+        elif kind == POSE:
+            out["late_pose"] = self.late
+        return out
+
+
+def _stream_tally(sent: list[tuple], got: dict, kind: int, budget: float) -> _Tally:
+    """A tally of one stream's packets ``sent`` (log records, in sequence order) in one
+    phase; ``got`` maps seq to the receive records of that stream."""
+    tally = _Tally(sent=len(sent))
+    last_transit, highest = None, -1
+    frames: dict[int, list] = {}
+    lost_from = None
+    for record in sent:
+        seq, frame, count, frame_start, send_time = (record[5], record[2], record[4],
+                                                     record[6], record[7])
+        copies = got.get(seq, ())
+        if kind == VIDEO:
+            frames.setdefault(frame, [frame_start, count, 0, 0.0])
+        if not copies:
+            if lost_from is None:
+                lost_from = send_time
+            continue
+        if lost_from is not None:
+            tally.outage = max(tally.outage, send_time - lost_from)
+            lost_from = None
+        first = min(copies, key=lambda r: r[8])
+        tally.received += 1
+        tally.duplicates += len(copies) - 1
+        tally.bytes += first[9]
+        transit = first[8] - first[7]
+        tally.delays.append(transit)
+        if last_transit is not None:
+            tally.jitter_sum += abs(transit - last_transit)
+            tally.jitter_n += 1
+        last_transit = transit
+        if kind == VIDEO:
+            state = frames[frame]
+            state[2] += 1
+            state[3] = max(state[3], first[8])
+        elif kind == POSE and transit > budget:
+            tally.late += 1
+    if lost_from is not None and sent:
+        tally.outage = max(tally.outage, sent[-1][7] - lost_from)
+    arrivals = sorted((r[8], r[5]) for copies in got.values() for r in copies)
+    for _, seq in arrivals:
+        if seq < highest:
+            tally.reordered += 1
+        highest = max(highest, seq)
+    for frame_start, count, received, last in frames.values():
+        tally.frames += 1
+        if received == count:
+            tally.frames_complete += 1
+            completion = last - frame_start
+            tally.completions.append(completion)
+            if completion > budget:
+                tally.late += 1
+        else:
+            tally.late += 1
+    return tally
+
+
+def analyse(sent_records, received_records, phases: list[Phase], budget_ms: float = 20.0,
+            pose_budget_ms: float = 10.0) -> dict:
+    """QoS per phase and kind, overall and per stream.  A packet belongs to the phase in
+    which its frame started (pose/background: in which it was sent)."""
+    received: dict[tuple, dict[int, list]] = {}
+    for r in received_records:
+        received.setdefault((r[0], r[1]), {}).setdefault(r[5], []).append(r)
+    streams: dict[tuple, list] = {}
+    for r in sorted(sent_records, key=lambda r: (r[0], r[1], r[5])):
+        streams.setdefault((r[0], r[1]), []).append(r)
+    result = {"budget_ms": budget_ms, "pose_budget_ms": pose_budget_ms, "phases": []}
+    for phase in phases:
+        seconds = phase.end - phase.start
+        totals = {kind: _Tally() for kind in KIND_NAMES}
+        per_stream = {}
+        active = {kind: 0 for kind in KIND_NAMES}
+        for (kind, stream), records in sorted(streams.items()):
+            mine = [r for r in records if phase.start <= r[6] < phase.end]
+            if not mine:
+                continue
+            seqs = {r[5] for r in mine}
+            got = {seq: copies for seq, copies in received.get((kind, stream), {}).items()
+                   if seq in seqs}
+            budget = (budget_ms if kind == VIDEO else pose_budget_ms) / 1000
+            tally = _stream_tally(mine, got, kind, budget)
+            active[kind] += 1
+            if kind == VIDEO:
+                per_stream[stream] = {"frames": tally.frames, "frame_misses": tally.late,
+                                      "lost": tally.sent - tally.received,
+                                      "longest_outage_ms": _ms(tally.outage)}
+            totals[kind].merge(tally)
+        entry = {"phase": phase.name, "start": phase.start, "seconds": round(seconds, 3)}
+        for kind, name in KIND_NAMES.items():
+            if active[kind]:
+                entry[name] = dict(totals[kind].summary(kind, seconds), streams=active[kind])
+        entry["video_streams"] = per_stream
+        entry["worst_stream_frame_misses"] = max(
+            (s["frame_misses"] for s in per_stream.values()), default=0)
+        result["phases"].append(entry)
+    return result
+
+
+def frame_timeline(sent_records, received_records, start: float, bin_seconds: float = 0.5):
+    """Per time bin from ``start``: (bin start offset, received video Mbit/s, p99 frame
+    completion ms of frames started in the bin, frames missed).  For plots."""
+    got = {}
+    for r in received_records:
+        if r[0] == VIDEO:
+            got.setdefault((r[1], r[5]), r)
+    frames: dict[tuple, list] = {}
+    for r in sent_records:
+        if r[0] != VIDEO:
+            continue
+        state = frames.setdefault((r[1], r[2]), [r[6], r[4], 0, 0.0])
+        hit = got.get((r[1], r[5]))
+        if hit is not None:
+            state[2] += 1
+            state[3] = max(state[3], hit[8])
+    bins: dict[int, list] = {}
+    for r in got.values():
+        bins.setdefault(int((r[8] - start) // bin_seconds), [0, [], 0])[0] += r[9]
+    for frame_start, count, received, last in frames.values():
+        slot = bins.setdefault(int((frame_start - start) // bin_seconds), [0, [], 0])
+        if received == count:
+            slot[1].append(last - frame_start)
+        else:
+            slot[2] += 1
+    rows = []
+    for slot in sorted(bins):
+        total, completions, missed = bins[slot]
+        completions.sort()
+        rows.append((slot * bin_seconds, total * 8 / bin_seconds / 1e6,
+                     _ms(percentile(completions, 99)), missed))
+    return rows
+
+
+def completion_times_ms(sent_records, received_records, phase: Phase) -> list[float]:
+    """Completion times of the frames started in ``phase`` (incomplete frames: inf)."""
+    got = {(r[1], r[5]): r[8] for r in received_records if r[0] == VIDEO}
+    frames: dict[tuple, list] = {}
+    for r in sent_records:
+        if r[0] == VIDEO and phase.start <= r[6] < phase.end:
+            state = frames.setdefault((r[1], r[2]), [r[6], r[4], 0, 0.0])
+            t = got.get((r[1], r[5]))
+            if t is not None:
+                state[2] += 1
+                state[3] = max(state[3], t)
+    return sorted(1000 * (last - start) if received == count else math.inf
+                  for start, count, received, last in frames.values())
+
+
+# -- reporting ----------------------------------------------------------------------
+
+def _fmt(value, digits=1):
+    return "-" if value is None else ("%.*f" % (digits, value))
+
+
+def phase_rows(result: dict) -> list[list]:
+    """Table rows (see PHASE_HEADERS) for ``analyse``'s result."""
+    rows = []
+    for p in result["phases"]:
+        video, pose = p.get("video", {}), p.get("pose", {})
+        rows.append([
+            p["phase"], video.get("streams", 0),
+            _fmt(video.get("throughput_mbps"), 2),
+            _fmt(video.get("loss_pct"), 2),
+            _fmt(video.get("delay_ms", {}).get("p50")),
+            _fmt(video.get("delay_ms", {}).get("p99")),
+            _fmt(video.get("jitter_ms")),
+            "%s/%s" % (video.get("frame_misses", 0), video.get("frames_sent", 0)),
+            _fmt(video.get("frame_miss_pct"), 2),
+            _fmt(video.get("frame_completion_ms", {}).get("p99")),
+            p["worst_stream_frame_misses"],
+            _fmt(pose.get("delay_ms", {}).get("p99")),
+            pose.get("late_pose", 0) + pose.get("packets_lost", 0),
+            _fmt(max(video.get("longest_outage_ms") or 0, pose.get("longest_outage_ms") or 0))])
+    return rows
+
+
+PHASE_HEADERS = ["phase", "streams", "video Mbit/s", "loss %", "delay p50 ms",
+                 "delay p99 ms", "jitter ms", "frame misses", "miss %",
+                 "frame p99 ms", "worst stream misses", "pose p99 ms", "pose late/lost",
+                 "longest outage ms"]
+
+
+# -- command line ------------------------------------------------------------------
+
+def _profile_args(parser) -> None:
+    defaults = Profile()
+    parser.add_argument("--fps", type=float, default=defaults.fps,
+                        help="frames per second (72, 90, 120...)")
+    parser.add_argument("--mbps", type=float, default=defaults.mbps,
+                        help="video bitrate before scaling, Mbit/s")
+    parser.add_argument("--scale", type=float, default=defaults.scale,
+                        help="multiplies the bitrate, to fit emulated links")
+    parser.add_argument("--packet-bytes", type=int, default=defaults.packet_bytes)
+    parser.add_argument("--pacing", type=float, default=defaults.pacing,
+                        help="spread a frame over this fraction of the frame interval")
+    parser.add_argument("--keyframe-seconds", type=float, default=defaults.keyframe_seconds)
+    parser.add_argument("--pose-ms", type=float, default=defaults.pose_ms)
+    parser.add_argument("--pose-bytes", type=int, default=defaults.pose_bytes)
+
+
+def profile_from(args) -> Profile:
+    return Profile(fps=args.fps, mbps=args.mbps, scale=args.scale,
+                   packet_bytes=args.packet_bytes, pacing=args.pacing,
+                   keyframe_seconds=args.keyframe_seconds, pose_ms=args.pose_ms,
+                   pose_bytes=args.pose_bytes)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vr_traffic", description="VR-like traffic: send, receive, analyse "
+        "(see sdn_app/vr.py)")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("send", help="send VR streams (video to --dst) or a schedule file")
+    s.add_argument("--dst", help="receiver address (with --streams)")
+    s.add_argument("--streams", type=int, default=1, help="video streams to --dst")
+    s.add_argument("--pose-to", help="also send each stream's pose packets to this host")
+    s.add_argument("--schedule", help="JSON list of sessions (fields of Session), instead")
+    s.add_argument("--addresses", help="JSON object: session host name -> IP address")
+    s.add_argument("--port", type=int, default=9100)
+    s.add_argument("--seconds", type=float, default=10.0)
+    s.add_argument("--start-at", type=float, help="epoch time the scenario starts "
+                   "(default: now + 0.2 s)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--log", required=True, help="binary log of every packet sent")
+    _profile_args(s)
+    r = sub.add_parser("recv", help="log every VR packet received on a port")
+    r.add_argument("--port", type=int, default=9100)
+    r.add_argument("--seconds", type=float, required=True)
+    r.add_argument("--log", required=True)
+    a = sub.add_parser("analyse", help="join send and receive logs: QoS per phase")
+    a.add_argument("--sent", nargs="+", required=True)
+    a.add_argument("--received", nargs="+", required=True)
+    a.add_argument("--phase", action="append", default=[], metavar="NAME:START:END",
+                   help="epoch seconds; default one phase over everything sent")
+    a.add_argument("--budget-ms", type=float, default=20.0)
+    a.add_argument("--pose-budget-ms", type=float, default=10.0)
+    a.add_argument("--json", action="store_true", help="JSON instead of a table")
+    args = parser.parse_args(argv)
+
+    if args.mode == "send":
+        try:
+            profile = profile_from(args)
+            profile.check()
+        except ValueError as exc:
+            parser.error(str(exc))
+        if args.seconds <= 0 or args.streams < 1:
+            parser.error("--seconds and --streams must be positive")
+        if args.schedule:
+            try:
+                with open(args.schedule) as f:
+                    sessions = [Session(**item) for item in json.load(f)]
+                addresses = json.loads(args.addresses) if args.addresses else {}
+            except (OSError, ValueError, TypeError) as exc:
+                parser.error("bad --schedule/--addresses: %s" % exc)
+        elif args.dst:
+            sessions = [Session(i, VIDEO, "self", args.dst, 0.0, args.seconds)
+                        for i in range(args.streams)]
+            if args.pose_to:
+                sessions += [Session(i, POSE, "self", args.pose_to, 0.0, args.seconds)
+                             for i in range(args.streams)]
+            addresses = {}
+        else:
+            parser.error("give --dst or --schedule")
+        start_at = args.start_at if args.start_at else time.time() + 0.2
+        with open(args.log, "wb") as log:
+            count = send(sessions, addresses, args.port, profile, args.seed, start_at, log)
+        print(json.dumps({"packets_sent": count, "start_at": start_at}))
+        return 0
+    if args.mode == "recv":
+        if args.seconds <= 0:
+            parser.error("--seconds must be positive")
+        with open(args.log, "wb") as log:
+            count = receive(args.port, time.time() + args.seconds, log)
+        print(json.dumps({"packets_received": count}))
+        return 0
+    try:
+        sent = [r for path in args.sent for r in read_log(path)]
+        got = [r for path in args.received for r in read_log(path)]
+    except OSError as exc:
+        parser.error(str(exc))
+    phases = []
+    for text in args.phase:
+        try:
+            name, start, end = text.rsplit(":", 2)
+            phases.append(Phase(name, float(start), float(end)))
+        except ValueError:
+            parser.error("bad --phase %r (want NAME:START:END)" % text)
+    if not phases:
+        if not sent:
+            parser.error("the send logs are empty")
+        phases = [Phase("all", min(r[6] for r in sent), max(r[6] for r in sent) + 1e-6)]
+    result = analyse(sent, got, phases, args.budget_ms, args.pose_budget_ms)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        from sdn_app.report import table
+        print(table(PHASE_HEADERS, phase_rows(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""The VR traffic model and its QoS analysis, on synthetic traces (no network)."""
+
+import math
+import random
+import statistics
+import threading
+import time
+
+import pytest
+
+from sdn_app import vr
+from sdn_app.vr import POSE, RECORD, VIDEO, Phase, Profile, Session
+
+
+def test_frame_sizes_keep_the_bitrate_and_the_bounds():
+    profile = Profile(fps=90, mbps=30, scale=0.1)
+    every = profile.keyframe_every
+    assert every == 180
+    sizes = [s for s, _ in zip(vr.frame_sizes(profile, random.Random(3)), range(90 * 60),
+                               strict=False)]
+    mean = profile.mean_frame_bytes
+    assert statistics.mean(sizes) == pytest.approx(mean, rel=0.02)
+    base = mean * every / (every - 1 + profile.keyframe_factor)
+    key = [s for i, s in enumerate(sizes) if i % every == 0]
+    other = [s for i, s in enumerate(sizes) if i % every]
+    assert min(other) >= 0.5 * base - 1 and max(other) <= 1.5 * base + 1
+    assert statistics.mean(key) == pytest.approx(3 * base, rel=0.1)
+    assert statistics.stdev(other) / base == pytest.approx(0.10, abs=0.02)
+
+
+def test_no_key_frames_when_disabled():
+    profile = Profile(mbps=10, keyframe_seconds=0, size_sd=0)
+    sizes = [s for s, _ in zip(vr.frame_sizes(profile, random.Random(1)), range(100),
+                               strict=False)]
+    assert set(sizes) == {round(profile.mean_frame_bytes)}
+
+
+@pytest.mark.parametrize("frame,packet,expected", [
+    (4000, 1400, [1400, 1400, 1200]),
+    (2800, 1400, [1400, 1400]),
+    (1, 1400, [vr.HEADER.size]),
+    (1410, 1400, [1400, vr.HEADER.size]),
+])
+def test_packetize(frame, packet, expected):
+    assert vr.packetize(frame, packet) == expected
+
+
+def test_packet_plan_bursts_frames_on_the_frame_clock_and_repeats_with_a_seed():
+    profile = Profile(fps=100, mbps=8, scale=1.0)  # 10 kB frames: 8 packets each
+    session = Session(7, VIDEO, "srv", "usr", 1.0, 1.1)
+    plan = list(vr.packet_plan(session, profile, seed=5))
+    assert plan == list(vr.packet_plan(session, profile, seed=5))
+    assert plan != list(vr.packet_plan(session, profile, seed=6))
+    starts = sorted({p[4] for p in plan})
+    assert starts == pytest.approx([1.0 + i / 100 for i in range(10)])
+    first = [p for p in plan if p[1] == 0]
+    assert all(p[0] == 1.0 for p in first), "a frame is a back-to-back burst"
+    assert [p[2] for p in first] == list(range(len(first))) and first[0][3] == len(first)
+    paced = [p for p in vr.packet_plan(session, Profile(fps=100, mbps=8, pacing=0.5), 5)
+             if p[1] == 0]
+    assert paced[-1][0] - paced[0][0] == pytest.approx(0.005 * (len(paced) - 1) / len(paced))
+
+
+def test_pose_and_background_rates():
+    pose = list(vr.packet_plan(Session(1, POSE, "u", "s", 0, 1), Profile(pose_ms=4), 1))
+    assert len(pose) == 250 and all(p[5] == 100 for p in pose)
+    bulk = list(vr.packet_plan(Session(2, vr.BULK, "a", "b", 0, 1, mbps=1.12),
+                               Profile(), 1))
+    assert len(bulk) == 100  # 1.12 Mbit/s of 1400-byte packets
+
+
+def test_schedules_are_reproducible_with_a_seed():
+    pairs = [("h%d" % i, "h1") for i in range(2, 6)]
+    a = vr.flash_crowd(pairs, 10, at=5.0, stop=20.0, seed=4)
+    assert a == vr.flash_crowd(pairs, 10, at=5.0, stop=20.0, seed=4)
+    assert a != vr.flash_crowd(pairs, 10, at=5.0, stop=20.0, seed=5)
+    assert len(a) == 8 and {s.stream for s in a} == {10, 11, 12, 13}
+    assert all(5.0 <= s.start <= 6.0 and s.stop == 20.0 for s in a)
+    video = [s for s in a if s.kind == VIDEO]
+    assert all(s.src == "h1" for s in video)
+    bursts = vr.on_off("h2", "h3", 99, vr.BULK, 60.0, seed=2, mean_on=1, mean_off=2, mbps=1)
+    assert bursts == vr.on_off("h2", "h3", 99, vr.BULK, 60.0, seed=2, mean_on=1,
+                               mean_off=2, mbps=1)
+    assert len(bursts) > 5
+    assert all(0 <= s.start < s.stop <= 60 for s in bursts)
+    assert all(a.stop < b.start for a, b in zip(bursts, bursts[1:], strict=False))
+    with pytest.raises(ValueError):
+        vr.on_off("a", "b", 1, vr.BULK, 10, 1, mean_on=0, mean_off=1)
+
+
+def sent_trace(frames, packets_per_frame=3, stream=1, t0=100.0, interval=0.01):
+    """Send-log records of ``frames`` video frames, 1 ms between a frame's packets."""
+    records, seq = [], 0
+    for frame in range(frames):
+        start = t0 + frame * interval
+        for index in range(packets_per_frame):
+            records.append((VIDEO, stream, frame, index, packets_per_frame, seq, start,
+                            start + index * 0.001, 0.0, 1000))
+            seq += 1
+    return records
+
+
+def arrive(record, delay):
+    return record[:8] + (record[7] + delay, record[9])
+
+
+def test_analysis_counts_loss_duplicates_reordering_and_late_frames():
+    sent = sent_trace(10)  # frames 0..9, 3 packets each, seq 0..29
+    got = [arrive(r, 0.002) for r in sent]
+    del got[4]                                 # frame 1 incomplete (seq 4 lost)
+    got[10:12] = [got[11], got[10]]            # reordered pair
+    got.append(got[0])                         # a duplicate
+    late = [i for i, r in enumerate(got) if r[2] == 5 and r[3] == 2]
+    got[late[0]] = arrive(got[late[0]], 0.030)  # frame 5 completes 30+ ms late
+    result = vr.analyse(sent, got, [Phase("all", 100.0, 101.0)], budget_ms=20)
+    video = result["phases"][0]["video"]
+    assert video["packets_sent"] == 30 and video["packets_received"] == 29
+    assert video["packets_lost"] == 1 and video["duplicates"] == 1
+    assert video["reordered"] == 1
+    assert video["frames_sent"] == 10 and video["frames_complete"] == 9
+    assert video["frame_misses"] == 2  # the incomplete one and the late one
+    assert video["frame_completion_ms"]["p50"] == pytest.approx(4.0, abs=0.01)
+    assert video["frame_completion_ms"]["p99"] > 30
+    assert video["delay_ms"]["p50"] == pytest.approx(2.0, abs=0.01)
+    assert video["longest_outage_ms"] == pytest.approx(1.0, abs=0.01)
+    assert result["phases"][0]["video_streams"][1]["frame_misses"] == 2
+
+
+def test_a_vanished_frame_and_phases():
+    sent = sent_trace(20)  # 200 ms of frames
+    got = [arrive(r, 0.001) for r in sent if r[2] != 12]  # frame 12 lost whole
+    phases = [Phase("before", 100.0, 100.1), Phase("after", 100.1, 100.2)]
+    before, after = vr.analyse(sent, got, phases)["phases"]
+    assert before["video"]["frame_misses"] == 0 and before["video"]["frames_sent"] == 10
+    assert after["video"]["frame_misses"] == 1 and after["video"]["packets_lost"] == 3
+    assert after["worst_stream_frame_misses"] == 1
+    # the outage spans from the lost frame's first packet to the next frame's first
+    assert after["video"]["longest_outage_ms"] == pytest.approx(10.0, abs=0.01)
+    # 10 frames of 3 kB in 0.1 s
+    assert before["video"]["throughput_mbps"] == pytest.approx(30_000 * 8 / 0.1 / 1e6)
+
+
+def test_pose_lateness_and_an_empty_phase():
+    sent = [(POSE, 3, i, 0, 1, i, 200 + i * 0.004, 200 + i * 0.004, 0.0, 100)
+            for i in range(100)]
+    got = [arrive(r, 0.015 if i % 10 == 0 else 0.001) for i, r in enumerate(sent)]
+    result = vr.analyse(sent, got, [Phase("p", 200, 201), Phase("idle", 300, 301)])
+    pose = result["phases"][0]["pose"]
+    assert pose["late_pose"] == 10 and pose["packets_lost"] == 0
+    assert pose["delay_ms"]["p99"] == pytest.approx(15.0, abs=0.01)
+    assert "pose" not in result["phases"][1] and "video" not in result["phases"][1]
+    assert vr.phase_rows(result)[1][1] == 0  # the table copes with an idle phase
+
+
+def test_timeline_and_completion_cdf():
+    sent = sent_trace(100)  # one second of frames
+    got = [arrive(r, 0.002) for r in sent if r[2] != 50]
+    rows = vr.frame_timeline(sent, got, 100.0, bin_seconds=0.5)
+    assert [r[0] for r in rows] == [0.0, 0.5]
+    assert rows[0][3] == 0 and rows[1][3] == 1
+    times = vr.completion_times_ms(sent, got, Phase("all", 100, 101))
+    assert len(times) == 100 and math.isinf(times[-1]) and times[0] == pytest.approx(4.0)
+
+
+def test_log_round_trip_ignores_a_torn_tail(tmp_path):
+    path = tmp_path / "log.bin"
+    records = sent_trace(2)
+    path.write_bytes(b"".join(RECORD.pack(*r) for r in records) + b"\0\1\2")
+    assert vr.read_log(path) == records
+
+
+def test_send_and_receive_over_loopback(tmp_path):
+    until = time.time() + 1.2
+    received = tmp_path / "r.bin"
+    with open(received, "wb") as log:
+        listener = threading.Thread(target=vr.receive, args=(9871, until, log))
+        listener.start()
+        time.sleep(0.1)
+        sessions = [Session(1, VIDEO, "me", "lo", 0, 0.5), Session(1, POSE, "me", "lo", 0, 0.5)]
+        with open(tmp_path / "s.bin", "wb") as sent_log:
+            count = vr.send(sessions, {"lo": "127.0.0.1"}, 9871, Profile(scale=0.1), 1,
+                            time.time() + 0.05, sent_log)
+        listener.join()
+    sent = vr.read_log(tmp_path / "s.bin")
+    assert len(sent) == count > 150
+    result = vr.analyse(sent, vr.read_log(received), [Phase("all", 0, 2e10)])
+    video = result["phases"][0]["video"]
+    assert video["frames_sent"] == 45 and video["frames_complete"] == 45
+    assert result["phases"][0]["pose"]["packets_received"] == 125
+
+
+@pytest.mark.parametrize("argv", [
+    ["send", "--log", "x", "--dst", "10.0.0.1", "--fps", "0"],
+    ["send", "--log", "x", "--dst", "10.0.0.1", "--scale", "-1"],
+    ["send", "--log", "x", "--dst", "10.0.0.1", "--packet-bytes", "10"],
+    ["send", "--log", "x", "--dst", "10.0.0.1", "--seconds", "0"],
+    ["send", "--log", "x"],
+    ["send", "--log", "x", "--schedule", "/nonexistent.json"],
+    ["recv", "--log", "x", "--seconds", "-2"],
+    ["analyse", "--sent", "/nonexistent", "--received", "/nonexistent"],
+    ["fly"],
+])
+def test_bad_arguments_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        vr.main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_bad_phase_is_a_usage_error(tmp_path, capsys):
+    log = tmp_path / "s.bin"
+    log.write_bytes(b"".join(RECORD.pack(*r) for r in sent_trace(2)))
+    with pytest.raises(SystemExit):
+        vr.main(["analyse", "--sent", str(log), "--received", str(log), "--phase", "x:y"])
+    assert "NAME:START:END" in capsys.readouterr().err

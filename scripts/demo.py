@@ -1,136 +1,191 @@
 #!/usr/bin/env python3
-"""The main job: an emulated network with loops under our controller, end to end.
+"""The main job: VR users on an emulated network with loops, through a flash crowd, a
+link failure and its recovery, under our controller; ends with a report and plots.
 
-Starts ryu-manager with sdn_app.controller and a Mininet network of userspace Open
-vSwitch bridges, waits for the controller to discover it, proves all-pairs reachability,
-prints the topology as the controller sees it, then fails a link on a busy path and
-repairs it, and ends with a report.  Run through scripts/demo.sh (which sets up first).
+Starts ryu-manager with sdn_app.controller (adaptive weights + fast reroute by default)
+and a Mininet network of userspace Open vSwitch bridges with bandwidth-limited links,
+checks discovery and all-pairs reachability, then plays the scenario of
+sdn_app/scenario.py: steady VR load plus background bursts, a flash crowd joining, the
+busiest link cut, the link restored.  Each phase is measured from every packet sent and
+received (sdn_app/vr.py).  Run through scripts/demo.sh (which sets up first).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sdn_app import scenario as vr_scenario  # noqa: E402
+from sdn_app import vr  # noqa: E402
 from sdn_app.emulation import (  # noqa: E402
     ControllerProcess,
+    capacity_settings,
     emulated_network,
     expected_topology,
     ping_pairs,
-    probe_run,
-    switch_by_dpid,
     switches_and_links_match,
     wait_reachable,
     wait_until,
 )
-from sdn_app.report import format_path, format_topology, table  # noqa: E402
+from sdn_app.report import table  # noqa: E402
 
 START = time.monotonic()
+PROTOCOLS = "OpenFlow13,OpenFlow15"  # 1.5 lets SELECT groups split UDP by dp_hash
 
 
 def say(text: str) -> None:
     print("[%6.1fs] %s" % (time.monotonic() - START, text), flush=True)
 
 
-def run(args) -> list[list]:
-    results = []
-    logdir = Path(args.logdir)
-    logdir.mkdir(parents=True, exist_ok=True)
-    say("starting ryu-manager sdn_app.controller, policy %s (log: %s)"
-        % (args.policy, logdir / "controller.log"))
-    with ControllerProcess(log_path=logdir / "controller.log",
-                           settings={"policy": args.policy}) as ctl:
-        say("starting Mininet topology %s (OVS userspace datapath)" % args.topo)
-        with emulated_network(args.topo, ctl.of_port) as net:
-            t0 = net.started_at
-            expected = expected_topology(net)  # for the discovery timing below
-            say("network up: %d switches, %d hosts, %d inter-switch links"
-                % (len(net.switches), len(net.hosts), len(expected["links"]) // 2))
+def controller_settings(args) -> dict:
+    return dict(capacity_settings(args.topo), policy=args.policy,
+                protection="false" if args.no_protection else "true",
+                rebalance_interval=1.0, rebalance_hold=2.0)
 
-            say("phase discovery: waiting for the controller to see every switch and link")
-            found = wait_until(lambda: switches_and_links_match(ctl, expected), 30)
-            took = time.monotonic() - t0
-            results.append(["discovery", "complete" if found else "INCOMPLETE",
-                            "%.1f s after start" % took])
-            say("topology %s in %.1f s" % ("complete" if found else "INCOMPLETE", took))
 
-            say("phase reachability: every host pings every other")
-            reach = wait_reachable(net, 30)
-            sent, lost = ping_pairs(net)
-            lost = len(lost)
-            results.append(["reachability", "%d/%d pairs" % (sent - lost, sent),
-                            "all pairs after %.1f s" % (time.monotonic() - t0)
-                            if reach is not None else "NOT all pairs within 30 s"])
-            say("all-pairs ping: %d sent, %d lost" % (sent, lost))
+def bring_up(ctl, net, out: list) -> bool:
+    """Discovery and reachability; rows for the report.  False if either failed."""
+    expected = expected_topology(net)
+    say("network up: %d switches, %d hosts, %d inter-switch links; waiting for the "
+        "controller to see them" % (len(net.switches), len(net.hosts),
+                                   len(expected["links"]) // 2))
+    found = ctl is None or wait_until(lambda: switches_and_links_match(ctl, expected), 30)
+    out.append(["discovery", "complete" if found else "INCOMPLETE",
+                "%.1f s after start" % (time.monotonic() - net.started_at)])
+    reach = wait_reachable(net, 90)
+    sent, lost = ping_pairs(net)
+    out.append(["reachability", "%d/%d pairs" % (sent - len(lost), sent),
+                "after %.1f s" % (time.monotonic() - net.started_at) if reach is not None
+                else "NOT all pairs within 90 s"])
+    say("discovery %s, %d/%d host pairs reachable" % (out[0][1], sent - len(lost), sent))
+    return found and reach is not None
 
-            print()
-            print(format_topology(ctl.get("/v1/topology")))
-            print()
 
-            src, dst = net.hosts[0], net.hosts[-1]
-            query = "/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP())
-            path = ctl.get(query)
-            say("path %s -> %s: %s" % (src.name, dst.name, format_path(path)))
-            a = switch_by_dpid(net, path["hops"][0]["dpid"])
-            b = switch_by_dpid(net, path["hops"][1]["dpid"])
-
-            say("phase failure: link %s-%s on that path goes down under a probe stream "
-                "(1 packet/ms %s -> %s)" % (a.name, b.name, src.name, dst.name))
-            cut = probe_run(src, dst, 3.0, event=lambda: net.configLinkStatus(
-                a.name, b.name, "down"))
-            seen = any(lk["state"] == "down" for lk in ctl.get("/v1/links"))
-            new_path = ctl.get(query)
-            sent, lost = ping_pairs(net)
-            lost = len(lost)
-            say("%d probes lost (= ms of outage); new path %s"
-                % (cut["lost"], format_path(new_path)))
-            results.append(["failure", "%d/%d pairs" % (sent - lost, sent),
-                            ("%d probes lost at 1/ms, longest gap %.0f ms, rerouted"
-                             % (cut["lost"], cut["longest_gap_ms"]))
-                            if seen else "link down NOT seen"])
-
-            say("phase recovery: link %s-%s comes back" % (a.name, b.name))
-            repair = probe_run(src, dst, 3.0, event=lambda: net.configLinkStatus(
-                a.name, b.name, "up"))
-            back = wait_until(lambda: ctl.get(query) == path, 10, 0.05)
-            sent, lost = ping_pairs(net)
-            lost = len(lost)
-            results.append(["recovery", "%d/%d pairs" % (sent - lost, sent),
-                            "%d probes lost, original path back" % repair["lost"] if back
-                            else "original path NOT back"])
-            say("recovery: %s" % results[-1][2])
-            if not ctl.alive():
-                results.append(["controller", "DIED", ctl.log_tail(5)])
-    return results
+def phase_table(run) -> str:
+    headers = vr.PHASE_HEADERS + ["link util max/mean", "stream 0 split %"]
+    rows = []
+    for row in vr.phase_rows(run.analysis):
+        name = row[0]
+        util = run.utilization.get(name, (None, None))
+        rows.append(row + ["-" if util[0] is None else "%.2f/%.2f" % util,
+                           run.splits.get(name, "-")])
+    return table(headers, rows)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--topo", default="fattree,4",
-                        help="topology spec as for mn --topo (default fattree,4; also "
-                             "diamond, ring,N, leafspine,S,L,H)")
-    parser.add_argument("--logdir", default="results/demo", help="where logs go")
-    parser.add_argument("--policy", default="shortest", choices=["shortest", "ecmp", "adaptive"],
-                        help="forwarding policy (default shortest: with multipath the probe "
-                             "flow may hash onto a path other than the one cut)")
+    parser.add_argument("--topo", default="fattree,4,bw=10",
+                        help="topology as for mn --topo (default fattree,4,bw=10: 10 Mbit/s "
+                             "inter-switch links; also diamond, ring,N, leafspine,S,L,H)")
+    parser.add_argument("--duration", type=float, default=40.0,
+                        help="seconds of traffic, four equal phases (default 40)")
+    parser.add_argument("--users", type=int, default=7, help="VR users from the start")
+    parser.add_argument("--crowd", type=int, default=7, help="users joining in the crowd")
+    parser.add_argument("--policy", default="adaptive",
+                        choices=["shortest", "ecmp", "adaptive"])
+    parser.add_argument("--no-protection", action="store_true",
+                        help="no FAST_FAILOVER backups (controller-only reroute)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fps", type=float, default=90.0)
+    parser.add_argument("--stream-mbps", type=float, default=2.0,
+                        help="video rate per user on the emulated links: a 30 Mbit/s "
+                             "headset scaled down (default 2)")
+    parser.add_argument("--background", type=int, default=2,
+                        help="on/off background bursts of 1 Mbit/s between random hosts")
+    parser.add_argument("--logdir", default="results/demo", help="logs, JSON and plots")
     args = parser.parse_args(argv)
+    profile = vr.Profile(fps=args.fps, mbps=30.0, scale=args.stream_mbps / 30.0)
     try:
-        results = run(args)
+        profile.check()
+        if args.duration < 8:
+            raise ValueError("--duration must be at least 8 s (four phases)")
+        if args.users < 1 or args.crowd < 0 or args.background < 0:
+            raise ValueError("--users >= 1, --crowd >= 0, --background >= 0")
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        return run(args, profile)
     except KeyboardInterrupt:
-        say("interrupted: controller and network stopped, nothing left behind")
+        say("interrupted: traffic, network and controller stopped, nothing left behind")
         return 130
+
+
+def run(args, profile) -> int:
+    logdir = Path(args.logdir)
+    logdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    say("starting ryu-manager sdn_app.controller: policy %s, protection %s (log: %s)"
+        % (args.policy, "off" if args.no_protection else "on", logdir / "controller.log"))
+    with ControllerProcess(log_path=logdir / "controller.log",
+                           settings=controller_settings(args)) as ctl:
+        say("starting Mininet %s (OVS userspace datapath)" % args.topo)
+        with emulated_network(args.topo, ctl.of_port, PROTOCOLS) as net:
+            if not bring_up(ctl, net, rows):
+                print(table(["phase", "result", "when"], rows))
+                return 1
+            plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
+                                     args.duration, args.seed, profile, args.background)
+            say("VR scenario: %d users + %d in the crowd, %.1f Mbit/s video at %g fps "
+                "+ pose every %g ms each; servers %s; %.0f s in four phases"
+                % (args.users, args.crowd, args.stream_mbps, args.fps, profile.pose_ms,
+                   ",".join(plan.servers), args.duration))
+            result = vr_scenario.run(net, plan, args.topo, logdir / "traffic", say, ctl,
+                                     PROTOCOLS)
+            alive = ctl.alive()
+    report(args, profile, rows, result, logdir, alive)
+    return 0 if alive else 1
+
+
+def report(args, profile, rows, result, logdir, alive) -> None:
+    from sdn_app import plots
+
+    runs = {"ours (%s%s)" % (args.policy, "" if args.no_protection else " + protection"):
+            result}
+    pictures = [plots.timeline(runs, logdir / "timeline.png"),
+                plots.completion_cdf(runs, logdir / "frame_completion_cdf.png",
+                                     ("steady", "crowd", "failure", "recovery"))]
+    (logdir / "report.json").write_text(json.dumps(
+        {"topology": args.topo, "policy": args.policy, "protection": not args.no_protection,
+         "profile": profile.__dict__, "seed": args.seed, "cut": result.cut,
+         "reoptimized_after_s": result.reoptimized_after,
+         "utilization": result.utilization, "splits": result.splits,
+         "vr": result.analysis}, indent=1))
     print()
-    print("Report: %s under sdn_app.controller (policy %s, fast reroute on)"
-          % (args.topo, args.policy))
-    print(table(["phase", "reachability", "result"], results))
-    ok = all("NOT" not in row[2] and "INCOMPLETE" not in row[1] and
-             row[1].split("/")[0] == row[1].split("/")[-1].split()[0]
-             for row in results if "/" in row[1])
-    return 0 if ok else 1
+    print("Report: %s under sdn_app.controller, policy %s, fast reroute %s, seed %d"
+          % (args.topo, args.policy, "off" if args.no_protection else "on", args.seed))
+    print("VR: %d users, +%d in the crowd; video %.1f Mbit/s (30 Mbit/s scaled by %.3f) at "
+          "%g fps, frames as bursts of %d-byte packets; pose %d bytes every %g ms; frame "
+          "budget %g ms, pose budget %g ms"
+          % (args.users, args.crowd, args.stream_mbps, profile.scale, profile.fps,
+             profile.packet_bytes, profile.pose_bytes, profile.pose_ms,
+             result.analysis["budget_ms"], result.analysis["pose_budget_ms"]))
+    print()
+    print(table(["check", "result", "when"], rows))
+    print()
+    print(phase_table(result))
+    failure = next(p for p in result.analysis["phases"] if p["phase"] == "failure")
+    video = failure.get("video", {})
+    print()
+    print("Failure: cut %s; controller's re-optimized paths sent %s after the cut; "
+          "worst stream lost %d frame(s) to deadline misses in the failure phase; "
+          "longest outage of any stream %s ms"
+          % (result.cut or "nothing (no busy link found)",
+             "%.0f ms" % (1000 * result.reoptimized_after)
+             if result.reoptimized_after is not None else "nothing",
+             failure["worst_stream_frame_misses"],
+             max(video.get("longest_outage_ms") or 0,
+                 failure.get("pose", {}).get("longest_outage_ms") or 0)))
+    print("Link utilization from switch counters (inter-switch ports, transmit); split: "
+          "shares of the paths the first user's video takes, per phase (from /v1/paths).")
+    if not alive:
+        print("CONTROLLER DIED: see %s" % (logdir / "controller.log"))
+    print("Plots: %s" % ", ".join(str(p) for p in pictures))
+    print("JSON: %s" % (logdir / "report.json"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""PNG plots of VR scenario runs (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sdn_app import vr  # noqa: E402
+
+
+def timeline(runs: dict, path: Path, budget_ms: float = 20.0) -> Path:
+    """Received video throughput and p99 frame completion per half second, one line per
+    run (``runs``: label -> scenario.Run), phases shaded, the cut and repair marked."""
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
+    first = next(iter(runs.values()))
+    start = first.start_at
+    for label, run in runs.items():
+        rows = vr.frame_timeline(run.sent, run.received, run.start_at)
+        top.plot([r[0] for r in rows], [r[1] for r in rows], label=label)
+        bottom.plot([r[0] for r in rows], [r[2] if r[2] is not None else math.nan
+                                          for r in rows], label=label)
+    for i, phase in enumerate(first.phases):
+        for axis in (top, bottom):
+            if i % 2:
+                axis.axvspan(phase.start - start, phase.end - start, color="0.93")
+            if phase.name in ("failure", "recovery"):
+                axis.axvline(phase.start - start, color="red" if phase.name == "failure"
+                             else "green", linestyle="--", linewidth=1)
+        top.text(phase.start - start + 0.2, 0.02, phase.name, transform=top.get_xaxis_transform())
+    bottom.axhline(budget_ms, color="black", linewidth=0.8, linestyle=":")
+    top.set_ylabel("video received, Mbit/s")
+    bottom.set_ylabel("p99 frame completion, ms")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("seconds from start (red: link cut, green: restored)")
+    top.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def completion_cdf(runs: dict, path: Path, phase_names=("crowd",), budget_ms=20.0) -> Path:
+    """CDF of frame completion time (incomplete frames at the right edge) per run and
+    phase."""
+    fig, axis = plt.subplots(figsize=(8, 5))
+    for label, run in runs.items():
+        for phase in run.phases:
+            if phase.name not in phase_names:
+                continue
+            times = vr.completion_times_ms(run.sent, run.received, phase)
+            if not times:
+                continue
+            finite = [t if math.isfinite(t) else 1e4 for t in times]
+            axis.step(finite, [(i + 1) / len(finite) for i in range(len(finite))],
+                      where="post", label="%s, %s" % (label, phase.name))
+    axis.axvline(budget_ms, color="black", linewidth=0.8, linestyle=":")
+    axis.set_xscale("log")
+    axis.set_xlim(0.5, 1e4)
+    axis.set_xlabel("frame completion time, ms (log; 10 s = never completed)")
+    axis.set_ylabel("fraction of frames")
+    axis.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,266 @@
+"""The elastic-network scenario shared by the main job (scripts/demo.py) and its
+side-by-side benchmark (scripts/bench_vr.py): VR users on Mininet hosts talking to edge
+servers on others, background bursts, then a flash crowd, a failure of the busiest link
+and its recovery, each a phase measured with ``sdn_app.vr``.
+
+Who serves whom, for any topology: every fourth host (h1, h5, ...) is an edge server;
+the others are user hosts, and a user is served by the server of the *next* block of
+four hosts, so in a fat tree or leaf-spine every stream crosses the core.  Users are
+spread round-robin over the user hosts (a host may carry several).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sdn_app import vr
+from sdn_app.emulation import REPO, make_topo, port_bytes
+
+PHASES = ("steady", "crowd", "failure", "recovery")
+VR_PORT = 9100
+
+
+@dataclass
+class Scenario:
+    """Sessions and phase boundaries (seconds from the start) of one run."""
+
+    sessions: list
+    phases: list  # [(name, start, end)]
+    profile: vr.Profile
+    seed: int
+    servers: list
+    probe_pair: tuple  # (server, user) of the first stream: whose split the report shows
+
+    @property
+    def duration(self) -> float:
+        return self.phases[-1][2]
+
+
+def build(hosts: list[str], users: int, crowd: int, duration: float, seed: int,
+          profile: vr.Profile, background: int = 2, background_mbps: float = 1.0) -> Scenario:
+    """The scenario for hosts named ``hosts`` (in order): ``users`` VR users from the
+    start, ``crowd`` more joining in a flash crowd at the second quarter; the third
+    quarter is the failure, the last the recovery."""
+    if len(hosts) < 2:
+        raise ValueError("need at least two hosts")
+    if users < 1 or crowd < 0 or duration < 4 or background < 0:
+        raise ValueError("need users >= 1, crowd >= 0, background >= 0, duration >= 4 s")
+    servers = hosts[::4]
+    user_hosts = [h for h in hosts if h not in servers]
+    quarter = duration / 4
+    phases = [(name, i * quarter, (i + 1) * quarter) for i, name in enumerate(PHASES)]
+
+    def server_for(user):
+        block = hosts.index(user) // 4
+        return servers[(block + 1) % len(servers)] if len(servers) > 1 else servers[0]
+
+    pairs = [(user_hosts[i % len(user_hosts)],) for i in range(users + crowd)]
+    pairs = [(u, server_for(u)) for (u,) in pairs]
+    sessions = []
+    for stream, (user, server) in enumerate(pairs[:users]):
+        sessions += vr.vr_user(stream, user, server, 0.0, duration)
+    sessions += vr.flash_crowd(pairs[users:], users, quarter, duration, seed, spread=1.0)
+    rng = random.Random(seed)
+    for i in range(background):
+        a, b = rng.sample(hosts, 2)
+        sessions += vr.on_off(a, b, 1000 + i, vr.BULK, duration, seed + i, mean_on=0.5,
+                              mean_off=1.5, mbps=background_mbps)
+    return Scenario(sessions, phases, profile, seed, servers, pairs[0][::-1])
+
+
+@dataclass
+class Run:
+    """What one run of a scenario measured."""
+
+    start_at: float
+    sent: list
+    received: list
+    phases: list  # vr.Phase, epoch seconds
+    analysis: dict
+    utilization: dict = field(default_factory=dict)  # phase -> (max, mean) over links
+    splits: dict = field(default_factory=dict)  # phase -> shares of the probe pair's paths
+    cut: str = ""
+    reoptimized_after: float | None = None
+
+
+def _inter_switch_ports(net, topo_spec: str) -> list[tuple[str, int, float | None]]:
+    """(bridge, port, capacity bit/s or None if unshaped) of every inter-switch port."""
+    topo = make_topo(topo_spec)
+    switches = set(topo.switches())
+    out = []
+    for a, b, info in topo.links(withInfo=True):
+        if a in switches and b in switches:
+            bw = float(info["bw"]) * 1e6 if "bw" in info else None
+            out += [(a, info["port1"], bw), (b, info["port2"], bw)]
+    return out
+
+
+def _snapshot(net, protocols: str) -> tuple[float, dict]:
+    return time.time(), {sw.name: port_bytes(sw.name, protocols) for sw in net.switches}
+
+
+def _rates(before, after, ports) -> dict:
+    """{(bridge, port, capacity): transmit bit/s} between two snapshots."""
+    seconds = max(1e-6, after[0] - before[0])
+    return {(sw, port, cap): (after[1][sw].get(port, {}).get("tx", 0)
+                              - before[1][sw].get(port, {}).get("tx", 0)) * 8 / seconds
+            for sw, port, cap in ports}
+
+
+def _peer(net, bridge: str, port: int):
+    """The switch at the far end of ``bridge``'s port ``port`` (None for a host)."""
+    intf = net.get(bridge).intfs.get(port)
+    if intf is None or intf.link is None:
+        return None
+    other = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+    return other.node if other.node in net.switches else None
+
+
+def run(net, scenario: Scenario, topo_spec: str, workdir: Path, say, ctl=None,
+        protocols: str = "OpenFlow13") -> Run:
+    """Play ``scenario`` on a started network (hosts have IPs; forwarding is up).
+    ``ctl``: our controller's REST (None for another controller).  ``say`` reports
+    progress.  Processes are killed on any exit, including Ctrl-C."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    addresses = {h.name: h.IP() for h in net.hosts}
+    by_src, dsts = {}, set()
+    for s in scenario.sessions:
+        by_src.setdefault(s.src, []).append(s)
+        dsts.add(s.dst)
+    start_at = time.time() + 2.0
+    end_at = start_at + scenario.duration
+    procs = []
+    profile = scenario.profile
+    prof_args = ["--fps", str(profile.fps), "--mbps", str(profile.mbps), "--scale",
+                 str(profile.scale), "--pacing", str(profile.pacing), "--pose-ms",
+                 str(profile.pose_ms)]
+    result = Run(start_at, [], [], [vr.Phase(n, start_at + a, start_at + b)
+                                     for n, a, b in scenario.phases], {})
+    try:
+        for host in sorted(dsts):
+            procs.append(net.get(host).popen(
+                [sys.executable, "-m", "sdn_app.vr", "recv", "--port", str(VR_PORT),
+                 "--seconds", str(end_at + 1.5 - time.time()),
+                 "--log", str(workdir / ("recv-%s.bin" % host))],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))
+        for host, sessions in sorted(by_src.items()):
+            schedule = workdir / ("schedule-%s.json" % host)
+            schedule.write_text(json.dumps([asdict(s) for s in sessions]))
+            procs.append(net.get(host).popen(
+                [sys.executable, "-m", "sdn_app.vr", "send", "--schedule", str(schedule),
+                 "--addresses", json.dumps(addresses), "--port", str(VR_PORT),
+                 "--start-at", repr(start_at), "--seed", str(scenario.seed),
+                 "--seconds", str(scenario.duration),
+                 "--log", str(workdir / ("sent-%s.bin" % host))] + prof_args,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))
+        _drive(net, scenario, topo_spec, result, say, ctl, protocols)
+        for proc in procs:
+            proc.wait(timeout=max(5.0, end_at + 30 - time.time()))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    failed = [p for p in procs if p.returncode]
+    if failed:
+        raise RuntimeError("a traffic process failed: %s"
+                           % failed[0].stderr.read().decode(errors="replace")[-2000:])
+    for host in by_src:
+        result.sent += vr.read_log(workdir / ("sent-%s.bin" % host))
+    for host in dsts:
+        result.received += vr.read_log(workdir / ("recv-%s.bin" % host))
+    result.analysis = vr.analyse(result.sent, result.received, result.phases)
+    return result
+
+
+def _drive(net, scenario, topo_spec, result, say, ctl, protocols) -> None:
+    """The orchestrator's timeline: phase changes, the cut, the repair, and counter
+    snapshots at every phase boundary (for link utilization)."""
+    ports = _inter_switch_ports(net, topo_spec)
+    snapshots = {}
+    for phase in result.phases:
+        _sleep_until(phase.start, say, None)
+        snapshots[phase.name] = _snapshot(net, protocols)
+        if phase.name == "failure":
+            busiest = _busiest(net, ports, snapshots["crowd"], snapshots["failure"])
+            if busiest is not None:
+                a, b = busiest
+                since = ctl.get("/v1/events")[-1]["seq"] if ctl else 0
+                cut_time = time.time()
+                net.configLinkStatus(a.name, b.name, "down")
+                result.cut = "%s-%s" % (a.name, b.name)
+                say("phase failure: cut the busiest link %s (%.0f ms in)"
+                    % (result.cut, 1000 * (time.time() - phase.start)))
+                if ctl is not None:
+                    result.reoptimized_after = _reoptimized_after(ctl, since, cut_time)
+        elif phase.name == "recovery" and result.cut:
+            a, b = result.cut.split("-")
+            net.configLinkStatus(a, b, "up")
+            say("phase recovery: link %s restored" % result.cut)
+        else:
+            say("phase %s: %s" % (phase.name, _describe(scenario, phase.name)))
+        if ctl is not None:
+            result.splits[phase.name] = _split(ctl, net, scenario)
+        _sleep_until(phase.end, say, phase.name)
+    snapshots["end"] = _snapshot(net, protocols)
+    names = [p.name for p in result.phases] + ["end"]
+    for name, following in zip(names, names[1:], strict=False):
+        rates = _rates(snapshots[name], snapshots[following], ports)
+        utils = [rate / cap for (_, _, cap), rate in rates.items() if cap]
+        result.utilization[name] = ((max(utils), sum(utils) / len(utils)) if utils
+                                    else (None, None))
+
+
+def _describe(scenario, phase_name) -> str:
+    start = dict((n, a) for n, a, _ in scenario.phases)[phase_name]
+    users = {s.stream for s in scenario.sessions if s.kind == vr.VIDEO and s.start <= start + 1.5}
+    return "%d VR users active" % len(users)
+
+
+def _sleep_until(deadline: float, say, phase_name) -> None:
+    """Sleep, printing progress every 5 s within a phase."""
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            return
+        time.sleep(min(left, 5.0))
+        if phase_name and deadline - time.time() > 0.5:
+            say("  ... %s" % phase_name)
+
+
+def _busiest(net, ports, before, after):
+    """The link whose port sent the most (relative to its capacity, if shaped)."""
+    rates = _rates(before, after, ports)
+    for (bridge, port, _), _ in sorted(rates.items(), key=lambda kv: -kv[1] / (kv[0][2] or 1)):
+        peer = _peer(net, bridge, port)
+        if peer is not None:
+            return net.get(bridge), peer
+    return None
+
+
+def _reoptimized_after(ctl, since_seq, cut_time, wait: float = 2.0):
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        with contextlib.suppress(Exception):
+            for event in ctl.get("/v1/events?since=%d" % since_seq):
+                if event["event"] == "reconciled" and event["time"] >= cut_time:
+                    return round(event["time"] - cut_time, 4)
+        time.sleep(0.05)
+    return None
+
+
+def _split(ctl, net, scenario) -> str:
+    """The shares of the paths the first stream's video takes (server -> user)."""
+    server, user = scenario.probe_pair
+    with contextlib.suppress(Exception):
+        report = ctl.get("/v1/paths?src=%s&dst=%s" % (net.get(server).IP(),
+                                                        net.get(user).IP()))
+        return "/".join("%.0f" % (100 * p["share"]) for p in report["paths"])
+    return "-"

@@ -153,7 +153,8 @@ def report(args, profile, rows, result, logdir, alive) -> None:
         {"topology": args.topo, "policy": args.policy, "protection": not args.no_protection,
          "profile": profile.__dict__, "seed": args.seed, "cut": result.cut,
          "reoptimized_after_s": result.reoptimized_after,
-         "utilization": result.utilization, "splits": result.splits,
+         "utilization": result.utilization, "link_mbps": result.link_mbps,
+         "splits": result.splits,
          "vr": result.analysis}, indent=1))
     print()
     print("Report: %s under sdn_app.controller, policy %s, fast reroute %s, seed %d"

@@ -85,6 +85,7 @@ class Run:
     phases: list  # vr.Phase, epoch seconds
     analysis: dict
     utilization: dict = field(default_factory=dict)  # phase -> (max, mean) over links
+    link_mbps: dict = field(default_factory=dict)  # phase -> {"bridge:port": tx Mbit/s}
     splits: dict = field(default_factory=dict)  # phase -> shares of the probe pair's paths
     cut: str = ""
     reoptimized_after: float | None = None
@@ -214,6 +215,8 @@ def _drive(net, scenario, topo_spec, result, say, ctl, protocols) -> None:
     for name, following in zip(names, names[1:], strict=False):
         rates = _rates(snapshots[name], snapshots[following], ports)
         utils = [rate / cap for (_, _, cap), rate in rates.items() if cap]
+        result.link_mbps[name] = {"%s:%d" % (sw, port): round(rate / 1e6, 3)
+                                  for (sw, port, _), rate in rates.items()}
         result.utilization[name] = ((max(utils), sum(utils) / len(utils)) if utils
                                     else (None, None))
 

@@ -13,6 +13,15 @@ Policies:
   split so the answer is unique and stable; with no demand measured, capacity-
   proportional weights.  A Damper keeps the weights from flapping.
 
+  A switch hashes whole flows onto buckets, so a fluid split only comes true for many
+  small flows.  VR streams are few and large (a handful per destination, each a sizable
+  part of a link): hashed, two land on one link as often as not, and the LP's balance
+  stays on paper.  So a destination whose every measured aggregate (traffic entering at
+  one switch) is at most ``PIN_FRACTION`` of a link is *placed whole* instead: one next
+  hop per switch, chosen greedily, largest aggregates first, for the least loaded
+  bottleneck along the way (``place_whole``).  What is planned is then exactly what
+  flows.  Larger aggregates, and destinations with no demand yet, keep the LP split.
+
 Result type: NextHops = {(u, d): ((port, weight), ...)} with integer weights.
 """
 
@@ -63,9 +72,13 @@ def shares_of(weights: tuple) -> dict[int, float]:
     return {p: w / total for p, w in weights}
 
 
+PIN_FRACTION = 0.5  # aggregates up to this share of a link are placed whole
+
+
 def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
-                      stretch: int = 0) -> dict:
-    """NextHops for every switch toward every destination switch."""
+                      stretch: int = 0, current: dict | None = None) -> dict:
+    """NextHops for every switch toward every destination switch.  ``current`` (the
+    NextHops in force) lets adaptive placement keep a choice that is still good."""
     if policy not in POLICIES:
         raise ValueError("policy must be one of %s, got %r" % (", ".join(POLICIES), policy))
     result = {}
@@ -82,10 +95,113 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
                 if hops:
                     result[(u, d)] = tuple(sorted((port, 1) for _, port in hops))
         return result
-    split = min_max_utilization_split(topo, dags, demand or {})
+    demand = demand or {}
+    split = min_max_utilization_split(topo, dags, demand)
     for (u, d), shares in split.items():
         result[(u, d)] = integer_weights(shares)
+    pinned = placeable(topo, dags, demand)
+    if pinned:
+        fluid = {d: dags[d] for d in dags if d not in pinned}
+        base = {}
+        for (_d, u, _v, port), amount in _route(fluid, demand, split).items():
+            base[(u, port)] = base.get((u, port), 0.0) + amount
+        placed = place_whole(topo, {d: dags[d] for d in pinned}, demand, base,
+                             current or {})
+        for key, port in placed.items():
+            result[key] = ((port, 1),)
     return result
+
+
+def allowed_ports(topo: Topology, stretch: int = 0) -> dict:
+    """{(u, d): set of ports} every policy may use (the DAGs): what the Damper needs to
+    tell a forced change (a port left the DAG) from an optimisation."""
+    return {(u, d): {port for _, port in hops}
+            for d in destinations(topo)
+            for u, hops in dag_towards(topo, d, stretch).items() if hops}
+
+
+def placeable(topo: Topology, dags: dict, demand: dict) -> set:
+    """Destinations with measured demand whose every aggregate fits PIN_FRACTION of the
+    smallest link it could leave by."""
+    result = set()
+    for d, dag in dags.items():
+        loads = [(u, v) for (u, dd), v in demand.items() if dd == d and dag.get(u)]
+        if any(v > 0 for _, v in loads) and all(
+                v <= PIN_FRACTION * min(topo.capacity(u, p) for _, p in dag[u])
+                for u, v in loads):
+            result.add(d)
+    return result
+
+
+def place_whole(topo: Topology, dags: dict, demand: dict, base: dict | None = None,
+                current: dict | None = None, keep_within: float = 0.1) -> dict:
+    """{(u, d): port}: one next hop per switch toward each destination in ``dags``, so
+    each destination's traffic follows a tree whose busiest link is as idle as possible.
+
+    Greedy: destinations by total demand, then their aggregates, largest first; from the
+    aggregate's ingress, a bottleneck DP over the DAG (the best achievable max link
+    utilisation to d, given the load placed so far and the choices already fixed)
+    picks each next hop, and the aggregate's load is added along the path.  A current
+    choice (``current``: NextHops) is kept while it is within ``keep_within`` of the
+    best, so load moves only for a real gain.  Switches no demand passes get the least
+    loaded next hop.  ``base``: {(u, port): bits/s} already on links."""
+    load = dict(base or {})
+    current = current or {}
+    choice: dict = {}
+
+    def utilization(u, port, extra):
+        capacity = topo.capacity(u, port)
+        return (load.get((u, port), 0.0) + extra) / capacity if capacity else math.inf
+
+    def best_paths(d, dag, amount):
+        """{u: (bottleneck, port)} toward d, respecting fixed choices."""
+        order = list(nx.topological_sort(nx.DiGraph(
+            [(u, v) for u, hops in dag.items() for v, _ in hops])))
+        cost = {d: (0.0, None)}
+        for u in reversed(order):
+            hops = dag.get(u)
+            if not hops:
+                continue
+            options = []
+            for v, port in hops:
+                if (u, d) in choice and choice[(u, d)] != port:
+                    continue
+                if v in cost:
+                    options.append((max(utilization(u, port, amount), cost[v][0]), port))
+            if not options:
+                continue
+            best = min(c for c, _ in options)
+            mine = [p for p, _ in current.get((u, d), ())]
+            kept = [c_p for c_p in options if c_p[1] in mine and len(mine) == 1
+                    and c_p[0] <= best + keep_within]
+            if kept:
+                cost[u] = kept[0]
+            else:
+                ties = sorted(p for c, p in options if c <= best + 1e-9)
+                cost[u] = (best, ties[d % len(ties)])  # spread idle choices by destination
+        return cost
+
+    totals = {}
+    for (_u, d), v in demand.items():
+        if d in dags:
+            totals[d] = totals.get(d, 0.0) + v
+    for d in sorted(dags, key=lambda d: (-totals.get(d, 0.0), d)):
+        dag = dags[d]
+        aggregates = sorted(((v, u) for (u, dd), v in demand.items()
+                             if dd == d and dag.get(u) and v > 0), reverse=True)
+        for amount, u in aggregates:
+            cost = best_paths(d, dag, amount)
+            node = u
+            while node != d and node in cost and cost[node][1] is not None:
+                port = cost[node][1]
+                choice[(node, d)] = port
+                load[(node, port)] = load.get((node, port), 0.0) + amount
+                node = next(v for v, p in dag[node] if p == port)
+        cost = best_paths(d, dag, 0.0)
+        for u, hops in dag.items():
+            if hops and (u, d) not in choice and u in cost:
+                choice[(u, d)] = cost[u][1]
+    return choice
 
 
 def capacity_split(topo: Topology, u: int, hops: list[tuple]) -> dict[int, float]:
@@ -256,9 +372,9 @@ def link_loads(topo: Topology, next_hops: dict, demand: dict) -> dict:
 class Damper:
     """Lets adaptive weights through only when they moved enough, and not too often.
 
-    A next-hop set that changed (topology) passes at once: correctness first.  Otherwise
-    a group's weights change only when some share moved by more than ``threshold`` and
-    the group's last change is at least ``hold`` seconds old.
+    A next-hop set that had to change (a port left it) passes at once: correctness
+    first.  Otherwise a group's weights, or its placement, change only when some share
+    moved by more than ``threshold`` and its last change is at least ``hold`` s old.
     """
 
     def __init__(self, threshold: float, hold: float):
@@ -266,16 +382,23 @@ class Damper:
         self.hold = hold
         self.changed_at: dict = {}
 
-    def apply(self, proposed: dict, current: dict, now: float) -> dict:
+    def apply(self, proposed: dict, current: dict, now: float,
+              allowed: dict | None = None) -> dict:
+        """``allowed``: {(u, d): ports} the topology permits (``allowed_ports``); a
+        group using a port outside it must change at once.  Without it, any change of
+        the next-hop set counts as forced."""
         result = {}
         for key, hops in proposed.items():
             old = current.get(key)
-            if old is None or {p for p, _ in old} != {p for p, _ in hops}:
+            old_ports = {p for p, _ in old} if old is not None else None
+            if old is None or (old_ports != {p for p, _ in hops} and (
+                    allowed is None or not old_ports <= allowed.get(key, set()))):
                 result[key] = hops
                 self.changed_at[key] = now
                 continue
             new_s, old_s = shares_of(hops), shares_of(old)
-            moved = max(abs(new_s[p] - old_s[p]) for p in new_s)
+            moved = max(abs(new_s.get(p, 0.0) - old_s.get(p, 0.0))
+                        for p in set(new_s) | set(old_s))
             if moved > self.threshold and now - self.changed_at.get(key, -math.inf) >= self.hold:
                 result[key] = hops
                 self.changed_at[key] = now

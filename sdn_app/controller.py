@@ -19,7 +19,7 @@ from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from . import options, southbound
-from .balance import POLICIES, Damper, compute_next_hops
+from .balance import POLICIES, Damper, allowed_ports, compute_next_hops
 from .forwarding import (
     ETH_TYPE_LLDP,
     FAST_FAILOVER,
@@ -240,10 +240,12 @@ class ElasticController(app_manager.RyuApp):
         try:
             started = time.monotonic()
             proposed = compute_next_hops(self.topo, self.policy, self.demand(),
-                                         self.settings.path_stretch)
+                                         self.settings.path_stretch, self.next_hops)
             computed = time.monotonic()
             if self.policy == "adaptive":
-                proposed = self.damper.apply(proposed, self.next_hops, computed)
+                proposed = self.damper.apply(
+                    proposed, self.next_hops, computed,
+                    allowed_ports(self.topo, self.settings.path_stretch))
             self.next_hops = proposed
             protection = (plan_protection(self.topo.graph, proposed, self.settings.path_stretch)
                           if self.settings.protection else None)

@@ -162,3 +162,79 @@ def test_optimum_over_all_paths_bounds_every_policy():
     for policy in ("shortest", "ecmp", "adaptive"):
         hops = compute_next_hops(topo, policy, ring_demand)
         assert max_utilization(topo, hops, ring_demand) >= best - 1e-9
+
+
+def fat_tree_at(mbit):
+    topo, _ = model_of("fattree,4")
+    for lk in topo.links():
+        topo.capacity_overrides[(lk.src, lk.src_port)] = mbit * MBIT
+    return topo
+
+
+def follow(next_hops, topo, u, d):
+    """The switches a frame visits from u to d when every hop is a single next hop."""
+    ports = {(lk.src, lk.src_port): lk.dst for lk in topo.links()}
+    seen = [u]
+    while u != d:
+        (port, _), = next_hops[(u, d)]
+        u = ports[(u, port)]
+        assert u not in seen, "loop"
+        seen.append(u)
+    return seen
+
+
+def test_few_large_flows_are_placed_whole_and_packed_evenly():
+    """VR-like: one server edge sends 4, 3, 3 and 2 Mbit/s to four far edges over two
+    10 Mbit/s uplinks.  Placed whole, each aggregate takes one path (what is planned is
+    what flows, hashing or not) and the uplinks carry 6 and 6."""
+    topo = fat_tree_at(10)
+    server = 0x30201
+    demand = {(server, 0x30101): 4 * MBIT, (server, 0x30102): 3 * MBIT,
+              (server, 0x30301): 3 * MBIT, (server, 0x30401): 2 * MBIT}
+    hops = compute_next_hops(topo, "adaptive", demand)
+    for (u, d) in demand:
+        assert len(hops[(u, d)]) == 1, hops[(u, d)]
+        path = follow(hops, topo, u, d)
+        assert len(path) == 5  # edge, aggregation, core, aggregation, edge
+    loads = link_loads(topo, hops, demand)
+    uplinks = sorted(loads.get((server, port), 0.0) / MBIT for port in (3, 4))
+    assert uplinks == [6, 6]
+    assert max_utilization(topo, hops, demand) == pytest.approx(
+        optimal_max_utilization(topo, demand))
+
+
+def test_placement_keeps_good_choices_and_leaves_big_aggregates_split():
+    topo = fat_tree_at(10)
+    server = 0x30201
+    demand = {(server, d): 3 * MBIT for d in (0x30101, 0x30102, 0x30301, 0x30401)}
+    first = compute_next_hops(topo, "adaptive", demand)
+    nudged = {**demand, (server, 0x30101): 3.4 * MBIT}
+    assert compute_next_hops(topo, "adaptive", nudged, current=first) == first, \
+        "a small change in demand moves nothing"
+    big = {(server, 0x30101): 8 * MBIT}  # more than half a link: split by the LP
+    assert len(compute_next_hops(topo, "adaptive", big)[(server, 0x30101)]) == 2
+    idle = compute_next_hops(topo, "adaptive", {})
+    assert len(idle[(server, 0x30101)]) == 2, "no demand yet: capacity-proportional split"
+
+
+def test_every_destination_placed_whole_is_a_loop_free_tree():
+    topo = fat_tree_at(10)
+    edges = [u for u in topo.graph if u >> 16 == 3]
+    demand = {(u, d): 1 * MBIT for u in edges for d in edges if u != d}
+    hops = compute_next_hops(topo, "adaptive", demand)
+    for d in edges:
+        for u in topo.graph:
+            if u != d:
+                assert follow(hops, topo, u, d)[-1] == d
+
+
+def test_damper_holds_a_placement_move_but_not_a_forced_one():
+    damper = Damper(threshold=0.05, hold=5)
+    allowed = {("u", "d"): {1, 2}}
+    first = {("u", "d"): ((1, 1),)}
+    damper.apply(first, {}, 0, allowed)
+    moved = {("u", "d"): ((2, 1),)}
+    assert damper.apply(moved, first, 2, allowed) == first, "held: placed 2 s ago"
+    assert damper.apply(moved, first, 6, allowed) == moved
+    assert damper.apply(first, moved, 6.5, {("u", "d"): {1}}) == first, \
+        "port 2 left the DAG: at once"

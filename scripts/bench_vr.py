@@ -65,7 +65,8 @@ def run_variant(name, args, profile, logdir):
             raise RuntimeError("%s never reached all pairs on %s" % (name, args.topo))
         ping_pairs(net)
         plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
-                                 args.duration, args.seed, profile, args.background)
+                                 args.duration, args.seed, profile, args.background,
+                                 cut=args.cut)
         result = vr_scenario.run(net, plan, args.topo, logdir / name,
                                  lambda text: say("%s: %s" % (name, text)),
                                  ctl if ours else None, protocols)
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--stream-mbps", type=float, default=2.0)
     parser.add_argument("--background", type=int, default=2)
+    parser.add_argument("--cut", default="transit", choices=vr_scenario.CUTS,
+                        help="which link fails (see scripts/demo.py --help)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--logdir", default="results/bench_vr")
     args = parser.parse_args(argv)
@@ -131,9 +134,21 @@ def main(argv=None) -> int:
                               if p["phase"] == phase)["worst_stream_frame_misses"],
                          fmt(util[0], 2),
                          run.cut if phase == "failure" else ""])
+    failover = [[name, run.cut or "-",
+                 run.failover.get("worst_stream_frame_misses", "-") if run.failover else "-",
+                 fmt(max(run.failover.get("video", {}).get("longest_outage_ms") or 0,
+                         run.failover.get("pose", {}).get("longest_outage_ms") or 0))
+                 if run.failover else "-",
+                 fmt(1000 * run.reoptimized_after, 0) if run.reoptimized_after is not None
+                 else "-"]
+                for name, run in runs.items()]
     print(table(["phase", "variant", "frame miss %", "frame p99 ms", "pose p99 ms",
                  "video loss %", "longest outage ms", "worst stream misses",
                  "max link util", "cut"], rows))
+    print()
+    print("The failover: the %g s after the cut" % vr_scenario.FAILOVER_WINDOW)
+    print(table(["variant", "cut", "worst stream: frames missed", "longest outage ms",
+                 "re-optimized after ms"], failover))
     if "ours-adaptive-ff" in runs and "ours-shortest" in runs:
         ours = phase_value(runs["ours-adaptive-ff"], "crowd", "video", "frame_completion_ms",
                            "p99")
@@ -148,7 +163,8 @@ def main(argv=None) -> int:
                 plots.completion_cdf(runs, logdir / "crowd_cdf.png", ("crowd",))]
     (logdir / "results.json").write_text(json.dumps(
         {name: {"analysis": run.analysis, "utilization": run.utilization,
-                "cut": run.cut, "reoptimized_after_s": run.reoptimized_after}
+                "cut": run.cut, "reoptimized_after_s": run.reoptimized_after,
+                "failover": run.failover, "link_mbps": run.link_mbps}
          for name, run in runs.items()}, indent=1))
     print("Plots: %s; JSON: %s" % (", ".join(map(str, pictures)), logdir / "results.json"))
     return 0

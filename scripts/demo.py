@@ -90,6 +90,10 @@ def main(argv=None) -> int:
                         choices=["shortest", "ecmp", "adaptive"])
     parser.add_argument("--no-protection", action="store_true",
                         help="no FAST_FAILOVER backups (controller-only reroute)")
+    parser.add_argument("--cut", default="transit", choices=vr_scenario.CUTS,
+                        help="which link fails: the busiest between switches without hosts "
+                             "(transit, default, if the topology has such links) or the "
+                             "busiest of all")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fps", type=float, default=90.0)
     parser.add_argument("--stream-mbps", type=float, default=2.0,
@@ -129,7 +133,8 @@ def run(args, profile) -> int:
                 print(table(["phase", "result", "when"], rows))
                 return 1
             plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
-                                     args.duration, args.seed, profile, args.background)
+                                     args.duration, args.seed, profile, args.background,
+                                     cut=args.cut)
             say("VR scenario: %d users + %d in the crowd, %.1f Mbit/s video at %g fps "
                 "+ pose every %g ms each; servers %s; %.0f s in four phases"
                 % (args.users, args.crowd, args.stream_mbps, args.fps, profile.pose_ms,
@@ -152,7 +157,7 @@ def report(args, profile, rows, result, logdir, alive) -> None:
     (logdir / "report.json").write_text(json.dumps(
         {"topology": args.topo, "policy": args.policy, "protection": not args.no_protection,
          "profile": profile.__dict__, "seed": args.seed, "cut": result.cut,
-         "reoptimized_after_s": result.reoptimized_after,
+         "reoptimized_after_s": result.reoptimized_after, "failover": result.failover,
          "utilization": result.utilization, "link_mbps": result.link_mbps,
          "splits": result.splits,
          "vr": result.analysis}, indent=1))
@@ -169,18 +174,20 @@ def report(args, profile, rows, result, logdir, alive) -> None:
     print(table(["check", "result", "when"], rows))
     print()
     print(phase_table(result))
-    failure = next(p for p in result.analysis["phases"] if p["phase"] == "failure")
-    video = failure.get("video", {})
+    window = result.failover
     print()
-    print("Failure: cut %s; controller's re-optimized paths sent %s after the cut; "
-          "worst stream lost %d frame(s) to deadline misses in the failure phase; "
-          "longest outage of any stream %s ms"
-          % (result.cut or "nothing (no busy link found)",
-             "%.0f ms" % (1000 * result.reoptimized_after)
-             if result.reoptimized_after is not None else "nothing",
-             failure["worst_stream_frame_misses"],
-             max(video.get("longest_outage_ms") or 0,
-                 failure.get("pose", {}).get("longest_outage_ms") or 0)))
+    if window:
+        print("Failure: cut %s; the controller's re-optimized paths were sent %s after it. "
+              "In the %g s after the cut: worst stream missed %d frame(s), longest outage "
+              "of any stream %s ms, %d video packets lost."
+              % (result.cut, "%.0f ms" % (1000 * result.reoptimized_after)
+                 if result.reoptimized_after is not None else "(none seen)",
+                 vr_scenario.FAILOVER_WINDOW, window["worst_stream_frame_misses"],
+                 vr.fmt_ms(max(window.get("video", {}).get("longest_outage_ms") or 0,
+                               window.get("pose", {}).get("longest_outage_ms") or 0)),
+                 window.get("video", {}).get("packets_lost", 0)))
+    else:
+        print("Failure: no inter-switch link carried traffic, nothing was cut.")
     print("Link utilization from switch counters (inter-switch ports, transmit); split: "
           "shares of the paths the first user's video takes, per phase (from /v1/paths).")
     if not alive:

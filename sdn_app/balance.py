@@ -73,6 +73,7 @@ def shares_of(weights: tuple) -> dict[int, float]:
 
 
 PIN_FRACTION = 0.5  # aggregates up to this share of a link are placed whole
+PIN_HYSTERESIS = 1.3  # ... and stay placed whole until they pass 1.3 times that
 
 
 def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
@@ -99,7 +100,7 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
     split = min_max_utilization_split(topo, dags, demand)
     for (u, d), shares in split.items():
         result[(u, d)] = integer_weights(shares)
-    pinned = placeable(topo, dags, demand)
+    pinned = placeable(topo, dags, demand, current)
     if pinned:
         fluid = {d: dags[d] for d in dags if d not in pinned}
         base = {}
@@ -120,15 +121,19 @@ def allowed_ports(topo: Topology, stretch: int = 0) -> dict:
             for u, hops in dag_towards(topo, d, stretch).items() if hops}
 
 
-def placeable(topo: Topology, dags: dict, demand: dict) -> set:
+def placeable(topo: Topology, dags: dict, demand: dict, current: dict | None = None) -> set:
     """Destinations with measured demand whose every aggregate fits PIN_FRACTION of the
-    smallest link it could leave by."""
+    smallest link it could leave by.  A destination placed whole now (``current``) stays
+    so until an aggregate passes PIN_HYSTERESIS times that: demand hovering at the line
+    must not flip it between placement and split at every recomputation."""
+    current = current or {}
     result = set()
     for d, dag in dags.items():
         loads = [(u, v) for (u, dd), v in demand.items() if dd == d and dag.get(u)]
+        placed_now = any(len(dag[u]) > 1 and len(current.get((u, d), ())) == 1 for u in dag)
+        limit = PIN_FRACTION * (PIN_HYSTERESIS if placed_now else 1.0)
         if any(v > 0 for _, v in loads) and all(
-                v <= PIN_FRACTION * min(topo.capacity(u, p) for _, p in dag[u])
-                for u, v in loads):
+                v <= limit * min(topo.capacity(u, p) for _, p in dag[u]) for u, v in loads):
             result.add(d)
     return result
 

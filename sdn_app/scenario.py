@@ -25,6 +25,8 @@ from sdn_app.emulation import REPO, make_topo, port_bytes
 
 PHASES = ("steady", "crowd", "failure", "recovery")
 VR_PORT = 9100
+CUTS = ("transit", "busiest")
+FAILOVER_WINDOW = 1.0  # seconds after the cut whose frame misses the failover costs
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Scenario:
     seed: int
     servers: list
     probe_pair: tuple  # (server, user) of the first stream: whose split the report shows
+    cut: str = "transit"  # which link fails: see _busiest
 
     @property
     def duration(self) -> float:
@@ -44,12 +47,15 @@ class Scenario:
 
 
 def build(hosts: list[str], users: int, crowd: int, duration: float, seed: int,
-          profile: vr.Profile, background: int = 2, background_mbps: float = 1.0) -> Scenario:
+          profile: vr.Profile, background: int = 2, background_mbps: float = 1.0,
+          cut: str = "transit") -> Scenario:
     """The scenario for hosts named ``hosts`` (in order): ``users`` VR users from the
     start, ``crowd`` more joining in a flash crowd at the second quarter; the third
-    quarter is the failure, the last the recovery."""
+    quarter is the failure, the last the recovery.  ``cut``: see _busiest."""
     if len(hosts) < 2:
         raise ValueError("need at least two hosts")
+    if cut not in CUTS:
+        raise ValueError("cut must be one of %s" % ", ".join(CUTS))
     if users < 1 or crowd < 0 or duration < 4 or background < 0:
         raise ValueError("need users >= 1, crowd >= 0, background >= 0, duration >= 4 s")
     servers = hosts[::4]
@@ -72,7 +78,7 @@ def build(hosts: list[str], users: int, crowd: int, duration: float, seed: int,
         a, b = rng.sample(hosts, 2)
         sessions += vr.on_off(a, b, 1000 + i, vr.BULK, duration, seed + i, mean_on=0.5,
                               mean_off=1.5, mbps=background_mbps)
-    return Scenario(sessions, phases, profile, seed, servers, pairs[0][::-1])
+    return Scenario(sessions, phases, profile, seed, servers, pairs[0][::-1], cut)
 
 
 @dataclass
@@ -88,7 +94,9 @@ class Run:
     link_mbps: dict = field(default_factory=dict)  # phase -> {"bridge:port": tx Mbit/s}
     splits: dict = field(default_factory=dict)  # phase -> shares of the probe pair's paths
     cut: str = ""
+    cut_at: float | None = None  # epoch seconds
     reoptimized_after: float | None = None
+    failover: dict = field(default_factory=dict)  # analysis of FAILOVER_WINDOW after the cut
 
 
 def _inter_switch_ports(net, topo_spec: str) -> list[tuple[str, int, float | None]]:
@@ -115,13 +123,17 @@ def _rates(before, after, ports) -> dict:
             for sw, port, cap in ports}
 
 
+def _far_end(intf):
+    return intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+
+
 def _peer(net, bridge: str, port: int):
     """The switch at the far end of ``bridge``'s port ``port`` (None for a host)."""
     intf = net.get(bridge).intfs.get(port)
     if intf is None or intf.link is None:
         return None
-    other = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
-    return other.node if other.node in net.switches else None
+    other = _far_end(intf).node
+    return other if other in net.switches else None
 
 
 def run(net, scenario: Scenario, topo_spec: str, workdir: Path, say, ctl=None,
@@ -178,6 +190,9 @@ def run(net, scenario: Scenario, topo_spec: str, workdir: Path, say, ctl=None,
     for host in dsts:
         result.received += vr.read_log(workdir / ("recv-%s.bin" % host))
     result.analysis = vr.analyse(result.sent, result.received, result.phases)
+    if result.cut_at is not None:
+        window = vr.Phase("failover", result.cut_at, result.cut_at + FAILOVER_WINDOW)
+        result.failover = vr.analyse(result.sent, result.received, [window])["phases"][0]
     return result
 
 
@@ -190,15 +205,17 @@ def _drive(net, scenario, topo_spec, result, say, ctl, protocols) -> None:
         _sleep_until(phase.start, say, None)
         snapshots[phase.name] = _snapshot(net, protocols)
         if phase.name == "failure":
-            busiest = _busiest(net, ports, snapshots["crowd"], snapshots["failure"])
+            busiest = _busiest(net, ports, snapshots["crowd"], snapshots["failure"],
+                               scenario.cut == "transit")
             if busiest is not None:
                 a, b = busiest
                 since = ctl.get("/v1/events")[-1]["seq"] if ctl else 0
-                cut_time = time.time()
+                cut_time = result.cut_at = time.time()
                 net.configLinkStatus(a.name, b.name, "down")
                 result.cut = "%s-%s" % (a.name, b.name)
-                say("phase failure: cut the busiest link %s (%.0f ms in)"
-                    % (result.cut, 1000 * (time.time() - phase.start)))
+                say("phase failure: cut the busiest %slink %s (%.0f ms in)"
+                    % ("transit " if scenario.cut == "transit" else "", result.cut,
+                       1000 * (time.time() - phase.start)))
                 if ctl is not None:
                     result.reoptimized_after = _reoptimized_after(ctl, since, cut_time)
         elif phase.name == "recovery" and result.cut:
@@ -238,14 +255,24 @@ def _sleep_until(deadline: float, say, phase_name) -> None:
             say("  ... %s" % phase_name)
 
 
-def _busiest(net, ports, before, after):
-    """The link whose port sent the most (relative to its capacity, if shaped)."""
+def _busiest(net, ports, before, after, transit: bool):
+    """The link whose port sent the most (relative to its capacity, if shaped).  With
+    ``transit``, only links between switches without hosts count, if there are any:
+    a server's edge switch losing one of its two uplinks loses half its capacity, which
+    measures capacity planning, not failover."""
     rates = _rates(before, after, ports)
+    with_hosts = {_far_end(intf).node.name for h in net.hosts for intf in h.intfList()
+                  if intf.link is not None}
+    ranked = []
     for (bridge, port, _), _ in sorted(rates.items(), key=lambda kv: -kv[1] / (kv[0][2] or 1)):
         peer = _peer(net, bridge, port)
         if peer is not None:
-            return net.get(bridge), peer
-    return None
+            ranked.append((net.get(bridge), peer))
+    if transit:
+        inner = [(a, b) for a, b in ranked
+                 if a.name not in with_hosts and b.name not in with_hosts]
+        ranked = inner or ranked
+    return ranked[0] if ranked else None
 
 
 def _reoptimized_after(ctl, since_seq, cut_time, wait: float = 2.0):

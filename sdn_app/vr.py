@@ -502,6 +502,10 @@ def _fmt(value, digits=1):
     return "-" if value is None else ("%.*f" % (digits, value))
 
 
+def fmt_ms(value) -> str:
+    return _fmt(value, 1)
+
+
 def phase_rows(result: dict) -> list[list]:
     """Table rows (see PHASE_HEADERS) for ``analyse``'s result."""
     rows = []

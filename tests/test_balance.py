@@ -238,3 +238,16 @@ def test_damper_holds_a_placement_move_but_not_a_forced_one():
     assert damper.apply(moved, first, 6, allowed) == moved
     assert damper.apply(first, moved, 6.5, {("u", "d"): {1}}) == first, \
         "port 2 left the DAG: at once"
+
+
+def test_demand_hovering_at_the_line_does_not_flip_placement_and_split():
+    topo = fat_tree_at(10)
+    server, far = 0x30201, 0x30101
+    placed = compute_next_hops(topo, "adaptive", {(server, far): 4.9 * MBIT})
+    assert len(placed[(server, far)]) == 1
+    above = {(server, far): 5.5 * MBIT}  # over half a link, but within the hysteresis
+    assert compute_next_hops(topo, "adaptive", above, current=placed)[(server, far)] \
+        == placed[(server, far)]
+    assert len(compute_next_hops(topo, "adaptive", above)[(server, far)]) == 2
+    assert len(compute_next_hops(topo, "adaptive", {(server, far): 7 * MBIT},
+                                 current=placed)[(server, far)]) == 2

@@ -66,7 +66,7 @@ def run_variant(name, args, profile, logdir):
         ping_pairs(net)
         plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
                                  args.duration, args.seed, profile, args.background,
-                                 cut=args.cut)
+                                 cut=args.cut, churn=args.churn)
         result = vr_scenario.run(net, plan, args.topo, logdir / name,
                                  lambda text: say("%s: %s" % (name, text)),
                                  ctl if ours else None, protocols)
@@ -95,6 +95,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--stream-mbps", type=float, default=2.0)
     parser.add_argument("--background", type=int, default=2)
+    parser.add_argument("--churn", type=int, default=2,
+                        help="users who come and go at random all along (default 2)")
     parser.add_argument("--cut", default="transit", choices=vr_scenario.CUTS,
                         help="which link fails (see scripts/demo.py --help)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -105,8 +107,8 @@ def main(argv=None) -> int:
         profile.check()
     except ValueError as exc:
         parser.error(str(exc))
-    if args.duration < 8 or args.users < 1 or args.crowd < 0:
-        parser.error("--duration >= 8, --users >= 1, --crowd >= 0")
+    if args.duration < 8 or args.users < 1 or min(args.crowd, args.churn) < 0:
+        parser.error("--duration >= 8, --users >= 1, --crowd >= 0, --churn >= 0")
     logdir = Path(args.logdir)
     logdir.mkdir(parents=True, exist_ok=True)
     runs = {}
@@ -115,10 +117,11 @@ def main(argv=None) -> int:
         runs[name] = run_variant(name, args, profile, logdir)
 
     print()
-    print("VR scenario on %s, seed %d: %d users + %d in the crowd, %.1f Mbit/s video at "
-          "90 fps + pose every 4 ms each, %d background on/off bursts; %.0f s in four phases"
-          % (args.topo, args.seed, args.users, args.crowd, args.stream_mbps, args.background,
-             args.duration))
+    print("VR scenario on %s, seed %d: %d users + %d in the crowd + %d coming and going, "
+          "%.1f Mbit/s video at 90 fps + pose every 4 ms each, %d background on/off bursts; "
+          "%.0f s in four phases; cut: %s"
+          % (args.topo, args.seed, args.users, args.crowd, args.churn, args.stream_mbps,
+             args.background, args.duration, args.cut))
     rows = []
     for phase in vr_scenario.PHASES:
         for name, run in runs.items():

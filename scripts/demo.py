@@ -90,6 +90,8 @@ def main(argv=None) -> int:
                         choices=["shortest", "ecmp", "adaptive"])
     parser.add_argument("--no-protection", action="store_true",
                         help="no FAST_FAILOVER backups (controller-only reroute)")
+    parser.add_argument("--churn", type=int, default=2,
+                        help="users who come and go at random all along (default 2)")
     parser.add_argument("--cut", default="transit", choices=vr_scenario.CUTS,
                         help="which link fails: the busiest between switches without hosts "
                              "(transit, default, if the topology has such links) or the "
@@ -108,8 +110,8 @@ def main(argv=None) -> int:
         profile.check()
         if args.duration < 8:
             raise ValueError("--duration must be at least 8 s (four phases)")
-        if args.users < 1 or args.crowd < 0 or args.background < 0:
-            raise ValueError("--users >= 1, --crowd >= 0, --background >= 0")
+        if args.users < 1 or min(args.crowd, args.background, args.churn) < 0:
+            raise ValueError("--users >= 1; --crowd, --background, --churn >= 0")
     except ValueError as exc:
         parser.error(str(exc))
     try:
@@ -134,10 +136,11 @@ def run(args, profile) -> int:
                 return 1
             plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
                                      args.duration, args.seed, profile, args.background,
-                                     cut=args.cut)
-            say("VR scenario: %d users + %d in the crowd, %.1f Mbit/s video at %g fps "
-                "+ pose every %g ms each; servers %s; %.0f s in four phases"
-                % (args.users, args.crowd, args.stream_mbps, args.fps, profile.pose_ms,
+                                     cut=args.cut, churn=args.churn)
+            say("VR scenario: %d users + %d in the crowd + %d coming and going, %.1f Mbit/s "
+                "video at %g fps + pose every %g ms each; servers %s; %.0f s in four phases"
+                % (args.users, args.crowd, args.churn, args.stream_mbps, args.fps,
+                   profile.pose_ms,
                    ",".join(plan.servers), args.duration))
             result = vr_scenario.run(net, plan, args.topo, logdir / "traffic", say, ctl,
                                      PROTOCOLS)
@@ -164,10 +167,10 @@ def report(args, profile, rows, result, logdir, alive) -> None:
     print()
     print("Report: %s under sdn_app.controller, policy %s, fast reroute %s, seed %d"
           % (args.topo, args.policy, "off" if args.no_protection else "on", args.seed))
-    print("VR: %d users, +%d in the crowd; video %.1f Mbit/s (30 Mbit/s scaled by %.3f) at "
-          "%g fps, frames as bursts of %d-byte packets; pose %d bytes every %g ms; frame "
-          "budget %g ms, pose budget %g ms"
-          % (args.users, args.crowd, args.stream_mbps, profile.scale, profile.fps,
+    print("VR: %d users, +%d in the crowd, %d coming and going; video %.1f Mbit/s "
+          "(30 Mbit/s scaled by %.3f) at %g fps, frames as bursts of %d-byte packets; "
+          "pose %d bytes every %g ms; frame budget %g ms, pose budget %g ms"
+          % (args.users, args.crowd, args.churn, args.stream_mbps, profile.scale, profile.fps,
              profile.packet_bytes, profile.pose_bytes, profile.pose_ms,
              result.analysis["budget_ms"], result.analysis["pose_budget_ms"]))
     print()

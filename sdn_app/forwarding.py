@@ -23,7 +23,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-from .paths import tree_towards
+from .paths import stable_ids, tree_towards
 from .protection import Protection
 from .topology import Host, Topology, TopologyError, dpid_to_str, is_unicast
 
@@ -91,32 +91,19 @@ class GroupEntry:
         return ("group", self.group_id)
 
 
-def _stable_ids(keys, start, first: int, span: int) -> dict:
-    """An id in [first, first + span) per key, from ``start(key)``; a collision probes
-    upward, in key order, so ids are stable while the set of keys is."""
-    ids, taken = {}, set()
-    for key in sorted(keys):
-        gid = first + (start(key) - first) % span
-        while gid in taken:
-            gid = first + (gid - first + 1) % span
-        ids[key] = gid
-        taken.add(gid)
-    return ids
-
-
 def group_ids(dpids) -> dict[int, int]:
     """The SELECT group id of each destination switch: its dpid when that fits below
     2**31 (readable in dump-groups), else a hash of it.  Stable ids mean a recomputation
     or a restarted controller rewrites the same groups in place."""
     def start(dpid):
         return dpid if 0 < dpid < 2**31 else zlib.crc32(dpid.to_bytes(8, "big"))
-    return _stable_ids(dpids, start, 1, 2**31 - 1)
+    return stable_ids(dpids, start, 1, 2**31 - 1)
 
 
 def failover_ids(keys) -> dict:
     """FAST_FAILOVER group ids for one switch's (destination, port) keys: from 2**31 up,
     clear of the SELECT ids."""
-    return _stable_ids(keys, lambda k: zlib.crc32(b"%d:%d" % k), 2**31, 2**31 - 256)
+    return stable_ids(keys, lambda k: zlib.crc32(b"%d:%d" % k), 2**31, 2**31 - 256)
 
 
 def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,

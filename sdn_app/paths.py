@@ -49,3 +49,19 @@ def reachable_in_dag(dag: dict, start: int) -> set[int]:
                 seen.add(v)
                 todo.append(v)
     return seen
+
+
+def stable_ids(keys, start, first: int, span: int) -> dict:
+    """An id in [first, first + span) per key, from ``start(key)``; a collision probes
+    upward, in key order, so ids are stable while the set of keys is.  Ids that stay put
+    across recomputations keep unrelated entries untouched (one change, few mods)."""
+    if len(keys) > span:
+        raise ValueError("%d keys do not fit %d ids" % (len(keys), span))
+    ids, taken = {}, set()
+    for key in sorted(keys):
+        gid = first + (start(key) - first) % span
+        while gid in taken:
+            gid = first + (gid - first + 1) % span
+        ids[key] = gid
+        taken.add(gid)
+    return ids

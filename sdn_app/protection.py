@@ -29,11 +29,12 @@ drops the frame; the controller's recomputation (make-before-break) covers that.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .paths import dag_towards, reachable_in_dag, tree_towards
+from .paths import dag_towards, reachable_in_dag, stable_ids, tree_towards
 
 TAG_FIRST, TAG_LAST = 1, 4094  # usable VLAN ids
 
@@ -92,6 +93,17 @@ def plan_protection(graph, next_hops: dict, stretch: int = 0) -> Protection:
                 result.unprotected.append((u, p, d))
             else:
                 result.backups[(u, p, d)] = backup
+    return _with_stable_tags(result, tags)
+
+
+def _with_stable_tags(result: Protection, keys: dict) -> Protection:
+    """Replace the provisional tags (detour keys) by VLAN ids derived from the keys, so a
+    recomputation after one failure rewrites only the detours that changed."""
+    ids = stable_ids(list(keys), lambda key: zlib.crc32(repr(key).encode()), TAG_FIRST,
+                     TAG_LAST - TAG_FIRST + 1)
+    result.backups = {k: Backup(b.port, ids[b.tag]) if b.tag is not None else b
+                      for k, b in result.backups.items()}
+    result.detours = {ids[key]: hops for key, hops in result.detours.items()}
     return result
 
 
@@ -108,7 +120,7 @@ def _detour(graph, u, p, v, d, trees, tags, result):
         if key not in tags:
             if len(tags) >= TAG_LAST - TAG_FIRST + 1:
                 return None
-            tags[key] = TAG_FIRST + len(tags)
+            tags[key] = key  # a provisional tag: the key; see _with_stable_tags
         tag = tags[key]
         entries = result.detours.setdefault(tag, {})
         node = _far_end(graph, u, tree[u])

@@ -48,16 +48,17 @@ class Scenario:
 
 def build(hosts: list[str], users: int, crowd: int, duration: float, seed: int,
           profile: vr.Profile, background: int = 2, background_mbps: float = 1.0,
-          cut: str = "transit") -> Scenario:
+          cut: str = "transit", churn: int = 0) -> Scenario:
     """The scenario for hosts named ``hosts`` (in order): ``users`` VR users from the
     start, ``crowd`` more joining in a flash crowd at the second quarter; the third
-    quarter is the failure, the last the recovery.  ``cut``: see _busiest."""
+    quarter is the failure, the last the recovery.  ``churn`` more users come and go at
+    random throughout (on and off for 4 s on average).  ``cut``: see _busiest."""
     if len(hosts) < 2:
         raise ValueError("need at least two hosts")
     if cut not in CUTS:
         raise ValueError("cut must be one of %s" % ", ".join(CUTS))
-    if users < 1 or crowd < 0 or duration < 4 or background < 0:
-        raise ValueError("need users >= 1, crowd >= 0, background >= 0, duration >= 4 s")
+    if users < 1 or min(crowd, background, churn) < 0 or duration < 4:
+        raise ValueError("need users >= 1, crowd, background, churn >= 0, duration >= 4 s")
     servers = hosts[::4]
     user_hosts = [h for h in hosts if h not in servers]
     quarter = duration / 4
@@ -67,12 +68,15 @@ def build(hosts: list[str], users: int, crowd: int, duration: float, seed: int,
         block = hosts.index(user) // 4
         return servers[(block + 1) % len(servers)] if len(servers) > 1 else servers[0]
 
-    pairs = [(user_hosts[i % len(user_hosts)],) for i in range(users + crowd)]
+    pairs = [(user_hosts[i % len(user_hosts)],) for i in range(users + crowd + churn)]
     pairs = [(u, server_for(u)) for (u,) in pairs]
     sessions = []
     for stream, (user, server) in enumerate(pairs[:users]):
         sessions += vr.vr_user(stream, user, server, 0.0, duration)
-    sessions += vr.flash_crowd(pairs[users:], users, quarter, duration, seed, spread=1.0)
+    sessions += vr.flash_crowd(pairs[users:users + crowd], users, quarter, duration, seed,
+                               spread=1.0)
+    sessions += vr.churn(pairs[users + crowd:], 500, duration, seed, mean_on=4.0,
+                         mean_off=4.0)
     rng = random.Random(seed)
     for i in range(background):
         a, b = rng.sample(hosts, 2)
@@ -240,7 +244,9 @@ def _drive(net, scenario, topo_spec, result, say, ctl, protocols) -> None:
 
 def _describe(scenario, phase_name) -> str:
     start = dict((n, a) for n, a, _ in scenario.phases)[phase_name]
-    users = {s.stream for s in scenario.sessions if s.kind == vr.VIDEO and s.start <= start + 1.5}
+    at = start + 1.5
+    users = {s.stream for s in scenario.sessions
+             if s.kind == vr.VIDEO and s.start <= at < s.stop}
     return "%d VR users active" % len(users)
 
 

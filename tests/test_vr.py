@@ -213,3 +213,18 @@ def test_bad_phase_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         vr.main(["analyse", "--sent", str(log), "--received", str(log), "--phase", "x:y"])
     assert "NAME:START:END" in capsys.readouterr().err
+
+
+def test_users_churn_reproducibly_each_visit_a_new_stream():
+    pairs = [("h2", "h1"), ("h3", "h1")]
+    a = vr.churn(pairs, 100, 60.0, seed=3, mean_on=5, mean_off=5)
+    assert a == vr.churn(pairs, 100, 60.0, seed=3, mean_on=5, mean_off=5)
+    assert a != vr.churn(pairs, 100, 60.0, seed=4, mean_on=5, mean_off=5)
+    video = [s for s in a if s.kind == VIDEO]
+    pose = [s for s in a if s.kind == POSE]
+    assert len(video) == len(pose) > 4
+    assert len({s.stream for s in video}) == len(video), "one stream per visit"
+    assert {(s.src, s.dst) for s in video} <= {("h1", "h2"), ("h1", "h3")}
+    for user in ("h2", "h3"):
+        visits = sorted((s.start, s.stop) for s in video if s.dst == user)
+        assert all(b[0] > a[1] for a, b in zip(visits, visits[1:], strict=False))

@@ -388,16 +388,17 @@ class Damper:
         self.changed_at: dict = {}
 
     def apply(self, proposed: dict, current: dict, now: float,
-              allowed: dict | None = None) -> dict:
+              allowed: dict | None = None, revert: bool = False) -> dict:
         """``allowed``: {(u, d): ports} the topology permits (``allowed_ports``); a
         group using a port outside it must change at once.  Without it, any change of
-        the next-hop set counts as forced."""
+        the next-hop set counts as forced.  ``revert``: a repaired link is back, every
+        next-hop set change passes (traffic returns to where it was before)."""
         result = {}
         for key, hops in proposed.items():
             old = current.get(key)
             old_ports = {p for p, _ in old} if old is not None else None
             if old is None or (old_ports != {p for p, _ in hops} and (
-                    allowed is None or not old_ports <= allowed.get(key, set()))):
+                    revert or allowed is None or not old_ports <= allowed.get(key, set()))):
                 result[key] = hops
                 self.changed_at[key] = now
                 continue

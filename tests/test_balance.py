@@ -251,3 +251,13 @@ def test_demand_hovering_at_the_line_does_not_flip_placement_and_split():
     assert len(compute_next_hops(topo, "adaptive", above)[(server, far)]) == 2
     assert len(compute_next_hops(topo, "adaptive", {(server, far): 7 * MBIT},
                                  current=placed)[(server, far)]) == 2
+
+
+def test_damper_lets_a_revert_through_after_a_repair():
+    damper = Damper(threshold=0.05, hold=5)
+    allowed = {("u", "d"): {1, 2}}
+    detour = {("u", "d"): ((2, 1),)}
+    damper.apply(detour, {}, 0, allowed)
+    original = {("u", "d"): ((1, 1),)}
+    assert damper.apply(original, detour, 1, allowed) == detour
+    assert damper.apply(original, detour, 1, allowed, revert=True) == original

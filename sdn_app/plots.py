@@ -38,10 +38,7 @@ def timeline(runs: dict, path: Path, budget_ms: float = 20.0) -> Path:
     bottom.set_yscale("log")
     bottom.set_xlabel("seconds from start (red: link cut, green: restored)")
     top.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def completion_cdf(runs: dict, path: Path, phase_names=("crowd",), budget_ms=20.0) -> Path:
@@ -64,6 +61,10 @@ def completion_cdf(runs: dict, path: Path, phase_names=("crowd",), budget_ms=20.
     axis.set_xlabel("frame completion time, ms (log; 10 s = never completed)")
     axis.set_ylabel("fraction of frames")
     axis.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -90,18 +90,25 @@ def send(dst: str, port: int, rate: float, seconds: float, stream: int = 0) -> i
     return count
 
 
-def receive(port: int, seconds: float) -> list[tuple[int, float, float]]:
+def udp_datagrams(port: int, until: float, buffer_bytes: int = 8 << 20):
+    """(payload, receive time) of every datagram arriving on ``port`` until epoch time
+    ``until``: the receiving loop of the probe and of the VR receiver (sdn_app.vr)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
     sock.bind(("0.0.0.0", port))
-    sock.settimeout(0.2)
-    arrivals, end = [], time.time() + seconds
-    while time.time() < end:
-        try:
-            data = sock.recv(2048)
-        except TimeoutError:
-            continue
-        now = time.time()
+    sock.settimeout(0.1)
+    with sock:
+        while time.time() < until:
+            try:
+                data = sock.recv(65535)
+            except TimeoutError:
+                continue
+            yield data, time.time()
+
+
+def receive(port: int, seconds: float) -> list[tuple[int, float, float]]:
+    arrivals = []
+    for data, now in udp_datagrams(port, time.time() + seconds):
         probe = decode(data)
         if probe is not None:
             arrivals.append((probe[1], probe[2], now))

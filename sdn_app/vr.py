@@ -35,6 +35,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from .probe import udp_datagrams
+
 VIDEO, POSE, BULK = 0, 1, 2
 KIND_NAMES = {VIDEO: "video", POSE: "pose", BULK: "background"}
 
@@ -255,17 +257,8 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
 
 def receive(port: int, until: float, log) -> int:
     """Log every VR packet arriving on ``port`` until epoch time ``until``."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    sock.bind(("0.0.0.0", port))
-    sock.settimeout(0.1)
     out, count = [], 0
-    while time.time() < until:
-        try:
-            data = sock.recv(65535)
-        except TimeoutError:
-            continue
-        now = time.time()
+    for data, now in udp_datagrams(port, until):
         if len(data) < HEADER.size or data[:4] != MAGIC:
             continue
         _, kind, stream, frame, index, total, seq, frame_start, sent = HEADER.unpack_from(data)

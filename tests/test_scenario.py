@@ -1,0 +1,57 @@
+"""Who serves whom, and when, in the main job's scenario (no network)."""
+
+import pytest
+
+from sdn_app import scenario, vr
+
+
+def hosts(n):
+    return ["h%d" % i for i in range(1, n + 1)]
+
+
+def test_every_fourth_host_serves_the_next_block_of_four():
+    plan = scenario.build(hosts(16), users=12, crowd=0, duration=40, seed=1,
+                          profile=vr.Profile(), background=0)
+    assert plan.servers == ["h1", "h5", "h9", "h13"]
+    video = [s for s in plan.sessions if s.kind == vr.VIDEO]
+    assert len(video) == 12
+    served = {s.dst: s.src for s in video}
+    assert served["h2"] == "h5" and served["h6"] == "h9" and served["h14"] == "h1"
+    assert not set(served) & set(plan.servers)
+    pose = [s for s in plan.sessions if s.kind == vr.POSE]
+    assert {(s.src, s.dst) for s in pose} == {(s.dst, s.src) for s in video}
+
+
+def test_phases_crowd_churn_and_background():
+    plan = scenario.build(hosts(8), users=3, crowd=4, duration=40, seed=2,
+                          profile=vr.Profile(), background=2, churn=1)
+    assert plan.phases == [("steady", 0, 10), ("crowd", 10, 20), ("failure", 20, 30),
+                           ("recovery", 30, 40)]
+    video = [s for s in plan.sessions if s.kind == vr.VIDEO]
+    crowd = [s for s in video if 3 <= s.stream < 7]
+    assert len(crowd) == 4 and all(10 <= s.start <= 11 and s.stop == 40 for s in crowd)
+    assert all(s.start == 0 for s in video if s.stream < 3)
+    assert any(s.stream >= 500 for s in video), "a churning user"
+    assert any(s.kind == vr.BULK for s in plan.sessions)
+    again = scenario.build(hosts(8), users=3, crowd=4, duration=40, seed=2,
+                           profile=vr.Profile(), background=2, churn=1)
+    assert again.sessions == plan.sessions
+
+
+def test_two_hosts_make_one_server_and_one_user():
+    plan = scenario.build(hosts(2), users=2, crowd=1, duration=8, seed=1,
+                          profile=vr.Profile())
+    assert plan.servers == ["h1"]
+    assert {s.dst for s in plan.sessions if s.kind == vr.VIDEO} == {"h2"}
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"users": 0}, {"crowd": -1}, {"duration": 2}, {"cut": "random"}, {"churn": -1},
+])
+def test_bad_scenarios_are_refused(kwargs):
+    args = dict(users=1, crowd=0, duration=40, seed=1, profile=vr.Profile())
+    args.update(kwargs)
+    with pytest.raises(ValueError):
+        scenario.build(hosts(4), **args)
+    with pytest.raises(ValueError):
+        scenario.build(["h1"], users=1, crowd=0, duration=40, seed=1, profile=vr.Profile())

@@ -66,15 +66,15 @@ def bring_up(ctl, net, out: list) -> bool:
     return found and reach is not None
 
 
-def phase_table(run) -> str:
-    headers = vr.PHASE_HEADERS + ["link util max/mean", "stream 0 split %"]
-    rows = []
-    for row in vr.phase_rows(run.analysis):
-        name = row[0]
-        util = run.utilization.get(name, (None, None))
-        rows.append(row + ["-" if util[0] is None else "%.2f/%.2f" % util,
-                           run.splits.get(name, "-")])
-    return table(headers, rows)
+def phase_tables(run) -> str:
+    """The VR figures per phase, then pose, background, outage and the network's side."""
+    other = [row + ["-" if run.utilization.get(row[0], (None,))[0] is None
+                    else "%.2f / %.2f" % run.utilization[row[0]],
+                    run.splits.get(row[0], "-")]
+             for row in vr.other_rows(run.analysis)]
+    return "\n\n".join([
+        table(vr.VIDEO_HEADERS, vr.video_rows(run.analysis)),
+        table(vr.OTHER_HEADERS + ["link util max / mean", "stream 0 split %"], other)])
 
 
 def main(argv=None) -> int:
@@ -176,7 +176,7 @@ def report(args, profile, rows, result, logdir, alive) -> None:
     print()
     print(table(["check", "result", "when"], rows))
     print()
-    print(phase_table(result))
+    print(phase_tables(result))
     window = result.failover
     print()
     if window:

@@ -512,35 +512,48 @@ def fmt_ms(value) -> str:
     return _fmt(value, 1)
 
 
-def phase_rows(result: dict) -> list[list]:
-    """Table rows (see PHASE_HEADERS) for ``analyse``'s result."""
+def _pair(stats: dict, key: str, a: str = "p50", b: str = "p99") -> str:
+    values = stats.get(key) or {}
+    return "%s / %s" % (_fmt(values.get(a)), _fmt(values.get(b)))
+
+
+VIDEO_HEADERS = ["phase", "streams", "video Mbit/s", "loss %", "delay p50/p99 ms",
+                 "jitter ms", "frames missed", "miss %", "frame done p50/p99 ms",
+                 "worst stream missed"]
+OTHER_HEADERS = ["phase", "pose delay p50/p99 ms", "pose late or lost", "background Mbit/s",
+                 "background loss %", "longest outage ms"]
+
+
+def video_rows(result: dict) -> list[list]:
+    """Rows under VIDEO_HEADERS for ``analyse``'s result: the frames' story."""
     rows = []
     for p in result["phases"]:
-        video, pose = p.get("video", {}), p.get("pose", {})
-        rows.append([
-            p["phase"], video.get("streams", 0),
-            _fmt(video.get("throughput_mbps"), 2),
-            _fmt(video.get("loss_pct"), 2),
-            _fmt(video.get("delay_ms", {}).get("p50")),
-            _fmt(video.get("delay_ms", {}).get("p99")),
-            _fmt(video.get("jitter_ms")),
-            "%s/%s" % (video.get("frame_misses", 0), video.get("frames_sent", 0)),
-            _fmt(video.get("frame_miss_pct"), 2),
-            _fmt(video.get("frame_completion_ms", {}).get("p99")),
-            p["worst_stream_frame_misses"],
-            _fmt(pose.get("delay_ms", {}).get("p99")),
-            pose.get("late_pose", 0) + pose.get("packets_lost", 0),
-            _fmt(max(video.get("longest_outage_ms") or 0, pose.get("longest_outage_ms") or 0))])
+        video = p.get("video", {})
+        rows.append([p["phase"], video.get("streams", 0),
+                     _fmt(video.get("throughput_mbps"), 2), _fmt(video.get("loss_pct"), 2),
+                     _pair(video, "delay_ms"), _fmt(video.get("jitter_ms")),
+                     "%s of %s" % (video.get("frame_misses", 0), video.get("frames_sent", 0)),
+                     _fmt(video.get("frame_miss_pct"), 2),
+                     _pair(video, "frame_completion_ms"), p["worst_stream_frame_misses"]])
+    return rows
+
+
+def other_rows(result: dict) -> list[list]:
+    """Rows under OTHER_HEADERS: pose packets, background traffic, the longest outage."""
+    rows = []
+    for p in result["phases"]:
+        video, pose, bulk = p.get("video", {}), p.get("pose", {}), p.get("background", {})
+        rows.append([p["phase"], _pair(pose, "delay_ms"),
+                     pose.get("late_pose", 0) + pose.get("packets_lost", 0),
+                     _fmt(bulk.get("throughput_mbps"), 2) if bulk else "-",
+                     _fmt(bulk.get("loss_pct"), 2) if bulk else "-",
+                     _fmt(max(video.get("longest_outage_ms") or 0,
+                              pose.get("longest_outage_ms") or 0))])
     return rows
 
 
 CLOCK_NOTE = ("one-way delays assume sender and receiver share a clock (true inside "
               "Mininet); between separate machines they include the clock offset")
-
-PHASE_HEADERS = ["phase", "streams", "video Mbit/s", "loss %", "delay p50 ms",
-                 "delay p99 ms", "jitter ms", "frame misses", "miss %",
-                 "frame p99 ms", "worst stream misses", "pose p99 ms", "pose late/lost",
-                 "longest outage ms"]
 
 
 # -- command line ------------------------------------------------------------------
@@ -658,7 +671,9 @@ def main(argv=None) -> int:
         print(json.dumps(result, indent=1))
     else:
         from sdn_app.report import table
-        print(table(PHASE_HEADERS, phase_rows(result)))
+        print(table(VIDEO_HEADERS, video_rows(result)))
+        print()
+        print(table(OTHER_HEADERS, other_rows(result)))
         print(CLOCK_NOTE)
     return 0
 

@@ -49,7 +49,7 @@ def test_the_main_job_runs_to_a_report_with_plots(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for phase in ("phase steady", "phase crowd", "phase failure", "phase recovery"):
         assert phase in proc.stdout, proc.stdout
-    assert "Report:" in proc.stdout and "frame misses" in proc.stdout
+    assert "Report:" in proc.stdout and "frames missed" in proc.stdout
     report = json.loads((logdir / "report.json").read_text())
     phases = report["vr"]["phases"]
     assert [p["phase"] for p in phases] == ["steady", "crowd", "failure", "recovery"]

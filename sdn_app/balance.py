@@ -146,13 +146,37 @@ def place_whole(topo: Topology, dags: dict, demand: dict, base: dict | None = No
     Greedy: destinations by total demand, then their aggregates, largest first; from the
     aggregate's ingress, a bottleneck DP over the DAG (the best achievable max link
     utilisation to d, given the load placed so far and the choices already fixed)
-    picks each next hop, and the aggregate's load is added along the path.  A current
-    choice (``current``: NextHops) is kept while it is within ``keep_within`` of the
-    best, so load moves only for a real gain.  Switches no demand passes get the least
-    loaded next hop.  ``base``: {(u, port): bits/s} already on links."""
-    load = dict(base or {})
+    picks each next hop, and the aggregate's load is added along the path.
+
+    Stability matters more than the last percent: every move is flow mods that stall a
+    software switch and can reorder a stream.  So the current placement (``current``:
+    NextHops) is kept whole, placing only what is new, unless a fresh placement lowers
+    the busiest link by more than ``keep_within``; even a fresh placement keeps each
+    current choice that is within ``keep_within`` of the best.  Switches no demand passes
+    keep their choice, or get the least loaded next hop.  ``base``: {(u, port): bits/s}
+    already on links."""
     current = current or {}
+    kept, kept_max = _place(topo, dags, demand, base, current, keep_within, keep_all=True)
+    fresh, fresh_max = _place(topo, dags, demand, base, current, keep_within, keep_all=False)
+    return kept if kept_max <= fresh_max + keep_within else fresh
+
+
+def _place(topo, dags, demand, base, current, keep_within, keep_all):
+    """One greedy placement (see place_whole): (choices, highest link utilisation)."""
+    load = dict(base or {})
     choice: dict = {}
+
+    def current_port(u, d, hops):
+        mine = current.get((u, d), ())
+        if len(mine) == 1 and mine[0][0] in {p for _, p in hops}:
+            return mine[0][0]
+        return None
+
+    if keep_all:
+        for d, dag in dags.items():
+            ports = {u: current_port(u, d, hops) for u, hops in dag.items() if hops}
+            if ports and None not in ports.values():
+                choice.update({(u, d): port for u, port in ports.items()})
 
     def utilization(u, port, extra):
         capacity = topo.capacity(u, port)
@@ -167,18 +191,14 @@ def place_whole(topo: Topology, dags: dict, demand: dict, base: dict | None = No
             hops = dag.get(u)
             if not hops:
                 continue
-            options = []
-            for v, port in hops:
-                if (u, d) in choice and choice[(u, d)] != port:
-                    continue
-                if v in cost:
-                    options.append((max(utilization(u, port, amount), cost[v][0]), port))
+            options = [(max(utilization(u, port, amount), cost[v][0]), port)
+                       for v, port in hops
+                       if v in cost and choice.get((u, d), port) == port]
             if not options:
                 continue
             best = min(c for c, _ in options)
-            mine = [p for p, _ in current.get((u, d), ())]
-            kept = [c_p for c_p in options if c_p[1] in mine and len(mine) == 1
-                    and c_p[0] <= best + keep_within]
+            mine = current_port(u, d, hops)
+            kept = [c_p for c_p in options if c_p[1] == mine and c_p[0] <= best + keep_within]
             if kept:
                 cost[u] = kept[0]
             else:
@@ -205,8 +225,10 @@ def place_whole(topo: Topology, dags: dict, demand: dict, base: dict | None = No
         cost = best_paths(d, dag, 0.0)
         for u, hops in dag.items():
             if hops and (u, d) not in choice and u in cost:
-                choice[(u, d)] = cost[u][1]
-    return choice
+                choice[(u, d)] = current_port(u, d, hops) or cost[u][1]
+    highest = max((amount / topo.capacity(u, port) for (u, port), amount in load.items()
+                   if topo.capacity(u, port)), default=0.0)
+    return choice, highest
 
 
 def capacity_split(topo: Topology, u: int, hops: list[tuple]) -> dict[int, float]:
@@ -388,17 +410,18 @@ class Damper:
         self.changed_at: dict = {}
 
     def apply(self, proposed: dict, current: dict, now: float,
-              allowed: dict | None = None, revert: bool = False) -> dict:
+              allowed: dict | None = None, revert=()) -> dict:
         """``allowed``: {(u, d): ports} the topology permits (``allowed_ports``); a
         group using a port outside it must change at once.  Without it, any change of
-        the next-hop set counts as forced.  ``revert``: a repaired link is back, every
-        next-hop set change passes (traffic returns to where it was before)."""
+        the next-hop set counts as forced.  ``revert``: destinations a repaired link
+        serves again; their next-hop set changes pass (traffic returns at once)."""
         result = {}
         for key, hops in proposed.items():
             old = current.get(key)
             old_ports = {p for p, _ in old} if old is not None else None
             if old is None or (old_ports != {p for p, _ in hops} and (
-                    revert or allowed is None or not old_ports <= allowed.get(key, set()))):
+                    key[1] in revert or allowed is None
+                    or not old_ports <= allowed.get(key, set()))):
                 result[key] = hops
                 self.changed_at[key] = now
                 continue

@@ -71,7 +71,7 @@ class ElasticController(app_manager.RyuApp):
         self.policy = self.settings.policy
         self.next_hops = {}  # (u, d) -> ((port, weight), ...) in force
         self.damper = Damper(self.settings.rebalance_threshold, self.settings.rebalance_hold)
-        self._place_afresh = False  # set by a link coming back: see _reconcile
+        self._restored = set()  # (dpid, port) of links back since the last recomputation
         meters = (self.settings.stats_time_constant, self.settings.stats_interval)
         self.port_meters = MeterBank(*meters)  # (dpid, port) -> port counter rates
         self.demand_meters = MeterBank(*meters)  # (ingress dpid, dst mac) -> bytes/s
@@ -240,15 +240,18 @@ class ElasticController(app_manager.RyuApp):
     def _reconcile(self):
         try:
             started = time.monotonic()
-            afresh, self._place_afresh = self._place_afresh, False
-            current = None if afresh else self.next_hops
+            allowed = allowed_ports(self.topo, self.settings.path_stretch)
+            restored, self._restored = self._restored, set()
+            revert = {d for (u, d), ports in allowed.items()
+                      if any((u, port) in restored for port in ports)}
+            current = {key: hops for key, hops in self.next_hops.items()
+                       if key[1] not in revert}
             proposed = compute_next_hops(self.topo, self.policy, self.demand(),
                                          self.settings.path_stretch, current)
             computed = time.monotonic()
             if self.policy == "adaptive":
-                proposed = self.damper.apply(
-                    proposed, self.next_hops, computed,
-                    allowed_ports(self.topo, self.settings.path_stretch), revert=afresh)
+                proposed = self.damper.apply(proposed, self.next_hops, computed, allowed,
+                                             revert=revert)
             self.next_hops = proposed
             protection = (plan_protection(self.topo.graph, proposed, self.settings.path_stretch)
                           if self.settings.protection else None)
@@ -498,9 +501,9 @@ class ElasticController(app_manager.RyuApp):
                              dpid_to_str(dp.id), in_port)
             self.event("link_up", src=dpid_to_str(src), src_port=src_port,
                        dst=dpid_to_str(dp.id), dst_port=in_port)
-            # Revertive: once a link is back, place traffic afresh (as before the
-            # failure) instead of sticking to the detour it took meanwhile.
-            self._place_afresh = True
+            # Revertive: once a link is back, traffic toward destinations it can serve
+            # is placed afresh instead of sticking to the detour it took meanwhile.
+            self._restored.add((src, src_port))
             self._schedule_reconcile()
             # Prove the reverse direction now rather than at the next probe round.
             if not any(lk.src == dp.id for lk in self.topo.links_at(dp.id, in_port)):

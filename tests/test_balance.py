@@ -260,4 +260,27 @@ def test_damper_lets_a_revert_through_after_a_repair():
     damper.apply(detour, {}, 0, allowed)
     original = {("u", "d"): ((1, 1),)}
     assert damper.apply(original, detour, 1, allowed) == detour
-    assert damper.apply(original, detour, 1, allowed, revert=True) == original
+    assert damper.apply(original, detour, 1, allowed, revert={"d"}) == original
+
+
+def test_placement_ignores_noise_but_moves_off_a_hot_link():
+    import random
+    topo = fat_tree_at(10)
+    edges = sorted(u for u in topo.graph if u >> 16 == 3)
+    rng = random.Random(1)
+    demand = {}
+    for _ in range(16):
+        a, b = rng.sample(edges, 2)
+        demand[(a, b)] = demand.get((a, b), 0) + 2.2 * MBIT
+    placed = compute_next_hops(topo, "adaptive", demand)
+    for _ in range(10):
+        noisy = {k: v * rng.uniform(0.9, 1.1) for k, v in demand.items()}
+        assert compute_next_hops(topo, "adaptive", noisy, current=placed) == placed
+    # Demand shifts so the current placement would run an uplink at 0.9: it moves.
+    server, a, b, c = 0x30201, 0x30101, 0x30102, 0x30301
+    before = {(server, a): 1 * MBIT, (server, b): 1 * MBIT, (server, c): 4 * MBIT}
+    placed = compute_next_hops(topo, "adaptive", before)
+    after = {(server, a): 4.5 * MBIT, (server, b): 4.5 * MBIT, (server, c): 1 * MBIT}
+    assert max_utilization(topo, placed, after) >= 0.9
+    moved = compute_next_hops(topo, "adaptive", after, current=placed)
+    assert max_utilization(topo, moved, after) <= 0.55 + 1e-9

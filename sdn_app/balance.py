@@ -124,15 +124,16 @@ def allowed_ports(topo: Topology, stretch: int = 0) -> dict:
 def placeable(topo: Topology, dags: dict, demand: dict, current: dict | None = None) -> set:
     """Destinations with measured demand whose every aggregate fits PIN_FRACTION of the
     smallest link it could leave by.  A destination placed whole now (``current``) stays
-    so until an aggregate passes PIN_HYSTERESIS times that: demand hovering at the line
-    must not flip it between placement and split at every recomputation."""
+    so until an aggregate passes PIN_HYSTERESIS times that, and while its traffic pauses
+    (an on/off source): demand hovering at the line or coming in bursts must not flip it
+    between placement and split at every recomputation."""
     current = current or {}
     result = set()
     for d, dag in dags.items():
         loads = [(u, v) for (u, dd), v in demand.items() if dd == d and dag.get(u)]
         placed_now = any(len(dag[u]) > 1 and len(current.get((u, d), ())) == 1 for u in dag)
         limit = PIN_FRACTION * (PIN_HYSTERESIS if placed_now else 1.0)
-        if any(v > 0 for _, v in loads) and all(
+        if (placed_now or any(v > 0 for _, v in loads)) and all(
                 v <= limit * min(topo.capacity(u, p) for _, p in dag[u]) for u, v in loads):
             result.add(d)
     return result

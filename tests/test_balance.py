@@ -284,3 +284,11 @@ def test_placement_ignores_noise_but_moves_off_a_hot_link():
     assert max_utilization(topo, placed, after) >= 0.9
     moved = compute_next_hops(topo, "adaptive", after, current=placed)
     assert max_utilization(topo, moved, after) <= 0.55 + 1e-9
+
+
+def test_a_pause_in_demand_keeps_the_placement():
+    topo = fat_tree_at(10)
+    server, far = 0x30201, 0x30101
+    placed = compute_next_hops(topo, "adaptive", {(server, far): 2 * MBIT})
+    assert len(placed[(server, far)]) == 1
+    assert compute_next_hops(topo, "adaptive", {}, current=placed) == placed

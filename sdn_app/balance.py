@@ -16,11 +16,14 @@ Policies:
   A switch hashes whole flows onto buckets, so a fluid split only comes true for many
   small flows.  VR streams are few and large (a handful per destination, each a sizable
   part of a link): hashed, two land on one link as often as not, and the LP's balance
-  stays on paper.  So a destination whose every measured aggregate (traffic entering at
-  one switch) is at most ``PIN_FRACTION`` of a link is *placed whole* instead: one next
+  stays on paper.  So destinations are *placed whole* where that costs little: one next
   hop per switch, chosen greedily, largest aggregates first, for the least loaded
-  bottleneck along the way (``place_whole``).  What is planned is then exactly what
-  flows.  Larger aggregates, and destinations with no demand yet, keep the LP split.
+  bottleneck along the way (``place_whole``); what is planned is then exactly what
+  flows.  First every destination whose aggregates (traffic entering at one switch)
+  each fit a link is placed; if that leaves the busiest link more than ``WHOLE_SLACK``
+  above the LP's fluid optimum (big aggregates that need splitting), only those whose
+  aggregates fit half a link are.  The rest, and destinations with no demand yet, keep
+  the LP split.
 
 Result type: NextHops = {(u, d): ((port, weight), ...)} with integer weights.
 """
@@ -72,8 +75,9 @@ def shares_of(weights: tuple) -> dict[int, float]:
     return {p: w / total for p, w in weights}
 
 
-PIN_FRACTION = 0.5  # aggregates up to this share of a link are placed whole
+PIN_FRACTIONS = (1.0, 0.5)  # aggregates up to this share of a link are placed whole
 PIN_HYSTERESIS = 1.3  # ... and stay placed whole until they pass 1.3 times that
+WHOLE_SLACK = 0.15  # utilisation placement may cost over the fluid optimum
 
 
 def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
@@ -100,17 +104,33 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
     split = min_max_utilization_split(topo, dags, demand)
     for (u, d), shares in split.items():
         result[(u, d)] = integer_weights(shares)
-    pinned = placeable(topo, dags, demand, current)
-    if pinned:
+    fluid_optimum = _highest(topo, _loads(_route(dags, demand, split)))
+    for fraction in PIN_FRACTIONS:
+        pinned = placeable(topo, dags, demand, current, fraction)
+        if not pinned:
+            continue
         fluid = {d: dags[d] for d in dags if d not in pinned}
-        base = {}
-        for (_d, u, _v, port), amount in _route(fluid, demand, split).items():
-            base[(u, port)] = base.get((u, port), 0.0) + amount
-        placed = place_whole(topo, {d: dags[d] for d in pinned}, demand, base,
-                             current or {})
-        for key, port in placed.items():
-            result[key] = ((port, 1),)
+        base = _loads(_route(fluid, demand, split))
+        placed, highest = place_whole(topo, {d: dags[d] for d in pinned}, demand, base,
+                                      current or {})
+        if highest <= fluid_optimum + WHOLE_SLACK or fraction == PIN_FRACTIONS[-1]:
+            for key, port in placed.items():
+                result[key] = ((port, 1),)
+            break
     return result
+
+
+def _loads(flow: dict) -> dict:
+    """{(u, port): bits/s} from per-DAG-edge flows."""
+    loads = {}
+    for (_d, u, _v, port), amount in flow.items():
+        loads[(u, port)] = loads.get((u, port), 0.0) + amount
+    return loads
+
+
+def _highest(topo: Topology, loads: dict) -> float:
+    return max((amount / topo.capacity(u, port) for (u, port), amount in loads.items()
+                if topo.capacity(u, port)), default=0.0)
 
 
 def allowed_ports(topo: Topology, stretch: int = 0) -> dict:
@@ -121,8 +141,9 @@ def allowed_ports(topo: Topology, stretch: int = 0) -> dict:
             for u, hops in dag_towards(topo, d, stretch).items() if hops}
 
 
-def placeable(topo: Topology, dags: dict, demand: dict, current: dict | None = None) -> set:
-    """Destinations with measured demand whose every aggregate fits PIN_FRACTION of the
+def placeable(topo: Topology, dags: dict, demand: dict, current: dict | None = None,
+              fraction: float = 1.0) -> set:
+    """Destinations with measured demand whose every aggregate fits ``fraction`` of the
     smallest link it could leave by.  A destination placed whole now (``current``) stays
     so until an aggregate passes PIN_HYSTERESIS times that, and while its traffic pauses
     (an on/off source): demand hovering at the line or coming in bursts must not flip it
@@ -132,7 +153,7 @@ def placeable(topo: Topology, dags: dict, demand: dict, current: dict | None = N
     for d, dag in dags.items():
         loads = [(u, v) for (u, dd), v in demand.items() if dd == d and dag.get(u)]
         placed_now = any(len(dag[u]) > 1 and len(current.get((u, d), ())) == 1 for u in dag)
-        limit = PIN_FRACTION * (PIN_HYSTERESIS if placed_now else 1.0)
+        limit = fraction * (PIN_HYSTERESIS if placed_now else 1.0)
         if (placed_now or any(v > 0 for _, v in loads)) and all(
                 v <= limit * min(topo.capacity(u, p) for _, p in dag[u]) for u, v in loads):
             result.add(d)
@@ -140,9 +161,10 @@ def placeable(topo: Topology, dags: dict, demand: dict, current: dict | None = N
 
 
 def place_whole(topo: Topology, dags: dict, demand: dict, base: dict | None = None,
-                current: dict | None = None, keep_within: float = 0.1) -> dict:
-    """{(u, d): port}: one next hop per switch toward each destination in ``dags``, so
-    each destination's traffic follows a tree whose busiest link is as idle as possible.
+                current: dict | None = None, keep_within: float = 0.1) -> tuple:
+    """({(u, d): port}, highest link utilisation): one next hop per switch toward each
+    destination in ``dags``, so each destination's traffic follows a tree whose busiest
+    link is as idle as possible.
 
     Greedy: destinations by total demand, then their aggregates, largest first; from the
     aggregate's ingress, a bottleneck DP over the DAG (the best achievable max link
@@ -159,7 +181,7 @@ def place_whole(topo: Topology, dags: dict, demand: dict, base: dict | None = No
     current = current or {}
     kept, kept_max = _place(topo, dags, demand, base, current, keep_within, keep_all=True)
     fresh, fresh_max = _place(topo, dags, demand, base, current, keep_within, keep_all=False)
-    return kept if kept_max <= fresh_max + keep_within else fresh
+    return (kept, kept_max) if kept_max <= fresh_max + keep_within else (fresh, fresh_max)
 
 
 def _place(topo, dags, demand, base, current, keep_within, keep_all):
@@ -227,9 +249,7 @@ def _place(topo, dags, demand, base, current, keep_within, keep_all):
         for u, hops in dag.items():
             if hops and (u, d) not in choice and u in cost:
                 choice[(u, d)] = current_port(u, d, hops) or cost[u][1]
-    highest = max((amount / topo.capacity(u, port) for (u, port), amount in load.items()
-                   if topo.capacity(u, port)), default=0.0)
-    return choice, highest
+    return choice, _highest(topo, load)
 
 
 def capacity_split(topo: Topology, u: int, hops: list[tuple]) -> dict[int, float]:

@@ -292,3 +292,19 @@ def test_a_pause_in_demand_keeps_the_placement():
     placed = compute_next_hops(topo, "adaptive", {(server, far): 2 * MBIT})
     assert len(placed[(server, far)]) == 1
     assert compute_next_hops(topo, "adaptive", {}, current=placed) == placed
+
+
+def test_aggregates_over_half_a_link_are_placed_whole_when_that_costs_little():
+    """Three VR streams to one far edge (6.6 Mbit/s) and two to another (4.4): each fits
+    a 10 Mbit/s link, and placed whole the uplinks run at 0.66 and 0.44 (fluid optimum
+    0.55), so neither is hashed.  Eight streams of 2 Mbit/s to one edge plus one to
+    another cannot be placed well (1.6 on a link): split."""
+    topo = fat_tree_at(10)
+    server, a, b = 0x30201, 0x30101, 0x30102
+    vr_like = {(server, a): 6.6 * MBIT, (server, b): 4.4 * MBIT}
+    hops = compute_next_hops(topo, "adaptive", vr_like)
+    assert len(hops[(server, a)]) == len(hops[(server, b)]) == 1
+    assert hops[(server, a)] != hops[(server, b)]
+    assert max_utilization(topo, hops, vr_like) == pytest.approx(0.66)
+    heavy = {(server, a): 16 * MBIT, (server, b): 2 * MBIT}
+    assert len(compute_next_hops(topo, "adaptive", heavy)[(server, a)]) == 2

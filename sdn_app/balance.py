@@ -205,12 +205,13 @@ def _place(topo, dags, demand, base, current, keep_within, keep_all):
         capacity = topo.capacity(u, port)
         return (load.get((u, port), 0.0) + extra) / capacity if capacity else math.inf
 
+    orders = {d: list(reversed(list(nx.topological_sort(nx.DiGraph(
+        [(u, v) for u, hops in dag.items() for v, _ in hops]))))) for d, dag in dags.items()}
+
     def best_paths(d, dag, amount):
         """{u: (bottleneck, port)} toward d, respecting fixed choices."""
-        order = list(nx.topological_sort(nx.DiGraph(
-            [(u, v) for u, hops in dag.items() for v, _ in hops])))
         cost = {d: (0.0, None)}
-        for u in reversed(order):
+        for u in orders[d]:
             hops = dag.get(u)
             if not hops:
                 continue

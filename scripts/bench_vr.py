@@ -67,7 +67,7 @@ def run_variant(name, args, profile, logdir):
         plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
                                  args.duration, args.seed, profile, args.background,
                                  cut=args.cut, churn=args.churn)
-        result = vr_scenario.run(net, plan, args.topo, logdir / name,
+        result = vr_scenario.run(net, plan, logdir / name,
                                  lambda text: say("%s: %s" % (name, text)),
                                  ctl if ours else None, protocols)
         if not ctl.alive():

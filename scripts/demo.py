@@ -142,8 +142,7 @@ def run(args, profile) -> int:
                 % (args.users, args.crowd, args.churn, args.stream_mbps, args.fps,
                    profile.pose_ms,
                    ",".join(plan.servers), args.duration))
-            result = vr_scenario.run(net, plan, args.topo, logdir / "traffic", say, ctl,
-                                     PROTOCOLS)
+            result = vr_scenario.run(net, plan, logdir / "traffic", say, ctl, PROTOCOLS)
             alive = ctl.alive()
     report(args, profile, rows, result, logdir, alive)
     return 0 if alive else 1

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sdn_app import vr
-from sdn_app.emulation import REPO, make_topo, port_bytes
+from sdn_app.emulation import REPO, port_bytes
 
 PHASES = ("steady", "crowd", "failure", "recovery")
 VR_PORT = 9100
@@ -103,15 +103,15 @@ class Run:
     failover: dict = field(default_factory=dict)  # analysis of FAILOVER_WINDOW after the cut
 
 
-def _inter_switch_ports(net, topo_spec: str) -> list[tuple[str, int, float | None]]:
+def _inter_switch_ports(net) -> list[tuple[str, int, float | None]]:
     """(bridge, port, capacity bit/s or None if unshaped) of every inter-switch port."""
-    topo = make_topo(topo_spec)
-    switches = set(topo.switches())
     out = []
-    for a, b, info in topo.links(withInfo=True):
-        if a in switches and b in switches:
-            bw = float(info["bw"]) * 1e6 if "bw" in info else None
-            out += [(a, info["port1"], bw), (b, info["port2"], bw)]
+    for link in net.links:
+        ends = (link.intf1, link.intf2)
+        if all(intf.node in net.switches for intf in ends):
+            bw = link.intf1.params.get("bw")
+            out += [(intf.node.name, intf.node.ports[intf], float(bw) * 1e6 if bw else None)
+                    for intf in ends]
     return out
 
 
@@ -140,7 +140,7 @@ def _peer(net, bridge: str, port: int):
     return other if other in net.switches else None
 
 
-def run(net, scenario: Scenario, topo_spec: str, workdir: Path, say, ctl=None,
+def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
         protocols: str = "OpenFlow13") -> Run:
     """Play ``scenario`` on a started network (hosts have IPs; forwarding is up).
     ``ctl``: our controller's REST (None for another controller).  ``say`` reports
@@ -154,10 +154,6 @@ def run(net, scenario: Scenario, topo_spec: str, workdir: Path, say, ctl=None,
     start_at = time.time() + 2.0
     end_at = start_at + scenario.duration
     procs = []
-    profile = scenario.profile
-    prof_args = ["--fps", str(profile.fps), "--mbps", str(profile.mbps), "--scale",
-                 str(profile.scale), "--pacing", str(profile.pacing), "--pose-ms",
-                 str(profile.pose_ms)]
     result = Run(start_at, [], [], [vr.Phase(n, start_at + a, start_at + b)
                                      for n, a, b in scenario.phases], {})
     try:
@@ -175,9 +171,10 @@ def run(net, scenario: Scenario, topo_spec: str, workdir: Path, say, ctl=None,
                  "--addresses", json.dumps(addresses), "--port", str(VR_PORT),
                  "--start-at", repr(start_at), "--seed", str(scenario.seed),
                  "--seconds", str(scenario.duration),
-                 "--log", str(workdir / ("sent-%s.bin" % host))] + prof_args,
+                 "--log", str(workdir / ("sent-%s.bin" % host))]
+                + vr.profile_args(scenario.profile),
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))
-        _drive(net, scenario, topo_spec, result, say, ctl, protocols)
+        _drive(net, scenario, result, say, ctl, protocols)
         for proc in procs:
             proc.wait(timeout=max(5.0, end_at + 30 - time.time()))
     finally:
@@ -200,10 +197,10 @@ def run(net, scenario: Scenario, topo_spec: str, workdir: Path, say, ctl=None,
     return result
 
 
-def _drive(net, scenario, topo_spec, result, say, ctl, protocols) -> None:
+def _drive(net, scenario, result, say, ctl, protocols) -> None:
     """The orchestrator's timeline: phase changes, the cut, the repair, and counter
     snapshots at every phase boundary (for link utilization)."""
-    ports = _inter_switch_ports(net, topo_spec)
+    ports = _inter_switch_ports(net)
     snapshots = {}
     for phase in result.phases:
         _sleep_until(phase.start, say, None)

@@ -558,7 +558,7 @@ CLOCK_NOTE = ("one-way delays assume sender and receiver share a clock (true ins
 
 # -- command line ------------------------------------------------------------------
 
-def _profile_args(parser) -> None:
+def _add_profile_options(parser) -> None:
     defaults = Profile()
     parser.add_argument("--fps", type=float, default=defaults.fps,
                         help="frames per second (72, 90, 120...)")
@@ -572,6 +572,14 @@ def _profile_args(parser) -> None:
     parser.add_argument("--keyframe-seconds", type=float, default=defaults.keyframe_seconds)
     parser.add_argument("--pose-ms", type=float, default=defaults.pose_ms)
     parser.add_argument("--pose-bytes", type=int, default=defaults.pose_bytes)
+
+
+def profile_args(profile: Profile) -> list[str]:
+    """The command-line options that give ``profile`` back through ``profile_from``."""
+    return ["--fps", repr(profile.fps), "--mbps", repr(profile.mbps), "--scale",
+            repr(profile.scale), "--packet-bytes", str(profile.packet_bytes), "--pacing",
+            repr(profile.pacing), "--keyframe-seconds", repr(profile.keyframe_seconds),
+            "--pose-ms", repr(profile.pose_ms), "--pose-bytes", str(profile.pose_bytes)]
 
 
 def profile_from(args) -> Profile:
@@ -598,7 +606,7 @@ def main(argv=None) -> int:
                    "(default: now + 0.2 s)")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--log", required=True, help="binary log of every packet sent")
-    _profile_args(s)
+    _add_profile_options(s)
     r = sub.add_parser("recv", help="log every VR packet received on a port")
     r.add_argument("--port", type=int, default=9100)
     r.add_argument("--seconds", type=float, required=True)

@@ -229,3 +229,12 @@ def test_users_churn_reproducibly_each_visit_a_new_stream():
     for user in ("h2", "h3"):
         visits = sorted((s.start, s.stop) for s in video if s.dst == user)
         assert all(b[0] > a[1] for a, b in zip(visits, visits[1:], strict=False))
+
+
+def test_a_profile_survives_the_command_line():
+    import argparse
+    profile = Profile(fps=72, mbps=25, scale=0.2, packet_bytes=1200, pacing=0.3,
+                      keyframe_seconds=1.5, pose_ms=8, pose_bytes=120)
+    parser = argparse.ArgumentParser()
+    vr._add_profile_options(parser)
+    assert vr.profile_from(parser.parse_args(vr.profile_args(profile))) == profile

@@ -20,10 +20,10 @@ Policies:
   hop per switch, chosen greedily, largest aggregates first, for the least loaded
   bottleneck along the way (``place_whole``); what is planned is then exactly what
   flows.  First every destination whose aggregates (traffic entering at one switch)
-  each fit a link is placed; if that leaves the busiest link more than ``WHOLE_SLACK``
-  above the LP's fluid optimum (big aggregates that need splitting), only those whose
-  aggregates fit half a link are.  The rest, and destinations with no demand yet, keep
-  the LP split.
+  each fit a link is placed; if that leaves the busiest link above ``WHOLE_OK`` and
+  more than ``WHOLE_SLACK`` above the LP's fluid optimum (big aggregates that need
+  splitting), only those whose aggregates fit half a link are.  The rest, and
+  destinations with no demand yet, keep the LP split.
 
 Result type: NextHops = {(u, d): ((port, weight), ...)} with integer weights.
 """
@@ -77,7 +77,8 @@ def shares_of(weights: tuple) -> dict[int, float]:
 
 PIN_FRACTIONS = (1.0, 0.5)  # aggregates up to this share of a link are placed whole
 PIN_HYSTERESIS = 1.3  # ... and stay placed whole until they pass 1.3 times that
-WHOLE_SLACK = 0.15  # utilisation placement may cost over the fluid optimum
+WHOLE_SLACK = 0.15  # utilisation placement may cost over the fluid optimum ...
+WHOLE_OK = 0.8  # ... or any, as long as no link goes above this
 
 
 def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
@@ -113,9 +114,17 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
         base = _loads(_route(fluid, demand, split))
         placed, highest = place_whole(topo, {d: dags[d] for d in pinned}, demand, base,
                                       current or {})
-        if highest <= fluid_optimum + WHOLE_SLACK or fraction == PIN_FRACTIONS[-1]:
+        if (highest <= max(fluid_optimum + WHOLE_SLACK, WHOLE_OK)
+                or fraction == PIN_FRACTIONS[-1]):
             for key, port in placed.items():
                 result[key] = ((port, 1),)
+            if fluid:  # split the rest around what was placed
+                pinned_dags = {d: dags[d] for d in pinned}
+                trees = {key: {port: 1.0} for key, port in placed.items()}
+                around = _loads(_route(pinned_dags, demand, trees))
+                for key, shares in min_max_utilization_split(topo, fluid, demand,
+                                                              around).items():
+                    result[key] = integer_weights(shares)
             break
     return result
 
@@ -257,9 +266,11 @@ def capacity_split(topo: Topology, u: int, hops: list[tuple]) -> dict[int, float
     return _normalized({port: topo.capacity(u, port) for _, port in hops})
 
 
-def min_max_utilization_split(topo: Topology, dags: dict, demand: dict) -> dict:
+def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
+                              background: dict | None = None) -> dict:
     """{(u, d): {port: share}} minimising the highest link utilisation for ``demand``
-    ({(u, d): bits/s entering at u for hosts behind d}), over the given DAGs.
+    ({(u, d): bits/s entering at u for hosts behind d}), over the given DAGs, on top of
+    ``background`` ({(u, port): bits/s} already on links, e.g. placed whole).
 
     LP: variables f[d, e] >= 0 (flow toward d on DAG edge e), U, and t[d, e] >= |f - ref|;
     minimise U + eps * sum(t) subject to flow conservation per destination and
@@ -295,9 +306,10 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict) -> dict:
     by_link = {}
     for i, (_d, u, _v, port) in enumerate(edges):
         by_link.setdefault((u, port), []).append(i)
-    for (u, port), members in by_link.items():  # load <= U * capacity
+    background = background or {}
+    for (u, port), members in by_link.items():  # load + background <= U * capacity
         ub.add_row([(i, 1.0) for i in members] + [(u_var, -topo.capacity(u, port) / scale)])
-        b_ub.append(0.0)
+        b_ub.append(-background.get((u, port), 0.0) / scale)
     for i, e in enumerate(edges):  # t >= |f - ref|
         ref = ref_flow.get(e, 0.0) / scale
         ub.add_row([(i, 1.0), (n + 1 + i, -1.0)])
@@ -396,7 +408,7 @@ def _route(dags: dict, demand: dict, shares: dict) -> dict:
                 continue
             split = _normalized(shares[(u, d)])
             for v, port in hops:
-                amount = inflow.get(u, 0.0) * split[port]
+                amount = inflow.get(u, 0.0) * split.get(port, 0.0)
                 flow[(d, u, v, port)] = amount
                 if v in inflow:
                     inflow[v] += amount

@@ -211,7 +211,7 @@ def test_placement_keeps_good_choices_and_leaves_big_aggregates_split():
     nudged = {**demand, (server, 0x30101): 3.4 * MBIT}
     assert compute_next_hops(topo, "adaptive", nudged, current=first) == first, \
         "a small change in demand moves nothing"
-    big = {(server, 0x30101): 8 * MBIT}  # more than half a link: split by the LP
+    big = {(server, 0x30101): 9 * MBIT}  # whole, one uplink would run at 0.9: split
     assert len(compute_next_hops(topo, "adaptive", big)[(server, 0x30101)]) == 2
     idle = compute_next_hops(topo, "adaptive", {})
     assert len(idle[(server, 0x30101)]) == 2, "no demand yet: capacity-proportional split"
@@ -241,16 +241,22 @@ def test_damper_holds_a_placement_move_but_not_a_forced_one():
 
 
 def test_demand_hovering_at_the_line_does_not_flip_placement_and_split():
+    """A 9 Mbit/s aggregate beside it makes whole placement too costly, so only
+    aggregates under half a link are placed; one hovering just above stays placed."""
     topo = fat_tree_at(10)
-    server, far = 0x30201, 0x30101
-    placed = compute_next_hops(topo, "adaptive", {(server, far): 4.9 * MBIT})
-    assert len(placed[(server, far)]) == 1
-    above = {(server, far): 5.5 * MBIT}  # over half a link, but within the hysteresis
+    server, far, big = 0x30201, 0x30101, 0x30102
+    placed = compute_next_hops(topo, "adaptive", {(server, far): 4.9 * MBIT,
+                                                  (server, big): 9 * MBIT})
+    assert len(placed[(server, far)]) == 1 and len(placed[(server, big)]) == 2
+    both = {(server, far): 4.9 * MBIT, (server, big): 9 * MBIT}
+    assert max_utilization(topo, placed, both) == pytest.approx(0.695, abs=0.01), \
+        "the split goes around what was placed"
+    above = {(server, far): 5.5 * MBIT, (server, big): 9 * MBIT}  # within the hysteresis
     assert compute_next_hops(topo, "adaptive", above, current=placed)[(server, far)] \
         == placed[(server, far)]
     assert len(compute_next_hops(topo, "adaptive", above)[(server, far)]) == 2
-    assert len(compute_next_hops(topo, "adaptive", {(server, far): 7 * MBIT},
-                                 current=placed)[(server, far)]) == 2
+    beyond = {(server, far): 7 * MBIT, (server, big): 12 * MBIT}
+    assert len(compute_next_hops(topo, "adaptive", beyond, current=placed)[(server, far)]) == 2
 
 
 def test_damper_lets_a_revert_through_after_a_repair():
@@ -308,3 +314,14 @@ def test_aggregates_over_half_a_link_are_placed_whole_when_that_costs_little():
     assert max_utilization(topo, hops, vr_like) == pytest.approx(0.66)
     heavy = {(server, a): 16 * MBIT, (server, b): 2 * MBIT}
     assert len(compute_next_hops(topo, "adaptive", heavy)[(server, a)]) == 2
+
+
+def test_whole_placement_is_kept_while_no_link_passes_0_8():
+    """Placed whole, 7.7 and 3.3 Mbit/s run the uplinks at 0.77 where the fluid optimum is
+    0.55: more than 0.15 worse, but no link is near full, so hashing is not risked."""
+    topo = fat_tree_at(10)
+    server, a, b = 0x30201, 0x30101, 0x30102
+    demand = {(server, a): 7.7 * MBIT, (server, b): 3.3 * MBIT}
+    hops = compute_next_hops(topo, "adaptive", demand)
+    assert len(hops[(server, a)]) == len(hops[(server, b)]) == 1
+    assert max_utilization(topo, hops, demand) == pytest.approx(0.77)

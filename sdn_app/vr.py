@@ -453,29 +453,43 @@ def analyse(sent_records, received_records, phases: list[Phase], budget_ms: floa
     return result
 
 
-def frame_timeline(sent_records, received_records, start: float, bin_seconds: float = 0.5):
-    """Per time bin from ``start``: (bin start offset, received video Mbit/s, p99 frame
-    completion ms of frames started in the bin, frames missed).  For plots."""
-    got = {}
+def first_arrivals(received_records) -> dict:
+    """{(kind, stream, seq): the record of the first copy received}."""
+    first = {}
     for r in received_records:
-        if r[0] == VIDEO:
-            got.setdefault((r[1], r[5]), r)
+        key = (r[0], r[1], r[5])
+        if key not in first or r[8] < first[key][8]:
+            first[key] = r
+    return first
+
+
+def video_frames(sent_records, first: dict) -> dict:
+    """{(stream, frame): (start, completion seconds, or inf if a packet never came)}."""
     frames: dict[tuple, list] = {}
     for r in sent_records:
         if r[0] != VIDEO:
             continue
         state = frames.setdefault((r[1], r[2]), [r[6], r[4], 0, 0.0])
-        hit = got.get((r[1], r[5]))
+        hit = first.get((VIDEO, r[1], r[5]))
         if hit is not None:
             state[2] += 1
             state[3] = max(state[3], hit[8])
+    return {key: (start, last - start if received == count else math.inf)
+            for key, (start, count, received, last) in frames.items()}
+
+
+def frame_timeline(sent_records, received_records, start: float, bin_seconds: float = 0.5):
+    """Per time bin from ``start``: (bin start offset, received video Mbit/s, p99 frame
+    completion ms of frames started in the bin, frames missed).  For plots."""
+    first = first_arrivals(received_records)
     bins: dict[int, list] = {}
-    for r in got.values():
-        bins.setdefault(int((r[8] - start) // bin_seconds), [0, [], 0])[0] += r[9]
-    for frame_start, count, received, last in frames.values():
+    for r in first.values():
+        if r[0] == VIDEO:
+            bins.setdefault(int((r[8] - start) // bin_seconds), [0, [], 0])[0] += r[9]
+    for frame_start, completion in video_frames(sent_records, first).values():
         slot = bins.setdefault(int((frame_start - start) // bin_seconds), [0, [], 0])
-        if received == count:
-            slot[1].append(last - frame_start)
+        if math.isfinite(completion):
+            slot[1].append(completion)
         else:
             slot[2] += 1
     rows = []
@@ -489,17 +503,9 @@ def frame_timeline(sent_records, received_records, start: float, bin_seconds: fl
 
 def completion_times_ms(sent_records, received_records, phase: Phase) -> list[float]:
     """Completion times of the frames started in ``phase`` (incomplete frames: inf)."""
-    got = {(r[1], r[5]): r[8] for r in received_records if r[0] == VIDEO}
-    frames: dict[tuple, list] = {}
-    for r in sent_records:
-        if r[0] == VIDEO and phase.start <= r[6] < phase.end:
-            state = frames.setdefault((r[1], r[2]), [r[6], r[4], 0, 0.0])
-            t = got.get((r[1], r[5]))
-            if t is not None:
-                state[2] += 1
-                state[3] = max(state[3], t)
-    return sorted(1000 * (last - start) if received == count else math.inf
-                  for start, count, received, last in frames.values())
+    frames = video_frames(sent_records, first_arrivals(received_records))
+    return sorted(1000 * completion for start, completion in frames.values()
+                  if phase.start <= start < phase.end)
 
 
 # -- reporting ----------------------------------------------------------------------

@@ -10,7 +10,8 @@ each on a fresh controller and network in one run.  Prints one table per phase (
 deadline misses, p99 frame completion, p99 pose delay, loss, longest outage) and the
 ratios the issue asks for; writes results.json, timeline.png and crowd_cdf.png.
 
-Usage: .venv/bin/python scripts/bench_vr.py [--topo fattree,4,bw=10] [--users 7 --crowd 7]
+Usage: .venv/bin/python scripts/bench_vr.py [--topo fattree,4,bw=10] [--seeds 1 2 3]
+       [--users 7 --crowd 7]
 (7 + 7 users of 2 Mbit/s: 35% of the fat tree's bisection; 14 + 14: about 70%)
 """
 
@@ -51,7 +52,7 @@ def say(text: str) -> None:
     print("[%6.1fs] %s" % (time.monotonic() - START, text), flush=True)
 
 
-def run_variant(name, args, profile, logdir):
+def run_variant(name, seed, args, profile, logdir):
     apps, settings = VARIANTS[name]
     ours = name.startswith("ours")
     settings = dict(capacity_settings(args.topo), **settings) if ours else settings
@@ -65,10 +66,10 @@ def run_variant(name, args, profile, logdir):
             raise RuntimeError("%s never reached all pairs on %s" % (name, args.topo))
         ping_pairs(net)
         plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
-                                 args.duration, args.seed, profile, args.background,
+                                 args.duration, seed, profile, args.background,
                                  cut=args.cut, churn=args.churn)
-        result = vr_scenario.run(net, plan, logdir / name,
-                                 lambda text: say("%s: %s" % (name, text)),
+        result = vr_scenario.run(net, plan, logdir / ("%s-seed%d" % (name, seed)),
+                                 lambda text: say("%s seed %d: %s" % (name, seed, text)),
                                  ctl if ours else None, protocols)
         if not ctl.alive():
             raise RuntimeError("%s died:\n%s" % (name, ctl.log_tail()))
@@ -92,7 +93,8 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=7)
     parser.add_argument("--crowd", type=int, default=7)
     parser.add_argument("--duration", type=float, default=40.0)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1],
+                        help="run every variant once per seed (default: 1)")
     parser.add_argument("--stream-mbps", type=float, default=2.0)
     parser.add_argument("--background", type=int, default=2)
     parser.add_argument("--churn", type=int, default=2,
@@ -111,22 +113,23 @@ def main(argv=None) -> int:
         parser.error("--duration >= 8, --users >= 1, --crowd >= 0, --churn >= 0")
     logdir = Path(args.logdir)
     logdir.mkdir(parents=True, exist_ok=True)
-    runs = {}
-    for name in args.variants:
-        say("variant %s on %s" % (name, args.topo))
-        runs[name] = run_variant(name, args, profile, logdir)
+    runs = {}  # (variant, seed) -> scenario.Run
+    for seed in args.seeds:
+        for name in args.variants:
+            say("variant %s on %s, seed %d" % (name, args.topo, seed))
+            runs[(name, seed)] = run_variant(name, seed, args, profile, logdir)
 
     print()
-    print("VR scenario on %s, seed %d: %d users + %d in the crowd + %d coming and going, "
+    print("VR scenario on %s, seeds %s: %d users + %d in the crowd + %d coming and going, "
           "%.1f Mbit/s video at 90 fps + pose every 4 ms each, %d background on/off bursts; "
           "%.0f s in four phases; cut: %s"
-          % (args.topo, args.seed, args.users, args.crowd, args.churn, args.stream_mbps,
-             args.background, args.duration, args.cut))
+          % (args.topo, " ".join(map(str, args.seeds)), args.users, args.crowd, args.churn,
+             args.stream_mbps, args.background, args.duration, args.cut))
     rows = []
     for phase in vr_scenario.PHASES:
-        for name, run in runs.items():
+        for (name, seed), run in runs.items():
             util = run.utilization.get(phase, (None, None))
-            rows.append([phase, name,
+            rows.append([phase, name, seed,
                          fmt(phase_value(run, phase, "video", "frame_miss_pct"), 2),
                          fmt(phase_value(run, phase, "video", "frame_completion_ms", "p99")),
                          fmt(phase_value(run, phase, "pose", "delay_ms", "p99")),
@@ -137,38 +140,42 @@ def main(argv=None) -> int:
                               if p["phase"] == phase)["worst_stream_frame_misses"],
                          fmt(util[0], 2),
                          run.cut if phase == "failure" else ""])
-    failover = [[name, run.cut or "-",
+    failover = [[name, seed, run.cut or "-",
                  run.failover.get("worst_stream_frame_misses", "-") if run.failover else "-",
                  fmt(max(run.failover.get("video", {}).get("longest_outage_ms") or 0,
                          run.failover.get("pose", {}).get("longest_outage_ms") or 0))
                  if run.failover else "-",
                  fmt(1000 * run.reoptimized_after, 0) if run.reoptimized_after is not None
                  else "-"]
-                for name, run in runs.items()]
-    print(table(["phase", "variant", "frame miss %", "frame p99 ms", "pose p99 ms",
+                for (name, seed), run in runs.items()]
+    print(table(["phase", "variant", "seed", "frame miss %", "frame p99 ms", "pose p99 ms",
                  "video loss %", "longest outage ms", "worst stream misses",
                  "max link util", "cut"], rows))
     print()
     print("The failover: the %g s after the cut" % vr_scenario.FAILOVER_WINDOW)
-    print(table(["variant", "cut", "worst stream: frames missed", "longest outage ms",
+    print(table(["variant", "seed", "cut", "worst stream: frames missed", "longest outage ms",
                  "re-optimized after ms"], failover))
-    if "ours-adaptive-ff" in runs and "ours-shortest" in runs:
-        ours = phase_value(runs["ours-adaptive-ff"], "crowd", "video", "frame_completion_ms",
-                           "p99")
-        base = phase_value(runs["ours-shortest"], "crowd", "video", "frame_completion_ms",
-                           "p99")
+    ratios = []
+    for seed in args.seeds:
+        ours, base = (phase_value(runs[(name, seed)], "crowd", "video",
+                                  "frame_completion_ms", "p99")
+                      if (name, seed) in runs else None
+                      for name in ("ours-adaptive-ff", "ours-shortest"))
         if ours and base:
-            print()
-            print("crowd step, p99 frame completion: ours-adaptive-ff / ours-shortest = "
-                  "%.2f (target <= 0.5)" % (ours / base))
+            ratios.append("%.2f" % (ours / base))
+    if ratios:
+        print()
+        print("crowd step, p99 frame completion, ours-adaptive-ff / ours-shortest: %s "
+              "(target <= 0.5)" % ", ".join(ratios))
+    first = {name: run for (name, seed), run in runs.items() if seed == args.seeds[0]}
     from sdn_app import plots
-    pictures = [plots.timeline(runs, logdir / "timeline.png"),
-                plots.completion_cdf(runs, logdir / "crowd_cdf.png", ("crowd",))]
+    pictures = [plots.timeline(first, logdir / "timeline.png"),
+                plots.completion_cdf(first, logdir / "crowd_cdf.png", ("crowd",))]
     (logdir / "results.json").write_text(json.dumps(
-        {name: {"analysis": run.analysis, "utilization": run.utilization,
-                "cut": run.cut, "reoptimized_after_s": run.reoptimized_after,
-                "failover": run.failover, "link_mbps": run.link_mbps}
-         for name, run in runs.items()}, indent=1))
+        {"%s/seed%d" % key: {"analysis": run.analysis, "utilization": run.utilization,
+                             "cut": run.cut, "reoptimized_after_s": run.reoptimized_after,
+                             "failover": run.failover, "link_mbps": run.link_mbps}
+         for key, run in runs.items()}, indent=1))
     print("Plots: %s; JSON: %s" % (", ".join(map(str, pictures)), logdir / "results.json"))
     return 0
 

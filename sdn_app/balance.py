@@ -424,10 +424,7 @@ def link_loads(topo: Topology, next_hops: dict, demand: dict) -> dict:
         links = {lk.src_port: lk.dst for lk in topo.links() if lk.src == u}
         dags.setdefault(d, {})[u] = [(links[p], p) for p, _ in hops if p in links]
     shares = {(u, d): dict(next_hops[(u, d)]) for d, dag in dags.items() for u in dag}
-    loads = {}
-    for (_d, u, _v, port), amount in _route(dags, demand, shares).items():
-        loads[(u, port)] = loads.get((u, port), 0.0) + amount
-    return loads
+    return _loads(_route(dags, demand, shares))
 
 
 class Damper:

@@ -53,8 +53,8 @@ VARIANTS = {
 def after_cut(ctl, since_seq, cut_time):
     """(seconds from the cut until the controller heard of a port going down, seconds
     until it sent re-optimized paths), from GET /v1/events.  The first is an upper bound
-    on when OVS noticed the carrier loss, the moment FAST_FAILOVER groups switch: the
-    floor this emulation puts under any loss window."""
+    on when OVS noticed the carrier loss, the moment FAST_FAILOVER groups switch, which
+    is what loss windows on this emulation track."""
     noticed = reoptimized = None
     for event in ctl.get("/v1/events?since=%d" % since_seq):
         if event["time"] < cut_time:
@@ -150,8 +150,8 @@ def main(argv=None) -> int:
     print(table(["topology", "variant", "control", "worst failure", "median failure",
                  "worst restoration", "pings lost after", "worst port-down heard after ms"],
                 summary))
-    print("A port-down is heard by the controller when OVS notices the carrier loss, the "
-          "moment its FAST_FAILOVER groups switch: no loss window here can be shorter.")
+    print("A port-down reaches the controller just after OVS notices the carrier loss, "
+          "which is when its FAST_FAILOVER groups switch: loss windows track that delay.")
     return 0
 
 

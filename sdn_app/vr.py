@@ -360,14 +360,11 @@ def _stream_tally(sent: list[tuple], got: dict, kind: int, budget: float) -> _Ta
     phase; ``got`` maps seq to the receive records of that stream."""
     tally = _Tally(sent=len(sent))
     last_transit, highest = None, -1
-    frames: dict[int, list] = {}
+    firsts = {}  # (kind, stream, seq) -> first copy received, as video_frames wants it
     lost_from = None
     for record in sent:
-        seq, frame, count, frame_start, send_time = (record[5], record[2], record[4],
-                                                     record[6], record[7])
+        seq, send_time = record[5], record[7]
         copies = got.get(seq, ())
-        if kind == VIDEO:
-            frames.setdefault(frame, [frame_start, count, 0, 0.0])
         if not copies:
             if lost_from is None:
                 lost_from = send_time
@@ -375,7 +372,7 @@ def _stream_tally(sent: list[tuple], got: dict, kind: int, budget: float) -> _Ta
         if lost_from is not None:
             tally.outage = max(tally.outage, send_time - lost_from)
             lost_from = None
-        first = min(copies, key=lambda r: r[8])
+        first = firsts[(kind, record[1], seq)] = min(copies, key=lambda r: r[8])
         tally.received += 1
         tally.duplicates += len(copies) - 1
         tally.bytes += first[9]
@@ -385,11 +382,7 @@ def _stream_tally(sent: list[tuple], got: dict, kind: int, budget: float) -> _Ta
             tally.jitter_sum += abs(transit - last_transit)
             tally.jitter_n += 1
         last_transit = transit
-        if kind == VIDEO:
-            state = frames[frame]
-            state[2] += 1
-            state[3] = max(state[3], first[8])
-        elif kind == POSE and transit > budget:
+        if kind == POSE and transit > budget:
             tally.late += 1
     if lost_from is not None and sent:
         tally.outage = max(tally.outage, sent[-1][7] - lost_from)
@@ -398,15 +391,12 @@ def _stream_tally(sent: list[tuple], got: dict, kind: int, budget: float) -> _Ta
         if seq < highest:
             tally.reordered += 1
         highest = max(highest, seq)
-    for frame_start, count, received, last in frames.values():
+    for _, completion in (video_frames(sent, firsts).values() if kind == VIDEO else ()):
         tally.frames += 1
-        if received == count:
+        if math.isfinite(completion):
             tally.frames_complete += 1
-            completion = last - frame_start
             tally.completions.append(completion)
-            if completion > budget:
-                tally.late += 1
-        else:
+        if completion > budget:  # late, or never complete (inf)
             tally.late += 1
     return tally
 

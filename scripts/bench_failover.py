@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sdn_app.emulation import (  # noqa: E402
     ControllerProcess,
+    after_cut,
     emulated_network,
     ping_pairs,
     probe_run,
@@ -48,22 +49,6 @@ VARIANTS = {
     "ours-ctl": (("sdn_app.controller",), {"protection": "false", "policy": "shortest"}),
     "ryu-stp": (("ryu.app.simple_switch_stp_13",), {}),
 }
-
-
-def after_cut(ctl, since_seq, cut_time):
-    """(seconds from the cut until the controller heard of a port going down, seconds
-    until it sent re-optimized paths), from GET /v1/events.  The first is an upper bound
-    on when OVS noticed the carrier loss, the moment FAST_FAILOVER groups switch, which
-    is what loss windows on this emulation track."""
-    noticed = reoptimized = None
-    for event in ctl.get("/v1/events?since=%d" % since_seq):
-        if event["time"] < cut_time:
-            continue
-        if event["event"] == "port_down" and noticed is None:
-            noticed = event["time"] - cut_time
-        if event["event"] == "reconciled" and reoptimized is None:
-            reoptimized = event["time"] - cut_time
-    return noticed, reoptimized
 
 
 def run_variant(variant, topo, args, logdir):

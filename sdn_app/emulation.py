@@ -417,3 +417,26 @@ def probe_run(src, dst, seconds: float, rate: float = 1000.0, event=None,
     result = json.loads(out)
     result["event_time"] = event_time
     return result
+
+
+def after_cut(ctl: ControllerProcess, since_seq: int, cut_time: float,
+              wait: float = 0.0) -> tuple:
+    """(seconds from a cut until the controller heard of a port going down, seconds
+    until it sent re-optimized paths), from its GET /v1/events after ``since_seq``;
+    None where not seen.  The first is an upper bound on when OVS noticed the carrier
+    loss, the moment FAST_FAILOVER groups switch, which is what loss windows on this
+    emulation track.  ``wait``: keep asking that long for the re-optimization."""
+    deadline = time.time() + wait
+    while True:
+        noticed = reoptimized = None
+        with contextlib.suppress(Exception):  # a busy controller may not answer at once
+            for event in ctl.get("/v1/events?since=%d" % since_seq):
+                if event["time"] < cut_time:
+                    continue
+                if event["event"] == "port_down" and noticed is None:
+                    noticed = event["time"] - cut_time
+                if event["event"] == "reconciled" and reoptimized is None:
+                    reoptimized = event["time"] - cut_time
+        if reoptimized is not None or time.time() >= deadline:
+            return noticed, reoptimized
+        time.sleep(0.05)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sdn_app import vr
-from sdn_app.emulation import REPO, port_bytes
+from sdn_app.emulation import REPO, after_cut, port_bytes
 
 PHASES = ("steady", "crowd", "failure", "recovery")
 VR_PORT = 9100
@@ -218,7 +218,7 @@ def _drive(net, scenario, result, say, ctl, protocols) -> None:
                     % ("transit " if scenario.cut == "transit" else "", result.cut,
                        1000 * (time.time() - phase.start)))
                 if ctl is not None:
-                    result.reoptimized_after = _reoptimized_after(ctl, since, cut_time)
+                    result.reoptimized_after = after_cut(ctl, since, cut_time, wait=2.0)[1]
         elif phase.name == "recovery" and result.cut:
             a, b = result.cut.split("-")
             net.configLinkStatus(a, b, "up")
@@ -276,17 +276,6 @@ def _busiest(net, ports, before, after, transit: bool):
                  if a.name not in with_hosts and b.name not in with_hosts]
         ranked = inner or ranked
     return ranked[0] if ranked else None
-
-
-def _reoptimized_after(ctl, since_seq, cut_time, wait: float = 2.0):
-    deadline = time.time() + wait
-    while time.time() < deadline:
-        with contextlib.suppress(Exception):
-            for event in ctl.get("/v1/events?since=%d" % since_seq):
-                if event["event"] == "reconciled" and event["time"] >= cut_time:
-                    return round(event["time"] - cut_time, 4)
-        time.sleep(0.05)
-    return None
 
 
 def _split(ctl, net, scenario) -> str:

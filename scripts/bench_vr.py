@@ -129,22 +129,19 @@ def main(argv=None) -> int:
     for phase in vr_scenario.PHASES:
         for (name, seed), run in runs.items():
             util = run.utilization.get(phase, (None, None))
+            entry = next(p for p in run.analysis["phases"] if p["phase"] == phase)
             rows.append([phase, name, seed,
                          fmt(phase_value(run, phase, "video", "frame_miss_pct"), 2),
                          fmt(phase_value(run, phase, "video", "frame_completion_ms", "p99")),
                          fmt(phase_value(run, phase, "pose", "delay_ms", "p99")),
                          fmt(phase_value(run, phase, "video", "loss_pct"), 2),
-                         fmt(max(phase_value(run, phase, "video", "longest_outage_ms") or 0,
-                                 phase_value(run, phase, "pose", "longest_outage_ms") or 0)),
-                         next(p for p in run.analysis["phases"]
-                              if p["phase"] == phase)["worst_stream_frame_misses"],
+                         fmt(entry["longest_outage_ms"]),
+                         entry["worst_stream_frame_misses"],
                          fmt(util[0], 2),
                          run.cut if phase == "failure" else ""])
     failover = [[name, seed, run.cut or "-",
                  run.failover.get("worst_stream_frame_misses", "-") if run.failover else "-",
-                 fmt(max(run.failover.get("video", {}).get("longest_outage_ms") or 0,
-                         run.failover.get("pose", {}).get("longest_outage_ms") or 0))
-                 if run.failover else "-",
+                 fmt(run.failover["longest_outage_ms"]) if run.failover else "-",
                  fmt(1000 * run.reoptimized_after, 0) if run.reoptimized_after is not None
                  else "-"]
                 for (name, seed), run in runs.items()]

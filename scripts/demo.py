@@ -181,12 +181,11 @@ def report(args, profile, rows, result, logdir, alive) -> None:
     if window:
         print("Failure: cut %s; the controller's re-optimized paths were sent %s after it. "
               "In the %g s after the cut: worst stream missed %d frame(s), longest outage "
-              "of any stream %s ms, %d video packets lost."
+              "of any stream %.1f ms, %d video packets lost."
               % (result.cut, "%.0f ms" % (1000 * result.reoptimized_after)
                  if result.reoptimized_after is not None else "(none seen)",
                  vr_scenario.FAILOVER_WINDOW, window["worst_stream_frame_misses"],
-                 vr.fmt_ms(max(window.get("video", {}).get("longest_outage_ms") or 0,
-                               window.get("pose", {}).get("longest_outage_ms") or 0)),
+                 window["longest_outage_ms"],
                  window.get("video", {}).get("packets_lost", 0)))
     else:
         print("Failure: no inter-switch link carried traffic, nothing was cut.")

@@ -439,6 +439,8 @@ def analyse(sent_records, received_records, phases: list[Phase], budget_ms: floa
         entry["video_streams"] = per_stream
         entry["worst_stream_frame_misses"] = max(
             (s["frame_misses"] for s in per_stream.values()), default=0)
+        entry["longest_outage_ms"] = max(entry.get(name, {}).get("longest_outage_ms") or 0
+                                         for name in ("video", "pose"))
         result["phases"].append(entry)
     return result
 
@@ -504,10 +506,6 @@ def _fmt(value, digits=1):
     return "-" if value is None else ("%.*f" % (digits, value))
 
 
-def fmt_ms(value) -> str:
-    return _fmt(value, 1)
-
-
 def _pair(stats: dict, key: str, a: str = "p50", b: str = "p99") -> str:
     values = stats.get(key) or {}
     return "%s / %s" % (_fmt(values.get(a)), _fmt(values.get(b)))
@@ -538,13 +536,12 @@ def other_rows(result: dict) -> list[list]:
     """Rows under OTHER_HEADERS: pose packets, background traffic, the longest outage."""
     rows = []
     for p in result["phases"]:
-        video, pose, bulk = p.get("video", {}), p.get("pose", {}), p.get("background", {})
+        pose, bulk = p.get("pose", {}), p.get("background", {})
         rows.append([p["phase"], _pair(pose, "delay_ms"),
                      pose.get("late_pose", 0) + pose.get("packets_lost", 0),
                      _fmt(bulk.get("throughput_mbps"), 2) if bulk else "-",
                      _fmt(bulk.get("loss_pct"), 2) if bulk else "-",
-                     _fmt(max(video.get("longest_outage_ms") or 0,
-                              pose.get("longest_outage_ms") or 0))])
+                     _fmt(p["longest_outage_ms"])])
     return rows
 
 

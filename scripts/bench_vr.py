@@ -37,12 +37,11 @@ from sdn_app.emulation import (  # noqa: E402
 )
 from sdn_app.report import table  # noqa: E402
 
-PROTOCOLS = "OpenFlow13,OpenFlow15"
 VARIANTS = {
-    "ours-adaptive-ff": (("sdn_app.controller",), {"policy": "adaptive", "protection": "true",
-                                                    "rebalance_interval": 1.0,
-                                                    "rebalance_hold": 2.0}),
-    "ours-shortest": (("sdn_app.controller",), {"policy": "shortest", "protection": "false"}),
+    "ours-adaptive-ff": (("sdn_app.controller",), dict(vr_scenario.OUR_SETTINGS,
+                                                       policy="adaptive", protection="true")),
+    "ours-shortest": (("sdn_app.controller",), dict(vr_scenario.OUR_SETTINGS,
+                                                    policy="shortest", protection="false")),
     "ryu-stp": (("ryu.app.simple_switch_stp_13",), {}),
 }
 START = time.monotonic()
@@ -56,7 +55,7 @@ def run_variant(name, seed, args, profile, logdir):
     apps, settings = VARIANTS[name]
     ours = name.startswith("ours")
     settings = dict(capacity_settings(args.topo), **settings) if ours else settings
-    protocols = PROTOCOLS if ours else "OpenFlow13"
+    protocols = vr_scenario.PROTOCOLS if ours else "OpenFlow13"
     with ControllerProcess(apps=apps, settings=settings,
                            log_path=logdir / ("%s.log" % name)) as ctl, \
             emulated_network(args.topo, ctl.of_port, protocols) as net:

@@ -35,7 +35,6 @@ from sdn_app.emulation import (  # noqa: E402
 from sdn_app.report import table  # noqa: E402
 
 START = time.monotonic()
-PROTOCOLS = "OpenFlow13,OpenFlow15"  # 1.5 lets SELECT groups split UDP by dp_hash
 
 
 def say(text: str) -> None:
@@ -43,9 +42,8 @@ def say(text: str) -> None:
 
 
 def controller_settings(args) -> dict:
-    return dict(capacity_settings(args.topo), policy=args.policy,
-                protection="false" if args.no_protection else "true",
-                rebalance_interval=1.0, rebalance_hold=2.0)
+    return dict(capacity_settings(args.topo), **vr_scenario.OUR_SETTINGS, policy=args.policy,
+                protection="false" if args.no_protection else "true")
 
 
 def bring_up(ctl, net, out: list) -> bool:
@@ -130,7 +128,7 @@ def run(args, profile) -> int:
     with ControllerProcess(log_path=logdir / "controller.log",
                            settings=controller_settings(args)) as ctl:
         say("starting Mininet %s (OVS userspace datapath)" % args.topo)
-        with emulated_network(args.topo, ctl.of_port, PROTOCOLS) as net:
+        with emulated_network(args.topo, ctl.of_port, vr_scenario.PROTOCOLS) as net:
             if not bring_up(ctl, net, rows):
                 print(table(["phase", "result", "when"], rows))
                 return 1
@@ -142,7 +140,8 @@ def run(args, profile) -> int:
                 % (args.users, args.crowd, args.churn, args.stream_mbps, args.fps,
                    profile.pose_ms,
                    ",".join(plan.servers), args.duration))
-            result = vr_scenario.run(net, plan, logdir / "traffic", say, ctl, PROTOCOLS)
+            result = vr_scenario.run(net, plan, logdir / "traffic", say, ctl,
+                                     vr_scenario.PROTOCOLS)
             alive = ctl.alive()
     report(args, profile, rows, result, logdir, alive)
     return 0 if alive else 1

@@ -23,6 +23,10 @@ from pathlib import Path
 from sdn_app import vr
 from sdn_app.emulation import REPO, after_cut, port_bytes
 
+# How our controller runs the scenario: bridges allow OpenFlow 1.5 so SELECT groups can
+# split UDP by dp_hash, and adaptive re-evaluates quickly enough for 10 s phases.
+PROTOCOLS = "OpenFlow13,OpenFlow15"
+OUR_SETTINGS = {"rebalance_interval": 1.0, "rebalance_hold": 2.0}
 PHASES = ("steady", "crowd", "failure", "recovery")
 VR_PORT = 9100
 CUTS = ("transit", "busiest")

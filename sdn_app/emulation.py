@@ -274,13 +274,16 @@ def ping_pairs(net, hosts=None, timeout: int = 1, all_at_once: bool = False):
 
     def script(src):
         targets = " ".join(h.IP() for h in hosts if h is not src)
-        return ("sh -c 'for ip in %s; do (ping -c1 -W%d $ip >/dev/null 2>&1 && echo ok $ip "
-                "|| echo lost $ip) & done; wait'" % (targets, timeout))
+        return ("for ip in %s; do (ping -c1 -W%d $ip >/dev/null 2>&1 && echo ok $ip "
+                "|| echo lost $ip) & done; wait" % (targets, timeout))
     if all_at_once:
-        procs = [src.popen(script(src), shell=True, stdout=subprocess.PIPE) for src in hosts]
+        # An argument list, not popen(shell=True): Mininet's shell=True reads $SHELL,
+        # which cron and CI runners leave unset.
+        procs = [src.popen(["sh", "-c", script(src)], stdout=subprocess.PIPE)
+                 for src in hosts]
         outputs = [p.communicate()[0].decode() for p in procs]
     else:
-        outputs = [src.cmd(script(src)) for src in hosts]
+        outputs = [src.cmd("sh -c '%s'" % script(src)) for src in hosts]
     lost = []
     for src, out in zip(hosts, outputs, strict=True):
         answered = {line.split()[1]: line.split()[0] for line in out.splitlines()

@@ -443,3 +443,65 @@ def after_cut(ctl: ControllerProcess, since_seq: int, cut_time: float,
         if reoptimized is not None or time.time() >= deadline:
             return noticed, reoptimized
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def vr_load(src, dst, workdir: Path, streams: int = 2, scale: float = 0.2,
+            port: int = 9100):
+    """VR video streams (sdn_app.vr) from ``src`` to ``dst`` while the block runs.
+    Yields the (sent, received) log paths, whole once the block has exited."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    sent, received = workdir / "vr-sent.bin", workdir / "vr-received.bin"
+    command = [sys.executable, "-m", "sdn_app.vr"]
+    receiver = dst.popen(command + ["recv", "--port", str(port), "--seconds", "86400",
+                                    "--log", str(received)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO))
+    sender = None
+    try:
+        time.sleep(0.3)
+        sender = src.popen(command + ["send", "--dst", dst.IP(), "--port", str(port),
+                                      "--streams", str(streams), "--scale", str(scale),
+                                      "--seconds", "86400", "--log", str(sent)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO))
+        yield sent, received
+    finally:
+        # The sender stops first, so what is still in flight reaches the receiver's log.
+        for proc, linger in ((sender, 0.3), (receiver, 0.0)):
+            if proc is None:
+                continue
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            time.sleep(linger)
+
+
+@contextlib.contextmanager
+def idle_interfaces(pairs: int, prefix: str = "idl"):
+    """``pairs`` veth pairs, up and attached to nothing, in this network namespace while
+    the block runs.  OVS's reaction to a port going down grows with the number of
+    interfaces on the host (measured: scripts/bench_failover.py --idle-interfaces), so
+    this gives a small topology the interface count of a big one."""
+    made = []
+    try:
+        for i in range(pairs):
+            a, b = "%s%da" % (prefix, i), "%s%db" % (prefix, i)
+            subprocess.run(["ip", "link", "del", a], capture_output=True)  # a crash's
+            subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+                           check=True, capture_output=True)
+            made.append(a)
+            for name in (a, b):
+                subprocess.run(["ip", "link", "set", name, "up"], check=True,
+                               capture_output=True)
+        yield len(made) * 2
+    finally:
+        for name in made:
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def host_interface_count() -> int:
+    """Network interfaces in this (the switches') namespace."""
+    return len(subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                              check=True).stdout.splitlines())

@@ -29,6 +29,7 @@ import heapq
 import json
 import math
 import random
+import signal
 import socket
 import struct
 import sys
@@ -224,52 +225,57 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
     seqs = [0] * len(plans)
     padding = bytes(9000)
     out, sent = [], 0
-    while heap:
-        offset, i, (_, frame, index, count, frame_start, size) = heapq.heappop(heap)
-        session = plans[i][1]
-        due = start_at + offset
-        delay = due - time.time()
-        if delay > 0.0005:
-            time.sleep(delay)
-        now = time.time()
-        header = HEADER.pack(MAGIC, session.kind, session.stream, frame, index, count,
-                             seqs[i], start_at + frame_start, now)
-        try:
-            sock.sendto(header + padding[:size - HEADER.size],
-                        (addresses.get(session.dst, session.dst), port))
-        except OSError:
-            pass  # no route or buffer full: the receiver counts it as lost
-        out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seqs[i],
-                               start_at + frame_start, now, 0.0, size))
-        seqs[i] += 1
-        sent += 1
-        if log is not None and len(out) >= 4096:
+    try:
+        while heap:
+            offset, i, (_, frame, index, count, frame_start, size) = heapq.heappop(heap)
+            session = plans[i][1]
+            due = start_at + offset
+            delay = due - time.time()
+            if delay > 0.0005:
+                time.sleep(delay)
+            now = time.time()
+            header = HEADER.pack(MAGIC, session.kind, session.stream, frame, index, count,
+                                 seqs[i], start_at + frame_start, now)
+            try:
+                sock.sendto(header + padding[:size - HEADER.size],
+                            (addresses.get(session.dst, session.dst), port))
+            except OSError:
+                pass  # no route or buffer full: the receiver counts it as lost
+            out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seqs[i],
+                                   start_at + frame_start, now, 0.0, size))
+            seqs[i] += 1
+            sent += 1
+            if log is not None and len(out) >= 4096:
+                log.write(b"".join(out))
+                out.clear()
+            nxt = next(plans[i][0], None)
+            if nxt is not None:
+                heapq.heappush(heap, (nxt[0], i, nxt))
+    finally:  # a stopped sender still leaves the log of what it sent
+        if log is not None:
             log.write(b"".join(out))
-            out.clear()
-        nxt = next(plans[i][0], None)
-        if nxt is not None:
-            heapq.heappush(heap, (nxt[0], i, nxt))
-    if log is not None:
-        log.write(b"".join(out))
-        log.flush()
+            log.flush()
     return sent
 
 
 def receive(port: int, until: float, log) -> int:
     """Log every VR packet arriving on ``port`` until epoch time ``until``."""
     out, count = [], 0
-    for data, now in udp_datagrams(port, until):
-        if len(data) < HEADER.size or data[:4] != MAGIC:
-            continue
-        _, kind, stream, frame, index, total, seq, frame_start, sent = HEADER.unpack_from(data)
-        out.append(RECORD.pack(kind, stream, frame, index, total, seq, frame_start, sent,
-                               now, len(data)))
-        count += 1
-        if len(out) >= 4096:
-            log.write(b"".join(out))
-            out.clear()
-    log.write(b"".join(out))
-    log.flush()
+    try:
+        for data, now in udp_datagrams(port, until):
+            if len(data) < HEADER.size or data[:4] != MAGIC:
+                continue
+            _, kind, stream, frame, index, total, seq, frame_start, sent = \
+                HEADER.unpack_from(data)
+            out.append(RECORD.pack(kind, stream, frame, index, total, seq, frame_start,
+                                   sent, now, len(data)))
+            count += 1
+            if len(out) >= 4096:
+                log.write(b"".join(out))
+                out.clear()
+    finally:  # a stopped receiver still leaves the log of what arrived
+        log.write(b"".join(out))
+        log.flush()
     return count
 
 
@@ -582,6 +588,44 @@ def profile_from(args) -> Profile:
                    pose_bytes=args.pose_bytes)
 
 
+def _send_or_receive(parser, args) -> int:
+    if args.mode == "send":
+        try:
+            profile = profile_from(args)
+            profile.check()
+        except ValueError as exc:
+            parser.error(str(exc))
+        if args.seconds <= 0 or args.streams < 1:
+            parser.error("--seconds and --streams must be positive")
+        if args.schedule:
+            try:
+                with open(args.schedule) as f:
+                    sessions = [Session(**item) for item in json.load(f)]
+                addresses = json.loads(args.addresses) if args.addresses else {}
+            except (OSError, ValueError, TypeError) as exc:
+                parser.error("bad --schedule/--addresses: %s" % exc)
+        elif args.dst:
+            sessions = [Session(i, VIDEO, "self", args.dst, 0.0, args.seconds)
+                        for i in range(args.streams)]
+            if args.pose_to:
+                sessions += [Session(i, POSE, "self", args.pose_to, 0.0, args.seconds)
+                             for i in range(args.streams)]
+            addresses = {}
+        else:
+            parser.error("give --dst or --schedule")
+        start_at = args.start_at if args.start_at else time.time() + 0.2
+        with open(args.log, "wb") as log:
+            count = send(sessions, addresses, args.port, profile, args.seed, start_at, log)
+        print(json.dumps({"packets_sent": count, "start_at": start_at}))
+        return 0
+    if args.seconds <= 0:  # recv
+        parser.error("--seconds must be positive")
+    with open(args.log, "wb") as log:
+        count = receive(args.port, time.time() + args.seconds, log)
+    print(json.dumps({"packets_received": count}))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="vr_traffic", description="VR-like traffic: send, receive, analyse "
@@ -613,43 +657,14 @@ def main(argv=None) -> int:
     a.add_argument("--pose-budget-ms", type=float, default=10.0)
     a.add_argument("--json", action="store_true", help="JSON instead of a table")
     args = parser.parse_args(argv)
-
-    if args.mode == "send":
+    if args.mode in ("send", "recv"):
+        # Stopped by a signal (a benchmark's background load ends so), it still closes
+        # its log whole and exits 130, as on Ctrl-C.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
-            profile = profile_from(args)
-            profile.check()
-        except ValueError as exc:
-            parser.error(str(exc))
-        if args.seconds <= 0 or args.streams < 1:
-            parser.error("--seconds and --streams must be positive")
-        if args.schedule:
-            try:
-                with open(args.schedule) as f:
-                    sessions = [Session(**item) for item in json.load(f)]
-                addresses = json.loads(args.addresses) if args.addresses else {}
-            except (OSError, ValueError, TypeError) as exc:
-                parser.error("bad --schedule/--addresses: %s" % exc)
-        elif args.dst:
-            sessions = [Session(i, VIDEO, "self", args.dst, 0.0, args.seconds)
-                        for i in range(args.streams)]
-            if args.pose_to:
-                sessions += [Session(i, POSE, "self", args.pose_to, 0.0, args.seconds)
-                             for i in range(args.streams)]
-            addresses = {}
-        else:
-            parser.error("give --dst or --schedule")
-        start_at = args.start_at if args.start_at else time.time() + 0.2
-        with open(args.log, "wb") as log:
-            count = send(sessions, addresses, args.port, profile, args.seed, start_at, log)
-        print(json.dumps({"packets_sent": count, "start_at": start_at}))
-        return 0
-    if args.mode == "recv":
-        if args.seconds <= 0:
-            parser.error("--seconds must be positive")
-        with open(args.log, "wb") as log:
-            count = receive(args.port, time.time() + args.seconds, log)
-        print(json.dumps({"packets_received": count}))
-        return 0
+            return _send_or_receive(parser, args)
+        except KeyboardInterrupt:
+            return 130
     try:
         sent = [r for path in args.sent for r in read_log(path)]
         got = [r for path in args.received for r in read_log(path)]

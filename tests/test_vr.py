@@ -3,6 +3,8 @@
 import math
 import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
@@ -188,6 +190,33 @@ def test_send_and_receive_over_loopback(tmp_path):
     video = result["phases"][0]["video"]
     assert video["frames_sent"] == 45 and video["frames_complete"] == 45
     assert result["phases"][0]["pose"]["packets_received"] == 125
+
+
+def test_a_terminated_sender_and_receiver_leave_whole_logs(tmp_path):
+    base = [sys.executable, "-m", "sdn_app.vr"]
+    sent_log, recv_log = tmp_path / "s.bin", tmp_path / "r.bin"
+    receiver = subprocess.Popen(base + ["recv", "--port", "9872", "--seconds", "60",
+                                        "--log", str(recv_log)])
+    sender = None
+    try:
+        time.sleep(0.3)
+        sender = subprocess.Popen(base + ["send", "--dst", "127.0.0.1", "--port", "9872",
+                                          "--seconds", "60", "--scale", "0.1",
+                                          "--log", str(sent_log)], stdout=subprocess.DEVNULL)
+        time.sleep(1.5)
+        sender.terminate()
+        assert sender.wait(timeout=10) == 130
+        time.sleep(0.2)
+        receiver.terminate()
+        assert receiver.wait(timeout=10) == 130
+    finally:
+        for proc in (sender, receiver):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    sent, got = vr.read_log(sent_log), vr.read_log(recv_log)
+    assert len(sent) > 50  # ~1 s of 90 fps video; nothing is held back in memory
+    assert {r[5] for r in got} == {r[5] for r in sent}  # every sequence number arrived
 
 
 @pytest.mark.parametrize("argv", [

@@ -23,6 +23,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from .paths import stable_ids, tree_towards
 from .protection import Protection
 from .topology import Host, Topology, TopologyError, dpid_to_str, is_unicast
@@ -118,6 +120,29 @@ Plan = dict  # dpid -> {FlowEntry.key: FlowEntry}
 def next_hops_towards(topo: Topology, root: int) -> dict[int, int]:
     """The shortest-path tree toward ``root``: {switch: output port}."""
     return tree_towards(topo.graph, root)
+
+
+def update_waves(topo: Topology, old_hops: dict, new_hops: dict) -> list[list[int]]:
+    """The order in which switches take a new plan: in waves, each switch after the
+    next hops its changed entries start sending to.  A switch taking its new next hop
+    first would hand packets to a neighbour still on the old plan, which may send them
+    straight back (OpenFlow drops output to the in_port) or around a loop.  Where two
+    destinations want opposite orders, those switches share a wave."""
+    after = nx.DiGraph()
+    after.add_nodes_from(topo.graph.nodes)
+    for key, hops in new_hops.items():
+        if old_hops.get(key) == hops:
+            continue
+        u = key[0]
+        for port, _weight in hops:
+            for _, v, k in topo.graph.out_edges(u, keys=True):
+                if k == port and v != u:
+                    after.add_edge(v, u)
+    condensed = nx.condensation(after)
+    members = condensed.graph["mapping"]
+    waves = [sorted(n for n, c in members.items() if c in generation)
+             for generation in nx.topological_generations(condensed)]
+    return [wave for wave in waves if wave]
 
 
 def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | None = None,

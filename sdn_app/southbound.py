@@ -162,6 +162,10 @@ def flow_counters(datapath, stat) -> tuple[dict, int]:
     return dict(stat.match.items()), byte_count
 
 
+def barrier_request(datapath):
+    return datapath.ofproto_parser.OFPBarrierRequest(datapath)
+
+
 def port_stats_request(datapath):
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     return parser.OFPPortStatsRequest(datapath, 0, ofp.OFPP_ANY)

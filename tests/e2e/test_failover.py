@@ -2,6 +2,7 @@
 stream runs; the switches divert traffic, the controller reroutes and reports it, and
 the original path returns with the link."""
 
+import signal
 import time
 
 import pytest
@@ -92,6 +93,37 @@ def test_switches_alone_turn_a_detour_back_through_its_ingress_port(tmp_path, pr
             cut = probe_run(src, dst, 2.0, event=lambda: net.configLinkStatus(
                 a.name, b.name, "down"))
             assert cut["lost"] <= MAX_LOST and cut["received"] > 1000, cut
+    finally:
+        ctl.stop()
+
+
+def test_traffic_leaves_a_detour_for_the_new_path_without_loss(tmp_path):
+    """The switches alone hold a cut (the controller is paused); when the controller
+    comes back it moves the traffic off the detour, which turns back through the first
+    switch, onto the other branch.  Packets still on the detour must find it in place."""
+    from sdn_app.emulation import ControllerProcess
+    ctl = ControllerProcess(log_path=tmp_path / "controller.log").start()
+    try:
+        with emulated_network("diamond", ctl.of_port) as net:
+            wait_converged(ctl, net)
+            assert not ping_pairs(net)[1]
+            src, dst = net.hosts[0], net.hosts[-1]
+            path = ctl.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+            middle, last = (switch_by_dpid(net, hop["dpid"]) for hop in path[1:3])
+            since = ctl.get("/v1/events")[-1]["seq"]
+            ctl.proc.send_signal(signal.SIGSTOP)
+            try:
+                net.configLinkStatus(middle.name, last.name, "down")
+                time.sleep(0.5)  # the failover group has switched to the detour
+                moved = probe_run(src, dst, 2.0,
+                                  event=lambda: ctl.proc.send_signal(signal.SIGCONT))
+            finally:
+                ctl.proc.send_signal(signal.SIGCONT)
+            assert moved["lost"] == 0 and moved["received"] == 2000, moved
+            events = [e["event"] for e in ctl.get("/v1/events?since=%d" % since)]
+            assert "port_down" in events and "reconciled" in events, events
+            new_path = ctl.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+            assert int(middle.dpid, 16) not in {int(hop["dpid"], 16) for hop in new_path}
     finally:
         ctl.stop()
 

@@ -88,6 +88,7 @@ class ElasticController(app_manager.RyuApp):
         self.last_reconcile = {}  # timings and message counts of the last recomputation
         self.last_change = {}  # ... of the last one that changed any switch
         self._reconcile_wanted = False
+        self._resend_wanted = False
         self._reconcile_running = False
         self.event_log = collections.deque(maxlen=EVENT_LOG_SIZE)
         self._event_seq = 0
@@ -230,20 +231,28 @@ class ElasticController(app_manager.RyuApp):
 
     # -- reconciling flow tables ----------------------------------------------------------
 
-    def _schedule_reconcile(self):
+    def _schedule_reconcile(self, recompute: bool = True):
         """Coalesce a burst of events into one recomputation, run right after them.  One
         runner at a time: sending can yield (a switch's send queue fills up), and two
-        recomputations interleaving on one switch's table image would corrupt it."""
-        self._reconcile_wanted = True
+        recomputations interleaving on one switch's table image would corrupt it.
+        ``recompute=False`` only sends the plan in force again (what it retired)."""
+        if recompute:
+            self._reconcile_wanted = True
+        else:
+            self._resend_wanted = True
         if not self._reconcile_running:
             self._reconcile_running = True
             hub.spawn(self._reconcile_runner)
 
     def _reconcile_runner(self):
         try:
-            while self._reconcile_wanted:
-                self._reconcile_wanted = False
-                self._reconcile()
+            while self._reconcile_wanted or self._resend_wanted:
+                recompute = self._reconcile_wanted
+                self._reconcile_wanted = self._resend_wanted = False
+                if recompute:
+                    self._reconcile()
+                else:
+                    self._send_plan([sorted(self.datapaths)])
         finally:
             self._reconcile_running = False
 
@@ -267,23 +276,9 @@ class ElasticController(app_manager.RyuApp):
                           if self.settings.protection else None)
             self.plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed,
                                    protection)
-            totals = {"flow_mods": 0, "group_mods": 0, "waves": 0}
             waves = update_waves(self.topo, in_force, proposed)
             waves.append(sorted(set(self.datapaths) - {d for w in waves for d in w}))
-            for wave in waves:
-                changed = []
-                for dpid in wave:
-                    dp, installed = self.datapaths.get(dpid), self.installed.get(dpid)
-                    if dp is None or installed is None:
-                        continue
-                    counts = self._sync_switch(dp, installed, self.plan.get(dpid, {}))
-                    for name, count in counts.items():
-                        totals[name] += count
-                    if any(counts.values()):
-                        changed.append(dp)
-                if changed:
-                    totals["waves"] += 1
-                    self._wait_applied(changed)  # before the next wave sends into them
+            totals = self._send_plan(waves)
             self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
                                        total_seconds=round(time.monotonic() - started, 4))
             causes, self._pending_causes = self._pending_causes, []
@@ -417,6 +412,25 @@ class ElasticController(app_manager.RyuApp):
             send(item, delete=True)
         return counts
 
+    def _send_plan(self, waves) -> dict:
+        """Bring every switch to the plan in force, wave after wave; message counts."""
+        totals = {"flow_mods": 0, "group_mods": 0, "waves": 0}
+        for wave in waves:
+            changed = []
+            for dpid in wave:
+                dp, installed = self.datapaths.get(dpid), self.installed.get(dpid)
+                if dp is None or installed is None:
+                    continue
+                counts = self._sync_switch(dp, installed, self.plan.get(dpid, {}))
+                for name, count in counts.items():
+                    totals[name] += count
+                if any(counts.values()):
+                    changed.append(dp)
+            if changed:
+                totals["waves"] += 1
+                self._wait_applied(changed)  # before the next wave sends into them
+        return totals
+
     def _wait_applied(self, dps) -> None:
         """Until each switch has answered a barrier (it has applied everything sent to
         it before), BARRIER_TIMEOUT at most: a silent switch must not stall the rest."""
@@ -447,7 +461,7 @@ class ElasticController(app_manager.RyuApp):
         self.retiring[dpid] = since
         due = [item for item in unneeded if now - since[item.key] >= RETIRE_GRACE]
         if len(due) < len(unneeded):
-            hub.spawn_after(RETIRE_GRACE, self._schedule_reconcile)
+            hub.spawn_after(RETIRE_GRACE, self._schedule_reconcile, False)
         return due
 
     # -- discovery ----------------------------------------------------------------------

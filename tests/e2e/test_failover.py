@@ -3,6 +3,7 @@ stream runs; the switches divert traffic, the controller reroutes and reports it
 the original path returns with the link."""
 
 import signal
+import subprocess
 import time
 
 import pytest
@@ -126,6 +127,26 @@ def test_traffic_leaves_a_detour_for_the_new_path_without_loss(tmp_path):
             assert int(middle.dpid, 16) not in {int(hop["dpid"], 16) for hop in new_path}
     finally:
         ctl.stop()
+
+
+def test_a_whole_switch_failing_is_routed_around(controller):
+    """Every port of a transit switch goes down at once (a switch dying): the stream
+    keeps flowing and the controller's paths leave the switch out.  (That the switches
+    alone divert around it is proven in tests/test_protection.py.)"""
+    with emulated_network("ring,5", controller.of_port) as net:
+        wait_converged(controller, net)
+        assert not ping_pairs(net)[1]
+        src, dst = net.hosts[0], net.hosts[2]
+        hops = controller.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+        assert len(hops) == 3, hops
+        dying = switch_by_dpid(net, hops[1]["dpid"])
+        ports = [intf.name for intf in dying.intfList() if intf.name != "lo"]
+        batch = "".join("link set dev %s down\n" % name for name in ports)
+        result = probe_run(src, dst, 2.0, event=lambda: subprocess.run(
+            ["ip", "-batch", "-"], input=batch.encode(), check=True))
+        assert result["lost"] <= MAX_LOST and result["received"] > 1000, result
+        hops = controller.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
+        assert int(dying.dpid, 16) not in {int(hop["dpid"], 16) for hop in hops}, hops
 
 
 def test_bfd_catches_a_silent_failure_that_keeps_carrier(controller):

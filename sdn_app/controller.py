@@ -45,7 +45,9 @@ EVENT_LOG_SIZE = 1000  # GET /v1/events keeps this many, oldest dropped first
 DUPLICATE_WINDOW = 0.5
 # Entries and groups a new plan no longer needs stay this long before they are deleted:
 # packets already on their way under the old plan (on a detour, say) still find them.
-# Measured: deleted at once, moving traffic off a fast-reroute detour lost 1-5 probes.
+# Measured: deleted at once, moving traffic off a fast-reroute detour lost 1-5 probes in
+# 2 runs of 3; with the grace 1 in 2 of 10 (the rest was the order across switches,
+# which update_waves fixes).
 RETIRE_GRACE = 0.5
 # How long one wave of an update waits for the switches' barrier replies at most.
 BARRIER_TIMEOUT = 0.5
@@ -455,7 +457,7 @@ class ElasticController(app_manager.RyuApp):
 
     def _retire(self, dpid, unneeded, now) -> list:
         """Of what the plan no longer needs, what has been unneeded for RETIRE_GRACE;
-        a recomputation is scheduled for the rest."""
+        the plan in force is sent again once the rest is due."""
         since = self.retiring.get(dpid, {})
         since = {item.key: since.get(item.key, now) for item in unneeded}
         self.retiring[dpid] = since

@@ -39,10 +39,22 @@ TOPOLOGY_FILE = REPO / "topologies" / "topos.py"
 SHAPED_QUEUE_PACKETS = 64
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free TCP port, never the same one twice in this process.  ryu-manager opens its
+    OpenFlow and REST listeners with SO_REUSEPORT (eventlet's default), so given one
+    port for both it starts fine and the kernel splits connections between them: seen
+    in CI, switches' HELLOs answered by the REST server and switches connecting seconds
+    late (and, likely, the REST query once found stalled after a ring cut)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1):
@@ -66,6 +78,8 @@ class ControllerProcess:
         self.extra_args = list(extra_args)
         self.of_port = of_port or free_port()
         self.rest_port = free_port()
+        while self.rest_port == self.of_port:  # an of_port given by the caller
+            self.rest_port = free_port()
         self.workdir = tempfile.TemporaryDirectory(prefix="sdn-ctl-")
         self.log_path = Path(log_path or Path(self.workdir.name) / "controller.log")
         self.proc = None

@@ -431,6 +431,10 @@ class ElasticController(app_manager.RyuApp):
             if changed:
                 totals["waves"] += 1
                 self._wait_applied(changed)  # before the next wave sends into them
+        now = time.monotonic()
+        if any(now - since < RETIRE_GRACE for retiring in self.retiring.values()
+               for since in retiring.values()):
+            hub.spawn_after(RETIRE_GRACE, self._schedule_reconcile, False)
         return totals
 
     def _wait_applied(self, dps) -> None:
@@ -456,15 +460,12 @@ class ElasticController(app_manager.RyuApp):
             replied.set()
 
     def _retire(self, dpid, unneeded, now) -> list:
-        """Of what the plan no longer needs, what has been unneeded for RETIRE_GRACE;
-        the plan in force is sent again once the rest is due."""
+        """Of what the plan no longer needs, what has been unneeded for RETIRE_GRACE
+        (_send_plan sends the plan again once the rest is due)."""
         since = self.retiring.get(dpid, {})
         since = {item.key: since.get(item.key, now) for item in unneeded}
         self.retiring[dpid] = since
-        due = [item for item in unneeded if now - since[item.key] >= RETIRE_GRACE]
-        if len(due) < len(unneeded):
-            hub.spawn_after(RETIRE_GRACE, self._schedule_reconcile, False)
-        return due
+        return [item for item in unneeded if now - since[item.key] >= RETIRE_GRACE]
 
     # -- discovery ----------------------------------------------------------------------
 

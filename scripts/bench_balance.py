@@ -32,8 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdn_app.balance import optimal_max_utilization  # noqa: E402
-from sdn_app.emulation import (  # noqa: E402
+from sdn_app.core.settings import parse_capacity_text  # noqa: E402
+from sdn_app.core.topology import Port, Topology  # noqa: E402
+from sdn_app.core.yardsticks import optimal_max_utilization  # noqa: E402
+from sdn_app.lab.emulation import (  # noqa: E402
     ControllerProcess,
     capacity_settings,
     emulated_network,
@@ -43,8 +45,7 @@ from sdn_app.emulation import (  # noqa: E402
     port_bytes,
     wait_converged,
 )
-from sdn_app.report import table  # noqa: E402
-from sdn_app.topology import Topology  # noqa: E402
+from sdn_app.lab.report import table  # noqa: E402
 
 POLICIES = ("shortest", "ecmp", "adaptive")
 PROTOCOLS = "OpenFlow13,OpenFlow15"
@@ -84,18 +85,14 @@ def model_from_rest(ctl, settings) -> Topology:
     """The controller's view as a Topology, with the configured capacities."""
     topo = Topology()
     data = ctl.get("/v1/topology")
-    from sdn_app.topology import Port
     for sw in data["switches"]:
         topo.switch_connected(int(sw["dpid"], 16),
                               [Port(p["port_no"]) for p in sw["ports"]], 0.0)
     for lk in data["links"]:
         topo.link_seen(int(lk["src"]["dpid"], 16), lk["src"]["port_no"],
                        int(lk["dst"]["dpid"], 16), lk["dst"]["port_no"], 0.0)
-    for item in settings.get("link_capacity_mbps", "").split(","):
-        if item:
-            key, mbps = item.split(":")
-            dpid, port = key.split("/")
-            topo.capacity_overrides[(int(dpid, 16), int(port))] = float(mbps) * 1e6
+    for dpid, port, mbps in parse_capacity_text(settings.get("link_capacity_mbps", "")):
+        topo.capacity_overrides[(dpid, port)] = mbps * 1e6
     return topo
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdn_app.emulation import (  # noqa: E402
+from sdn_app.lab.emulation import (  # noqa: E402
     ControllerProcess,
     emulated_network,
     expected_topology,
@@ -25,7 +25,7 @@ from sdn_app.emulation import (  # noqa: E402
     wait_reachable,
     wait_until,
 )
-from sdn_app.report import table  # noqa: E402
+from sdn_app.lab.report import table  # noqa: E402
 
 CONTROLLERS = {
     "ours": ("sdn_app.controller",),

@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdn_app import vr  # noqa: E402
-from sdn_app.emulation import (  # noqa: E402
+from sdn_app.lab import vr  # noqa: E402
+from sdn_app.lab.emulation import (  # noqa: E402
     ControllerProcess,
     after_cut,
     emulated_network,
@@ -48,7 +48,7 @@ from sdn_app.emulation import (  # noqa: E402
     wait_converged,
     wait_reachable,
 )
-from sdn_app.report import table  # noqa: E402
+from sdn_app.lab.report import table  # noqa: E402
 
 # Single-path forwarding, so the link cut is on the probe flow's path for sure (with
 # multipath the flow may hash onto another path and lose nothing).

@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdn_app import scenario as vr_scenario  # noqa: E402
-from sdn_app import vr  # noqa: E402
-from sdn_app.emulation import (  # noqa: E402
+from sdn_app.lab import scenario as vr_scenario  # noqa: E402
+from sdn_app.lab import vr  # noqa: E402
+from sdn_app.lab.emulation import (  # noqa: E402
     ControllerProcess,
     capacity_settings,
     emulated_network,
@@ -35,7 +35,7 @@ from sdn_app.emulation import (  # noqa: E402
     wait_converged,
     wait_reachable,
 )
-from sdn_app.report import table  # noqa: E402
+from sdn_app.lab.report import table  # noqa: E402
 
 VARIANTS = {
     "ours-adaptive-ff": (("sdn_app.controller",), dict(vr_scenario.OUR_SETTINGS,
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
         print("crowd step, p99 frame completion, ours-adaptive-ff / ours-shortest: %s "
               "(target <= 0.5)" % ", ".join(ratios))
     first = {name: run for (name, seed), run in runs.items() if seed == args.seeds[0]}
-    from sdn_app import plots
+    from sdn_app.lab import plots
     pictures = [plots.timeline(first, logdir / "timeline.png"),
                 plots.completion_cdf(first, logdir / "crowd_cdf.png", ("crowd",))]
     (logdir / "results.json").write_text(json.dumps(

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdn_app import scenario as vr_scenario  # noqa: E402
-from sdn_app import vr  # noqa: E402
-from sdn_app.emulation import (  # noqa: E402
+from sdn_app.lab import scenario as vr_scenario  # noqa: E402
+from sdn_app.lab import vr  # noqa: E402
+from sdn_app.lab.emulation import (  # noqa: E402
     ControllerProcess,
     capacity_settings,
     emulated_network,
@@ -32,7 +32,7 @@ from sdn_app.emulation import (  # noqa: E402
     wait_reachable,
     wait_until,
 )
-from sdn_app.report import table  # noqa: E402
+from sdn_app.lab.report import table  # noqa: E402
 
 START = time.monotonic()
 
@@ -148,7 +148,7 @@ def run(args, profile) -> int:
 
 
 def report(args, profile, rows, result, logdir, alive) -> None:
-    from sdn_app import plots
+    from sdn_app.lab import plots
 
     runs = {"ours (%s%s)" % (args.policy, "" if args.no_protection else " + protection"):
             result}

@@ -48,7 +48,7 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 # compatibility shim at interpreter start, before Ryu imports eventlet.wsgi.
 # Named zz_ so that it runs after the editable-install path entries.
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo 'import sdn_app.compat' > "$site/zz_sdn_app_compat.pth"
+echo 'import sdn_app.ryuapp.compat' > "$site/zz_sdn_app_compat.pth"
 "$VENV/bin/python" -c 'import ryu.app.wsgi, sdn_app, mininet.net'
 echo "$want_hash" > "$STAMP"
 log "environment ready ($VENV)"

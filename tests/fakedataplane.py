@@ -1,17 +1,18 @@
-"""A simulated OpenFlow dataplane for unit tests: flow tables and groups per switch,
-interpreted the way OVS would (highest-priority match per table, metadata, VLAN
-push/pop, goto, outputs, SELECT and FAST_FAILOVER groups, no output back out of the
-ingress port), wired by the topology's links.  A SELECT group sends the frame down
-every bucket, so every path a flow could hash onto is followed and checked; a
-FAST_FAILOVER group takes its first bucket whose watched port is not in ``failed``, as
-a switch does the moment a port loses carrier.
-Lets forwarding and protection be proven in milliseconds without a switch."""
+"""A simulated OpenFlow dataplane for unit tests: flow tables and groups per switch, run
+the way OVS would (highest-priority match per table, then the pipeline's own action
+interpreter, core/pipeline.run_actions, for metadata, VLAN push/pop, goto, outputs,
+SELECT and FAST_FAILOVER groups; no output back out of the ingress port), wired by the
+topology's links.  A SELECT group sends the frame down every bucket, so every path a
+flow could hash onto is followed and checked; a FAST_FAILOVER group takes its first
+bucket whose watched port is not in ``failed``, as a switch does the moment a port
+loses carrier.  Lets forwarding and protection be proven in milliseconds without a
+switch."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sdn_app.forwarding import SELECT, VLAN_PRESENT, FlowEntry, GroupEntry
+from sdn_app.core.pipeline import FlowEntry, groups_of, run_actions
 
 
 @dataclass
@@ -36,8 +37,7 @@ class FakeDataplane:
                 if isinstance(flow, FlowEntry):
                     key = (dpid, flow.table, dict(flow.match).get("eth_dst"))
                     self.tables.setdefault(key, []).append(flow)
-        self.groups = {d: {g.group_id: g for g in e.values() if isinstance(g, GroupEntry)}
-                       for d, e in plan.items()}
+        self.groups = {d: groups_of(e) for d, e in plan.items()}
 
     def lookup(self, dpid, table, fields):
         winners = []
@@ -51,37 +51,6 @@ class FakeDataplane:
         assert len(winners) <= 1, "overlapping entries at one priority: %r" % winners
         return winners[0] if winners else None  # no table-miss entry: drop
 
-    def apply(self, dpid, actions, fields, result, table=None):
-        """Run action steps; returns [(port, fields as sent)] and the next table."""
-        outputs, goto = [], None
-        for step in actions:
-            if step[0] == "goto":
-                goto = step[1]
-            elif step[0] == "metadata":
-                fields["metadata"] = step[1]
-            elif step[0] == "push_vlan":
-                assert fields["vlan_vid"] == 0, "a tagged frame is never tagged again"
-                fields["vlan_vid"] = VLAN_PRESENT | step[1]
-            elif step[0] == "pop_vlan":
-                fields["vlan_vid"] = 0
-            elif step[0] == "clear_in_port":
-                fields["in_port"] = 0
-            elif step[0] == "controller":
-                result.to_controller.append((dpid, table))
-            elif step[0] == "output":
-                outputs.append((step[1], dict(fields)))
-            elif step[0] == "group":
-                group = self.groups[dpid][step[1]]
-                if group.kind == SELECT:
-                    assert all(b.weight > 0 for b in group.buckets), group
-                    buckets = group.buckets
-                else:
-                    buckets = [b for b in group.buckets
-                               if (dpid, b.watch_port) not in self.failed][:1]
-                for bucket in buckets:
-                    outputs += self.apply(dpid, bucket.actions, dict(fields), result)[0]
-        return outputs, goto
-
     def inject(self, dpid, in_port, eth_src, eth_dst, eth_type=0x0800, max_hops=64):
         """Send a frame into a switch port and follow it everywhere it can go."""
         result = Delivery()
@@ -93,12 +62,22 @@ class FakeDataplane:
             fields = {"in_port": in_port, "eth_src": eth_src, "eth_dst": eth_dst,
                       "eth_type": eth_type, "metadata": 0, "vlan_vid": vlan}
             outputs, table = [], 0
+
+            def live(port, dpid=dpid):
+                return (dpid, port) not in self.failed
             while table is not None:
                 flow = self.lookup(dpid, table, fields)
                 if flow is None:
                     break
-                sent, table = self.apply(dpid, flow.actions, fields, result, flow.table)
-                outputs += sent
+                try:
+                    effects = run_actions(flow.actions, fields, self.groups.get(dpid, {}),
+                                          live)
+                except ValueError as exc:  # a plan the pipeline refuses to run
+                    raise AssertionError(str(exc)) from None
+                if effects.to_controller:
+                    result.to_controller.append((dpid, flow.table))
+                outputs += [(port, sent) for port, sent, _share in effects.outputs]
+                table = effects.goto
             for port, sent_fields in outputs:
                 hop = (dpid, in_port, port)
                 result.hops.append(hop)

@@ -5,19 +5,13 @@ import pytest
 from fakedataplane import FakeDataplane
 from shipped_topologies import SETTLED, SHIPPED, model_of
 
-from sdn_app.balance import compute_next_hops
-from sdn_app.forwarding import (
-    ETH_TYPE_ARP,
-    ETH_TYPE_LLDP,
-    build_plan,
-    diff,
-    failover_ids,
-    group_ids,
-    handle_frame,
-    next_hops_towards,
-    trace,
-)
-from sdn_app.topology import Port, TopologyError
+from sdn_app.core.frames import handle_frame
+from sdn_app.core.pipeline import ETH_TYPE_ARP, ETH_TYPE_LLDP
+from sdn_app.core.plan import build_plan, failover_ids, group_ids, next_hops_towards
+from sdn_app.core.reconcile import diff
+from sdn_app.core.te import compute_next_hops
+from sdn_app.core.topology import Port, TopologyError
+from sdn_app.core.trace import trace
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 

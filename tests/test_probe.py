@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from sdn_app import probe
+from sdn_app.lab import probe
 
 
 def trace(seqs, rate=1000.0, delay=0.002):

@@ -8,10 +8,12 @@ import pytest
 from fakedataplane import FakeDataplane
 from shipped_topologies import SETTLED, model_of
 
-from sdn_app.balance import compute_next_hops
-from sdn_app.forwarding import FAST_FAILOVER, build_plan, update_waves
-from sdn_app.protection import plan_protection
-from sdn_app.topology import Port
+from sdn_app.core.pipeline import FAST_FAILOVER
+from sdn_app.core.plan import build_plan
+from sdn_app.core.protection import plan_protection
+from sdn_app.core.reconcile import update_waves
+from sdn_app.core.te import compute_next_hops
+from sdn_app.core.topology import Port
 
 PROTECTED = ["diamond", "ring,4", "ring,5", "leafspine,2,3,2", "fattree,4"]
 

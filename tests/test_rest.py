@@ -8,23 +8,29 @@ import webob
 from ryu.app.wsgi import WSGIApplication
 from shipped_topologies import model_of
 
-from sdn_app.balance import POLICIES, compute_next_hops
-from sdn_app.forwarding import build_plan
-from sdn_app.options import Settings
-from sdn_app.rest import RestApi
+from sdn_app.core import view as view_module
+from sdn_app.core.events import EventLog
+from sdn_app.core.plan import build_plan
+from sdn_app.core.te import POLICIES, compute_next_hops
+from sdn_app.core.topology import Port
+from sdn_app.core.view import NetworkView
+from sdn_app.ryuapp.rest import RestApi
 
 
 class FakeApp:
-    """What RestApi reads from the controller, without a controller."""
+    """The controller state the view reads (core/view.ControllerState), without a
+    controller."""
 
     def __init__(self, topo):
         self.topo = topo
         self.policy = "shortest"
+        self.path_stretch = 0
         self.plan = build_plan(topo)
-        self.settings = Settings()
         self.last_reconcile = {}
         self.last_change = {}
-        self.event_log = [{"seq": i, "event": "port_down"} for i in range(1, 6)]
+        self.event_log = EventLog(clock=lambda: 0.0)
+        for _ in range(5):
+            self.event_log.record("port_down")
 
     def set_policy(self, policy):
         if policy not in POLICIES:
@@ -32,16 +38,21 @@ class FakeApp:
         self.policy = policy
         self.plan = build_plan(self.topo, next_hops=compute_next_hops(self.topo, policy))
 
-    def port_rates(self, dpid):
-        return [{"port_no": p} for p in sorted(self.topo.switch(dpid).ports)]
+    def port_rate(self, dpid, port_no, counter):
+        return 0.0
+
+
+def rest_app(app):
+    wsgi = WSGIApplication()
+    wsgi.register(RestApi, {"view": NetworkView(app)})
+    return wsgi
 
 
 @pytest.fixture(scope="module")
 def api():
     topo, macs = model_of("fattree,4")
     app = FakeApp(topo)
-    wsgi = WSGIApplication()
-    wsgi.register(RestApi, {"app": app})
+    wsgi = rest_app(app)
 
     def get(path, method="GET", body=None):
         req = webob.Request.blank(path, method=method)
@@ -101,9 +112,9 @@ def test_bad_requests_get_json_errors(api, path, status):
 
 
 def test_a_failing_handler_answers_500_and_the_api_keeps_working(api, monkeypatch):
-    def broken():
+    def broken(topo):
         raise RuntimeError("boom")
-    monkeypatch.setattr(api.app.topo, "to_dict", broken)
+    monkeypatch.setattr(view_module, "topology_dict", broken)
     status, body = api("/v1/topology")
     assert status == 500 and "internal error" in body["error"]
     monkeypatch.undo()
@@ -112,12 +123,9 @@ def test_a_failing_handler_answers_500_and_the_api_keeps_working(api, monkeypatc
 
 def test_unreachable_path_is_404(api):
     topo, _ = model_of("diamond")
-    from sdn_app.topology import Port
     for port in (2, 3):
         topo.port_changed(0x10101, Port(port, live=False), 1000)
-    app = FakeApp(topo)
-    wsgi = WSGIApplication()
-    wsgi.register(RestApi, {"app": app})
+    wsgi = rest_app(FakeApp(topo))
     resp = webob.Request.blank("/v1/paths?src=10.0.0.1&dst=10.0.0.2").get_response(wsgi)
     assert resp.status_code == 404 and "no path" in json.loads(resp.body)["error"]
 

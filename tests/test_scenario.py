@@ -2,7 +2,7 @@
 
 import pytest
 
-from sdn_app import scenario, vr
+from sdn_app.lab import scenario, vr
 
 
 def hosts(n):

@@ -2,13 +2,14 @@ import networkx as nx
 import pytest
 from shipped_topologies import SETTLED, T0, model_of
 
-from sdn_app.topology import (
+from sdn_app.core.topology import (
     Port,
     Topology,
     TopologyError,
     normalize_mac,
     str_to_dpid,
 )
+from sdn_app.core.view import export_graph, links_dicts, topology_dict
 
 H1, H2 = "00:00:00:00:00:01", "00:00:00:00:00:02"
 
@@ -49,13 +50,13 @@ def test_port_down_removes_its_links_and_reports_them_down():
     assert topo.port_changed(1, Port(2, live=False), T0 + 1)
     assert topo.links() == []
     assert not topo.is_link_port(1, 2)
-    states = {(d["src"]["dpid"][-1], d["state"]) for d in topo.links_dicts()}
+    states = {(d["src"]["dpid"][-1], d["state"]) for d in links_dicts(topo)}
     assert states == {("1", "down"), ("2", "down")}
     # LLDP proves it again once the port is back.
     topo.port_changed(1, Port(2, live=True), T0 + 2)
     topo.link_seen(1, 2, 2, 1, T0 + 2)
     topo.link_seen(2, 1, 1, 2, T0 + 2)
-    assert {d["state"] for d in topo.links_dicts()} == {"up"}
+    assert {d["state"] for d in links_dicts(topo)} == {"up"}
 
 
 def test_silent_links_expire_but_not_those_of_a_disconnected_switch():
@@ -159,7 +160,7 @@ def test_bad_macs_are_rejected(text):
 
 def test_node_link_export_round_trips_through_networkx():
     topo, macs = model_of("fattree,4")
-    data = topo.node_link()
+    data = nx.node_link_data(export_graph(topo))
     graph = nx.node_link_graph(data, directed=True, multigraph=True)
     kinds = nx.get_node_attributes(graph, "kind")
     assert sum(k == "switch" for k in kinds.values()) == 20
@@ -171,7 +172,7 @@ def test_node_link_export_round_trips_through_networkx():
 
 def test_to_dict_shape():
     topo, _ = model_of("diamond")
-    data = topo.to_dict()
+    data = topology_dict(topo)
     assert len(data["switches"]) == 4 and len(data["links"]) == 8 and len(data["hosts"]) == 2
     assert all(p["role"] in ("edge", "link") for s in data["switches"] for p in s["ports"])
 

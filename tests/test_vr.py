@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from sdn_app import vr
-from sdn_app.vr import POSE, RECORD, VIDEO, Phase, Profile, Session
+from sdn_app.lab import vr
+from sdn_app.lab.vr import POSE, RECORD, VIDEO, Phase, Profile, Session
 
 
 def test_frame_sizes_keep_the_bitrate_and_the_bounds():
@@ -193,7 +193,7 @@ def test_send_and_receive_over_loopback(tmp_path):
 
 
 def test_a_terminated_sender_and_receiver_leave_whole_logs(tmp_path):
-    base = [sys.executable, "-m", "sdn_app.vr"]
+    base = [sys.executable, "-m", "sdn_app.lab.vr"]
     sent_log, recv_log = tmp_path / "s.bin", tmp_path / "r.bin"
     receiver = subprocess.Popen(base + ["recv", "--port", "9872", "--seconds", "60",
                                         "--log", str(recv_log)])

@@ -1,6 +1,6 @@
 import pytest
 
-from sdn_app.emulation import ControllerProcess
+from sdn_app.lab.emulation import ControllerProcess
 
 
 def pytest_collection_modifyitems(items):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from sdn_app.emulation import (
+from sdn_app.lab.emulation import (
     ControllerProcess,
     capacity_settings,
     emulated_network,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sdn_app.emulation import (
+from sdn_app.lab.emulation import (
     emulated_network,
     flow_lines,
     ovs_ofctl,
@@ -80,7 +80,7 @@ def test_switches_alone_turn_a_detour_back_through_its_ingress_port(tmp_path, pr
     """A ring cut one hop beyond the first switch: the switch before the cut must send
     traffic back the way it came (which OpenFlow forbids unless in_port is cleared).
     The controller is stopped first, so only the pre-installed backups can save it."""
-    from sdn_app.emulation import ControllerProcess
+    from sdn_app.lab.emulation import ControllerProcess
     ctl = ControllerProcess(log_path=tmp_path / "controller.log").start()
     try:
         with emulated_network("ring,5", ctl.of_port, protocols) as net:
@@ -102,7 +102,7 @@ def test_traffic_leaves_a_detour_for_the_new_path_without_loss(tmp_path):
     """The switches alone hold a cut (the controller is paused); when the controller
     comes back it moves the traffic off the detour, which turns back through the first
     switch, onto the other branch.  Packets still on the detour must find it in place."""
-    from sdn_app.emulation import ControllerProcess
+    from sdn_app.lab.emulation import ControllerProcess
     ctl = ControllerProcess(log_path=tmp_path / "controller.log").start()
     try:
         with emulated_network("diamond", ctl.of_port) as net:

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from sdn_app.emulation import (
+from sdn_app.core.settings import DEFAULT_COOKIE
+from sdn_app.lab.emulation import (
     emulated_network,
     flow_lines,
     ping_pairs,
@@ -13,7 +14,6 @@ from sdn_app.emulation import (
     wait_converged,
     wait_until,
 )
-from sdn_app.options import DEFAULT_COOKIE
 
 COOKIE = "cookie=0x%x" % DEFAULT_COOKIE
 
@@ -80,7 +80,7 @@ def test_host_move_is_followed(controller):
 
 
 def test_controller_restart_takes_over_its_flows(tmp_path):
-    from sdn_app.emulation import ControllerProcess, ovs_ofctl
+    from sdn_app.lab.emulation import ControllerProcess, ovs_ofctl
     first = ControllerProcess(log_path=tmp_path / "first.log").start()
     try:
         with emulated_network("ring,4", first.of_port) as net:
@@ -120,7 +120,7 @@ def test_controller_restart_takes_over_its_flows(tmp_path):
 
 
 def test_runs_beside_ryu_stock_apps(tmp_path):
-    from sdn_app.emulation import ControllerProcess
+    from sdn_app.lab.emulation import ControllerProcess
     with ControllerProcess(apps=("sdn_app.controller", "ryu.app.ofctl_rest"),
                            extra_args=("--observe-links",),
                            log_path=tmp_path / "c.log") as ctl, \

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from sdn_app.emulation import REPO, emulated_network, ping_pairs, wait_converged
+from sdn_app.lab.emulation import REPO, emulated_network, ping_pairs, wait_converged
 
 VR = [sys.executable, str(REPO / "scripts" / "vr_traffic.py")]
 
@@ -85,6 +85,6 @@ def test_ctrl_c_leaves_no_network_or_traffic_behind(tmp_path):
     bridges = subprocess.run(["ovs-vsctl", "list-br"], capture_output=True,
                              text=True).stdout.split()
     assert not [b for b in bridges if b.startswith("s10")], bridges
-    leftovers = subprocess.run(["pgrep", "-f", "sdn_app.vr|ryu-manager"],
+    leftovers = subprocess.run(["pgrep", "-f", "sdn_app.lab.vr|ryu-manager"],
                                capture_output=True, text=True).stdout.split()
     assert not leftovers, leftovers

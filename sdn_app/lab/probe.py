@@ -2,8 +2,8 @@
 time, and a receiver that says what arrived.  Run inside Mininet hosts, which share one
 clock, so one-way delay is exact (on separate machines it carries their clock offset).
 
-    python -m sdn_app.probe recv --port 9000 --seconds 12 > result.json
-    python -m sdn_app.probe send --dst 10.0.0.2 --port 9000 --rate 1000 --seconds 10
+    python -m sdn_app.lab.probe recv --port 9000 --seconds 12 > result.json
+    python -m sdn_app.lab.probe send --dst 10.0.0.2 --port 9000 --rate 1000 --seconds 10
 
 The receiver prints JSON: sent/received/lost, the longest gap between arrivals, the
 largest run of consecutive lost sequence numbers, duplicates, reordered packets, and
@@ -19,6 +19,8 @@ import socket
 import struct
 import sys
 import time
+
+from .measure import ms, percentile
 
 HEADER = struct.Struct("!4sIQd")  # magic, stream id, sequence number, send time (s)
 MAGIC = b"PRB1"
@@ -61,15 +63,12 @@ def analyse(arrivals: list[tuple[int, float, float]], sent: int | None = None) -
     gap = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
     delays.sort()
 
-    def percentile(p):
-        if not delays:
-            return None
-        return round(1000 * delays[min(len(delays) - 1, int(p / 100 * len(delays)))], 3)
+    def delay_ms(p):
+        return ms(percentile(delays, p))
     return {"sent": total, "received": len(seen), "lost": len(lost),
             "longest_lost_run": longest_run, "longest_gap_ms": round(1000 * gap, 3),
             "duplicates": duplicates, "reordered": reordered,
-            "delay_ms": {"p50": percentile(50), "p99": percentile(99),
-                         "max": percentile(100)}}
+            "delay_ms": {"p50": delay_ms(50), "p99": delay_ms(99), "max": delay_ms(100)}}
 
 
 def send(dst: str, port: int, rate: float, seconds: float, stream: int = 0) -> int:
@@ -92,7 +91,7 @@ def send(dst: str, port: int, rate: float, seconds: float, stream: int = 0) -> i
 
 def udp_datagrams(port: int, until: float, buffer_bytes: int = 8 << 20):
     """(payload, receive time) of every datagram arriving on ``port`` until epoch time
-    ``until``: the receiving loop of the probe and of the VR receiver (sdn_app.vr)."""
+    ``until``: the receiving loop of the probe and of the VR receiver (sdn_app.lab.vr)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
     sock.bind(("0.0.0.0", port))

@@ -24,7 +24,9 @@ import urllib.request
 from functools import partial
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from sdn_app.core.settings import format_capacities
+
+REPO = Path(__file__).resolve().parents[2]
 TOPOLOGY_FILE = REPO / "topologies" / "topos.py"
 
 
@@ -176,15 +178,15 @@ def capacity_settings(topo_spec: str) -> dict:
     directions (switch ports only; a host link's rate is the host's business)."""
     topo = make_topo(topo_spec)
     switches = set(topo.switches())
-    pairs = []
+    capacities = []
     for a, b, info in topo.links(withInfo=True):
         if "bw" not in info:
             continue
         for node, port in ((a, info["port1"]), (b, info["port2"])):
             if node in switches:
-                pairs.append("%x/%d:%g" % (int(topo.nodeInfo(node)["dpid"], 16), port,
-                                            float(info["bw"])))
-    return {"link_capacity_mbps": ",".join(pairs)} if pairs else {}
+                capacities.append((int(topo.nodeInfo(node)["dpid"], 16), port,
+                                   float(info["bw"])))
+    return {"link_capacity_mbps": format_capacities(capacities)} if capacities else {}
 
 
 @contextlib.contextmanager
@@ -403,17 +405,17 @@ def port_bytes(bridge: str, protocols: str = "OpenFlow13") -> dict[int, dict[str
 
 def probe_run(src, dst, seconds: float, rate: float = 1000.0, event=None,
               event_at: float = 1.0, port: int = 9000) -> dict:
-    """A probe stream (sdn_app.probe) from ``src`` to ``dst``; ``event`` (e.g. a link
+    """A probe stream (sdn_app.lab.probe) from ``src`` to ``dst``; ``event`` (e.g. a link
     cut) is called ``event_at`` seconds after the stream starts.  The receiver's JSON,
     plus ``event_time`` (epoch seconds) when there was an event."""
     count = int(rate * seconds)
-    receiver = dst.popen([sys.executable, "-m", "sdn_app.probe", "recv", "--port", str(port),
+    receiver = dst.popen([sys.executable, "-m", "sdn_app.lab.probe", "recv", "--port", str(port),
                           "--seconds", str(seconds + 1.5), "--sent", str(count)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO))
     sender = None
     try:
         time.sleep(0.5)
-        sender = src.popen([sys.executable, "-m", "sdn_app.probe", "send", "--dst", dst.IP(),
+        sender = src.popen([sys.executable, "-m", "sdn_app.lab.probe", "send", "--dst", dst.IP(),
                             "--port", str(port), "--rate", str(rate), "--seconds",
                             str(seconds)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, cwd=str(REPO))
@@ -462,11 +464,11 @@ def after_cut(ctl: ControllerProcess, since_seq: int, cut_time: float,
 @contextlib.contextmanager
 def vr_load(src, dst, workdir: Path, streams: int = 2, scale: float = 0.2,
             port: int = 9100):
-    """VR video streams (sdn_app.vr) from ``src`` to ``dst`` while the block runs.
+    """VR video streams (sdn_app.lab.vr) from ``src`` to ``dst`` while the block runs.
     Yields the (sent, received) log paths, whole once the block has exited."""
     workdir.mkdir(parents=True, exist_ok=True)
     sent, received = workdir / "vr-sent.bin", workdir / "vr-received.bin"
-    command = [sys.executable, "-m", "sdn_app.vr"]
+    command = [sys.executable, "-m", "sdn_app.lab.vr"]
     receiver = dst.popen(command + ["recv", "--port", str(port), "--seconds", "86400",
                                     "--log", str(received)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO))

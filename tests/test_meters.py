@@ -1,6 +1,6 @@
 import pytest
 
-from sdn_app.stats import COUNTER_MAX, MeterBank, RateMeter
+from sdn_app.core.meters import COUNTER_MAX, MeterBank, RateMeter
 
 
 def test_first_sample_gives_no_rate_then_rate_follows_the_counter():

@@ -1,8 +1,9 @@
-"""REST topology queries, served by Ryu's WSGI server (``--wsapi-port``, default 8080).
+"""REST queries, served by Ryu's WSGI server (``--wsapi-port``, default 8080).
 
-Every answer is JSON.  Unknown switches or hosts give 404, malformed queries 400, both
-with ``{"error": "..."}``; an unexpected failure is logged and answered with 500, and
-never reaches the controller's event loop.
+Handlers only parse requests and call the read-only view (core/view.py); every answer
+is JSON.  Unknown switches or hosts give 404, malformed queries 400, both with
+``{"error": "..."}``; an unexpected failure is logged and answered with 500, and never
+reaches the controller's event loop.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import logging
 
 from ryu.app.wsgi import ControllerBase, Response, route
 
-from .balance import POLICIES
-from .forwarding import FAST_FAILOVER, SELECT, GroupEntry, path_report
-from .topology import TopologyError, host_dict, str_to_dpid
+from ..core.te import POLICIES
+from ..core.topology import TopologyError, str_to_dpid
 
 LOG = logging.getLogger(__name__)
 
@@ -47,50 +47,47 @@ def _only_params(req, allowed: set) -> None:
 
 
 class RestApi(ControllerBase):
+    """Registered with ``{"view": NetworkView}``."""
+
     def __init__(self, req, link, data, **config):
         super().__init__(req, link, data, **config)
-        self.app = data["app"]
+        self.view = data["view"]
 
     @route("topology", "/v1/topology", methods=["GET"])
     @json_api
     def topology(self, req):
         _only_params(req, {"format"})
-        fmt = req.GET.get("format", "default")
-        if fmt == "node-link":
-            return self.app.topo.node_link()
-        if fmt != "default":
-            raise ValueError("format must be 'default' or 'node-link', got %r" % fmt)
-        return self.app.topo.to_dict()
+        return self.view.topology(req.GET.get("format", "default"))
 
     @route("switches", "/v1/switches", methods=["GET"])
     @json_api
     def switches(self, req):
         _only_params(req, set())
-        return [self.app.topo.switch_dict(d) for d in sorted(self.app.topo.graph)]
+        return self.view.switches()
 
     @route("switch", "/v1/switches/{dpid}", methods=["GET"])
     @json_api
     def switch(self, req, dpid):
         _only_params(req, set())
-        return self.app.topo.switch_dict(str_to_dpid(dpid))
+        return self.view.switch(str_to_dpid(dpid))
 
     @route("hosts", "/v1/hosts", methods=["GET"])
     @json_api
     def hosts(self, req):
         _only_params(req, set())
-        return self.app.topo.to_dict()["hosts"]
+        return self.view.hosts()
 
     @route("host", "/v1/hosts/{key}", methods=["GET"])
     @json_api
     def host(self, req, key):
         _only_params(req, set())
-        return host_dict(self.app.topo.find_host(key))
+        return self.view.host(key)
 
     @route("links", "/v1/links", methods=["GET"])
     @json_api
     def links(self, req):
         _only_params(req, set())
-        return self.app.topo.links_dicts()
+        return self.view.links()
 
     @route("paths", "/v1/paths", methods=["GET"])
     @json_api
@@ -99,13 +96,13 @@ class RestApi(ControllerBase):
         src, dst = req.GET.get("src"), req.GET.get("dst")
         if not src or not dst:
             raise ValueError("both src and dst are required (host MAC or IPv4 address)")
-        return path_report(self.app.plan, self.app.topo, src, dst)
+        return self.view.paths(src, dst)
 
     @route("policy", "/v1/policy", methods=["GET"])
     @json_api
     def policy(self, req):
         _only_params(req, set())
-        return self._policy_state()
+        return self.view.policy()
 
     @route("set_policy", "/v1/policy", methods=["PUT"])
     @json_api
@@ -116,24 +113,13 @@ class RestApi(ControllerBase):
             raise ValueError("body is not JSON: %s" % exc) from None
         if not isinstance(body, dict) or set(body) != {"policy"}:
             raise ValueError('body must be {"policy": one of %s}' % ", ".join(POLICIES))
-        self.app.set_policy(body["policy"])
-        return self._policy_state()
-
-    def _policy_state(self):
-        kinds = [item.kind for entries in self.app.plan.values() for item in entries.values()
-                 if isinstance(item, GroupEntry)]
-        return {"policy": self.app.policy, "policies": list(POLICIES),
-                "path_stretch": self.app.settings.path_stretch,
-                "select_groups": kinds.count(SELECT),
-                "failover_groups": kinds.count(FAST_FAILOVER),
-                "last_reconcile": self.app.last_reconcile,
-                "last_change": self.app.last_change}
+        return self.view.set_policy(body["policy"])
 
     @route("stats", "/v1/stats/{dpid}", methods=["GET"])
     @json_api
     def stats(self, req, dpid):
         _only_params(req, set())
-        return self.app.port_rates(str_to_dpid(dpid))
+        return self.view.port_stats(str_to_dpid(dpid))
 
     @route("events", "/v1/events", methods=["GET"])
     @json_api
@@ -145,6 +131,4 @@ class RestApi(ControllerBase):
             limit = int(req.GET.get("limit", 1000))
         except ValueError:
             raise ValueError("since and limit must be whole numbers") from None
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        return [e for e in self.app.event_log if e["seq"] > since][-limit:]
+        return self.view.events(since, limit)

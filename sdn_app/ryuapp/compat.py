@@ -6,9 +6,10 @@ any application.  Ryu only returns that object to tell eventlet "the response wa
 already written"; modern eventlet accepts any iterable there, so an empty list is a
 faithful stand-in.
 
-The venv imports this module from a ``.pth`` file (scripts/setup.sh) so that plain
-``ryu-manager`` works.  At that point not all of ``sys.path`` is set up yet, so nothing
-is imported here: a meta-path hook adds the name right after ``eventlet.wsgi`` loads.
+The venv imports this module (``sdn_app.ryuapp.compat``) from a ``.pth`` file
+(scripts/setup.sh) so that plain ``ryu-manager`` works.  At that point not all of
+``sys.path`` is set up yet, so nothing is imported here: a meta-path hook adds the name
+right after ``eventlet.wsgi`` loads.
 """
 
 import importlib.abc

@@ -8,10 +8,11 @@ from ryu.lib.packet import packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser, ofproto_v1_5, ofproto_v1_5_parser
 from shipped_topologies import model_of
 
-from sdn_app import southbound
-from sdn_app.balance import compute_next_hops
-from sdn_app.forwarding import SELECT, Bucket, FlowEntry, GroupEntry, build_plan
-from sdn_app.protection import plan_protection
+from sdn_app.core.pipeline import SELECT, Bucket, FlowEntry, GroupEntry
+from sdn_app.core.plan import build_plan
+from sdn_app.core.protection import plan_protection
+from sdn_app.core.te import compute_next_hops
+from sdn_app.ryuapp import codec
 
 VERSIONS = {
     "1.3": (ofproto_v1_3, ofproto_v1_3_parser),
@@ -43,9 +44,9 @@ def test_every_planned_entry_survives_the_round_trip(version):
              if isinstance(f, FlowEntry)]
     assert len(flows) > 20
     for flow in flows:
-        mod = southbound.flow_mod(dp, flow, cookie=7)
+        mod = codec.flow_mod(dp, flow, cookie=7)
         mod.serialize()  # must encode
-        assert southbound.flow_entry_from_stats(dp, as_reported_by_switch(dp, mod)) == flow
+        assert codec.flow_entry_from_stats(dp, as_reported_by_switch(dp, mod)) == flow
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -53,20 +54,20 @@ def test_delete_is_strict_and_cookie_scoped(version):
     dp = datapath(version)
     topo, _ = model_of("diamond")
     flow = next(iter(build_plan(topo)[0x10101].values()))
-    mod = southbound.flow_mod(dp, flow, cookie=7, delete=True)
+    mod = codec.flow_mod(dp, flow, cookie=7, delete=True)
     assert mod.command == dp.ofproto.OFPFC_DELETE_STRICT
     assert (mod.cookie, mod.cookie_mask) == (7, 2**64 - 1)
-    everything = southbound.delete_all_flows(dp, cookie=7)
+    everything = codec.delete_all_flows(dp, cookie=7)
     assert (everything.cookie_mask, everything.table_id) == (2**64 - 1, dp.ofproto.OFPTT_ALL)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_packet_out_and_requests_encode(version):
     dp = datapath(version)
-    for msg in (southbound.packet_out(dp, [1, 2], b"\x00" * 60),
-                southbound.port_desc_request(dp),
-                southbound.flow_stats_request(dp, cookie=7),
-                southbound.flow_stats_request(dp, cookie=7, table=1)):
+    for msg in (codec.packet_out(dp, [1, 2], b"\x00" * 60),
+                codec.port_desc_request(dp),
+                codec.flow_stats_request(dp, cookie=7),
+                codec.flow_stats_request(dp, cookie=7, table=1)):
         msg.serialize()
 
 
@@ -78,13 +79,13 @@ def test_foreign_actions_never_equal_a_planned_entry():
         instructions=[parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS,
                                                    [parser.OFPActionSetField(vlan_vid=5)])],
         idle_timeout=0, flags=0)
-    flow = southbound.flow_entry_from_stats(dp, stat)
+    flow = codec.flow_entry_from_stats(dp, stat)
     assert flow.actions[0][0] == "other"
 
 
 def test_lldp_frames_round_trip_and_foreign_lldp_is_ignored():
-    frame = southbound.lldp_frame(0x30401, 3, "02:00:00:00:00:09")
-    assert southbound.parse_lldp(packet.Packet(frame)) == (0x30401, 3)
+    frame = codec.lldp_frame(0x30401, 3, "02:00:00:00:00:09")
+    assert codec.parse_lldp(packet.Packet(frame)) == (0x30401, 3)
     from ryu.lib.packet import ethernet, lldp
     pkt = packet.Packet()
     pkt.add_protocol(ethernet.ethernet(dst=lldp.LLDP_MAC_NEAREST_BRIDGE,
@@ -94,7 +95,7 @@ def test_lldp_frames_round_trip_and_foreign_lldp_is_ignored():
         lldp.PortID(subtype=lldp.PortID.SUB_INTERFACE_NAME, port_id=b"eth0"),
         lldp.TTL(ttl=120), lldp.End()]))
     pkt.serialize()
-    assert southbound.parse_lldp(packet.Packet(bytes(pkt.data))) is None
+    assert codec.parse_lldp(packet.Packet(bytes(pkt.data))) is None
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -110,23 +111,23 @@ def test_ports(version):
             prop = parser.OFPPortDescPropEthernet(curr_speed=10_000_000)
             return parser.OFPPort(no, 0, "02:00:00:00:00:01", b"s1-eth1", config, state,
                                   [prop])
-    p = southbound.parse_port(dp, port(1))
+    p = codec.parse_port(dp, port(1))
     assert (p.port_no, p.name, p.live, p.speed_bps) == (1, "s1-eth1", True, 10_000_000_000)
-    assert southbound.parse_port(dp, port(2, state=ofp.OFPPS_LINK_DOWN)).live is False
-    assert southbound.parse_port(dp, port(3, config=ofp.OFPPC_PORT_DOWN)).live is False
-    assert southbound.parse_port(dp, port(ofp.OFPP_LOCAL)) is None
+    assert codec.parse_port(dp, port(2, state=ofp.OFPPS_LINK_DOWN)).live is False
+    assert codec.parse_port(dp, port(3, config=ofp.OFPPC_PORT_DOWN)).live is False
+    assert codec.parse_port(dp, port(ofp.OFPP_LOCAL)) is None
 
 
 def test_v15_group_mod_carries_dp_hash_and_weights_on_the_wire():
     """Checked on the bytes: Ryu 4.34's own OF1.5 bucket parser loops forever."""
     dp = datapath("1.5")
     ofp = dp.ofproto
-    mod = southbound.group_mod(dp, GroupEntry(0x10104, SELECT, (
+    mod = codec.group_mod(dp, GroupEntry(0x10104, SELECT, (
         Bucket((("output", 2),), weight=1), Bucket((("output", 3),), weight=4))))
     mod.serialize()
     data = bytes(mod.buf)
     command, type_, group_id = struct.unpack_from("!HBxI", data, 8)
-    assert (command, type_, group_id) == (southbound.OFPGC_ADD_OR_MOD, ofp.OFPGT_SELECT, 0x10104)
+    assert (command, type_, group_id) == (codec.OFPGC_ADD_OR_MOD, ofp.OFPGT_SELECT, 0x10104)
     selection = (struct.pack("!HHII", ofp.OFPGPT_EXPERIMENTER, 40, 0x154D, 1) + b"\0" * 4
                  + b"dp_hash".ljust(16, b"\0") + b"\0" * 8)
     assert data.endswith(selection)
@@ -138,11 +139,11 @@ def test_v13_group_mod_and_deletes_encode():
     dp = datapath("1.3")
     group = GroupEntry(7, SELECT, (Bucket((("output", 1),), weight=3),
                                    Bucket((("output", 2),), weight=1)))
-    mod = southbound.group_mod(dp, group)
+    mod = codec.group_mod(dp, group)
     mod.serialize()
     assert [b.weight for b in mod.buckets] == [3, 1]
     for version in VERSIONS:
-        gone = southbound.group_mod(datapath(version), group, delete=True)
+        gone = codec.group_mod(datapath(version), group, delete=True)
         gone.serialize()
         assert gone.command == datapath(version).ofproto.OFPGC_DELETE
 
@@ -156,9 +157,9 @@ def test_group_and_metadata_actions_round_trip(version):
     assert any(f.actions[0][0] == "group" for f in flows)
     assert any(f.actions[0][0] == "metadata" for f in flows)
     for flow in flows:
-        mod = southbound.flow_mod(dp, flow, cookie=7)
+        mod = codec.flow_mod(dp, flow, cookie=7)
         mod.serialize()
-        assert southbound.flow_entry_from_stats(dp, as_reported_by_switch(dp, mod)) == flow
+        assert codec.flow_entry_from_stats(dp, as_reported_by_switch(dp, mod)) == flow
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -172,7 +173,7 @@ def test_failover_groups_with_tagged_detours_encode(version):
     assert groups and any(any(a[0] == "push_vlan" for a in b.actions)
                           for g in groups for b in g.buckets)
     for group in groups:
-        mod = southbound.group_mod(dp, group)
+        mod = codec.group_mod(dp, group)
         mod.serialize()
         data = bytes(mod.buf)
         assert struct.pack("!BB", dp.ofproto.OFPGT_FF, 0) in data
@@ -183,7 +184,7 @@ def test_in_port_is_cleared_in_the_encoding_ovs_accepts(version):
     """1.3: Nicira reg_load of NXM_OF_IN_PORT; 1.5: set_field on that 16-bit field (OVS
     refuses reg_load there, and a 0 on the 32-bit OXM in_port)."""
     dp = datapath(version)
-    mod = southbound.group_mod(dp, GroupEntry(7, "ff", (Bucket(
+    mod = codec.group_mod(dp, GroupEntry(7, "ff", (Bucket(
         (("clear_in_port",), ("output", 3)), watch_port=3),)))
     mod.serialize()
     data = bytes(mod.buf)

@@ -6,7 +6,7 @@ can loop.  ``stretch`` admits paths up to that many hops longer than the shortes
 
 Policies:
 
-* ``shortest``: one next hop (the stable tie-break of forwarding.next_hops_towards);
+* ``shortest``: one next hop (the stable tie-break of paths.tree_towards);
 * ``ecmp``: every next hop of the DAG, equal weights;
 * ``adaptive``: weights that minimise the maximum link utilisation for the measured
   demand (a linear program over the DAGs), ties broken toward a capacity-proportional
@@ -89,9 +89,8 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
         raise ValueError("policy must be one of %s, got %r" % (", ".join(POLICIES), policy))
     result = {}
     if policy == "shortest":
-        from .forwarding import next_hops_towards
         for d in destinations(topo):
-            for u, port in next_hops_towards(topo, d).items():
+            for u, port in paths.tree_towards(topo.graph, d).items():
                 result[(u, d)] = ((port, 1),)
         return result
     dags = {d: dag_towards(topo, d, stretch) for d in destinations(topo)}
@@ -105,13 +104,13 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
     split = min_max_utilization_split(topo, dags, demand)
     for (u, d), shares in split.items():
         result[(u, d)] = integer_weights(shares)
-    fluid_optimum = _highest(topo, _loads(_route(dags, demand, split)))
+    fluid_optimum = highest_utilization(topo, port_loads(route_demand(dags, demand, split)))
     for fraction in PIN_FRACTIONS:
         pinned = placeable(topo, dags, demand, current, fraction)
         if not pinned:
             continue
         fluid = {d: dags[d] for d in dags if d not in pinned}
-        base = _loads(_route(fluid, demand, split))
+        base = port_loads(route_demand(fluid, demand, split))
         placed, highest = place_whole(topo, {d: dags[d] for d in pinned}, demand, base,
                                       current or {})
         if (highest <= max(fluid_optimum + WHOLE_SLACK, WHOLE_OK)
@@ -121,7 +120,7 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
             if fluid:  # split the rest around what was placed
                 pinned_dags = {d: dags[d] for d in pinned}
                 trees = {key: {port: 1.0} for key, port in placed.items()}
-                around = _loads(_route(pinned_dags, demand, trees))
+                around = port_loads(route_demand(pinned_dags, demand, trees))
                 for key, shares in min_max_utilization_split(topo, fluid, demand,
                                                               around).items():
                     result[key] = integer_weights(shares)
@@ -129,7 +128,7 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
     return result
 
 
-def _loads(flow: dict) -> dict:
+def port_loads(flow: dict) -> dict:
     """{(u, port): bits/s} from per-DAG-edge flows."""
     loads = {}
     for (_d, u, _v, port), amount in flow.items():
@@ -137,7 +136,7 @@ def _loads(flow: dict) -> dict:
     return loads
 
 
-def _highest(topo: Topology, loads: dict) -> float:
+def highest_utilization(topo: Topology, loads: dict) -> float:
     return max((amount / topo.capacity(u, port) for (u, port), amount in loads.items()
                 if topo.capacity(u, port)), default=0.0)
 
@@ -260,7 +259,7 @@ def _place(topo, dags, demand, base, current, keep_within, keep_all):
         for u, hops in dag.items():
             if hops and (u, d) not in choice and u in cost:
                 choice[(u, d)] = current_port(u, d, hops) or cost[u][1]
-    return choice, _highest(topo, load)
+    return choice, highest_utilization(topo, load)
 
 
 def capacity_split(topo: Topology, u: int, hops: list[tuple]) -> dict[int, float]:
@@ -281,7 +280,7 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
     """
     ref_shares = {(u, d): capacity_split(topo, u, hops)
                   for d, dag in dags.items() for u, hops in dag.items() if hops}
-    ref_flow = _route(dags, demand, ref_shares)
+    ref_flow = route_demand(dags, demand, ref_shares)
     total = sum(v for (u, d), v in demand.items() if u in dags.get(d, {}))
     if total <= 0:
         return {k: _normalized(v) for k, v in ref_shares.items()}
@@ -293,7 +292,7 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
     n = len(edges)
     u_var = n  # U; then t[i] is variable n + 1 + i
     n_vars = 2 * n + 1
-    eq, b_eq = _SparseRows(n_vars), []
+    eq, b_eq = SparseRows(n_vars), []
     for d, dag in dags.items():
         into = {}
         for w, hops in dag.items():
@@ -303,7 +302,7 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
             eq.add_row([(index[(d, u, v, port)], 1.0) for v, port in hops]
                        + [(i, -1.0) for i in into.get(u, [])])
             b_eq.append(demand.get((u, d), 0.0) / scale)
-    ub, b_ub = _SparseRows(n_vars), []
+    ub, b_ub = SparseRows(n_vars), []
     by_link = {}
     for i, (_d, u, _v, port) in enumerate(edges):
         by_link.setdefault((u, port), []).append(i)
@@ -336,7 +335,7 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
     return result
 
 
-class _SparseRows:
+class SparseRows:
     """Builds a constraint matrix row by row from (column, coefficient) pairs."""
 
     def __init__(self, n_cols: int):
@@ -356,47 +355,12 @@ class _SparseRows:
                           shape=(self.n_rows, self.n_cols)).tocsr()
 
 
-def optimal_max_utilization(topo: Topology, demand: dict) -> float:
-    """The lowest maximum link utilisation any routing could reach for ``demand``
-    ({(u, d): bits/s}), splitting freely over every path of the graph: the yardstick
-    the benchmarks hold the policies against."""
-    links = [(lk.src, lk.src_port, lk.dst) for lk in topo.links()]
-    dsts = sorted({d for (_, d), v in demand.items() if v > 0})
-    if not dsts:
-        return 0.0
-    index = {(d, i): k for k, (d, i) in enumerate((d, i) for d in dsts
-                                                 for i in range(len(links)))}
-    n = len(index)
-    u_var = n
-    eq, b_eq = _SparseRows(n + 1), []
-    for d in dsts:
-        for node in topo.graph:
-            if node == d:
-                continue
-            terms = [(index[(d, i)], 1.0) for i, (a, _, _) in enumerate(links) if a == node]
-            terms += [(index[(d, i)], -1.0) for i, (_, _, b) in enumerate(links) if b == node]
-            eq.add_row(terms)
-            b_eq.append(demand.get((node, d), 0.0) / 1e6)
-    ub, b_ub = _SparseRows(n + 1), []
-    for i, (a, port, _) in enumerate(links):
-        ub.add_row([(index[(d, i)], 1.0) for d in dsts]
-                   + [(u_var, -topo.capacity(a, port) / 1e6)])
-        b_ub.append(0.0)
-    cost = np.zeros(n + 1)
-    cost[u_var] = 1.0
-    res = linprog(cost, A_ub=ub.matrix(), b_ub=b_ub, A_eq=eq.matrix(), b_eq=b_eq,
-                  bounds=(0, None), method="highs")
-    if res.status != 0:
-        raise ValueError("no routing carries this demand: %s" % res.message)
-    return float(res.x[u_var])
-
-
 def _normalized(values: dict) -> dict:
     total = sum(values.values())
     return {k: v / total for k, v in values.items()} if total > 0 else values
 
 
-def _route(dags: dict, demand: dict, shares: dict) -> dict:
+def route_demand(dags: dict, demand: dict, shares: dict) -> dict:
     """Flow on each DAG edge {(d, u, v, port): bits/s} when demand follows ``shares``."""
     flow = {}
     for d, dag in dags.items():
@@ -414,18 +378,6 @@ def _route(dags: dict, demand: dict, shares: dict) -> dict:
                 if v in inflow:
                     inflow[v] += amount
     return flow
-
-
-def link_loads(topo: Topology, next_hops: dict, demand: dict) -> dict:
-    """{(u, port): bits/s} when ``demand`` follows ``next_hops`` (fluid model): how the
-    tests hold a policy's weights against the LP optimum.  (bench_balance.py computes the
-    same from the shares the running controller reports, GET /v1/paths.)"""
-    dags = {}
-    for (u, d), hops in next_hops.items():
-        links = {lk.src_port: lk.dst for lk in topo.links() if lk.src == u}
-        dags.setdefault(d, {})[u] = [(links[p], p) for p, _ in hops if p in links]
-    shares = {(u, d): dict(next_hops[(u, d)]) for d, dag in dags.items() for u in dag}
-    return _loads(_route(dags, demand, shares))
 
 
 class Damper:

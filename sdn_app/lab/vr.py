@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from .measure import ms, percentile
 from .probe import udp_datagrams
 
 VIDEO, POSE, BULK = 0, 1, 2
@@ -295,17 +296,6 @@ class Phase:
     end: float
 
 
-def percentile(values: list[float], p: float):
-    """Nearest-rank percentile of sorted ``values`` (None if empty)."""
-    if not values:
-        return None
-    return values[min(len(values) - 1, max(0, math.ceil(p / 100 * len(values)) - 1))]
-
-
-def _ms(value):
-    return None if value is None else round(1000 * value, 3)
-
-
 @dataclass
 class _Tally:
     """Counters for one kind of traffic in one phase (and one stream)."""
@@ -342,20 +332,20 @@ class _Tally:
                "loss_pct": round(100 * lost / self.sent, 3) if self.sent else 0.0,
                "duplicates": self.duplicates, "reordered": self.reordered,
                "throughput_mbps": round(self.bytes * 8 / seconds / 1e6, 3) if seconds else 0,
-               "delay_ms": {"p50": _ms(percentile(self.delays, 50)),
-                            "p95": _ms(percentile(self.delays, 95)),
-                            "p99": _ms(percentile(self.delays, 99))},
+               "delay_ms": {"p50": ms(percentile(self.delays, 50)),
+                            "p95": ms(percentile(self.delays, 95)),
+                            "p99": ms(percentile(self.delays, 99))},
                "jitter_ms": round(1000 * self.jitter_sum / self.jitter_n, 3)
                if self.jitter_n else None,
-               "longest_outage_ms": _ms(self.outage)}
+               "longest_outage_ms": ms(self.outage)}
         if kind == VIDEO:
             out.update({
                 "frames_sent": self.frames, "frames_complete": self.frames_complete,
                 "frame_misses": self.late,
                 "frame_miss_pct": round(100 * self.late / self.frames, 3) if self.frames else 0.0,
-                "frame_completion_ms": {"p50": _ms(percentile(self.completions, 50)),
-                                        "p95": _ms(percentile(self.completions, 95)),
-                                        "p99": _ms(percentile(self.completions, 99))}})
+                "frame_completion_ms": {"p50": ms(percentile(self.completions, 50)),
+                                        "p95": ms(percentile(self.completions, 95)),
+                                        "p99": ms(percentile(self.completions, 99))}})
         elif kind == POSE:
             out["late_pose"] = self.late
         return out
@@ -436,7 +426,7 @@ def analyse(sent_records, received_records, phases: list[Phase], budget_ms: floa
             if kind == VIDEO:
                 per_stream[stream] = {"frames": tally.frames, "frame_misses": tally.late,
                                       "lost": tally.sent - tally.received,
-                                      "longest_outage_ms": _ms(tally.outage)}
+                                      "longest_outage_ms": ms(tally.outage)}
             totals[kind].merge(tally)
         entry = {"phase": phase.name, "start": phase.start, "seconds": round(seconds, 3)}
         for kind, name in KIND_NAMES.items():
@@ -495,7 +485,7 @@ def frame_timeline(sent_records, received_records, start: float, bin_seconds: fl
         total, completions, missed = bins[slot]
         completions.sort()
         rows.append((slot * bin_seconds, total * 8 / bin_seconds / 1e6,
-                     _ms(percentile(completions, 99)), missed))
+                     ms(percentile(completions, 99)), missed))
     return rows
 
 
@@ -629,7 +619,7 @@ def _send_or_receive(parser, args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="vr_traffic", description="VR-like traffic: send, receive, analyse "
-        "(see sdn_app/vr.py)")
+        "(see sdn_app/lab/vr.py)")
     sub = parser.add_subparsers(dest="mode", required=True)
     s = sub.add_parser("send", help="send VR streams (video to --dst) or a schedule file")
     s.add_argument("--dst", help="receiver address (with --streams)")
@@ -686,7 +676,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        from sdn_app.report import table
+        from sdn_app.lab.report import table
         print(table(VIDEO_HEADERS, video_rows(result)))
         print()
         print(table(OTHER_HEADERS, other_rows(result)))

@@ -3,7 +3,7 @@
 The controller speaks OpenFlow 1.3 or 1.5, whichever the switch negotiates; the two
 differ in packet-out (1.5 carries the in_port in a match), port speed (a property in
 1.5) and flow statistics (FlowDesc in 1.5).  Those differences stay in this module, so
-the rest of the application deals only in FlowEntry and Port values.
+the rest of the application deals only in FlowEntry and Port values (core/pipeline.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import struct
 from ryu.lib.packet import arp, ethernet, lldp, packet
 from ryu.ofproto import nicira_ext, ofproto_v1_5
 
-from .forwarding import SELECT, VLAN_PRESENT, FlowEntry, GroupEntry
-from .topology import Port
+from ..core.meters import PORT_COUNTERS
+from ..core.pipeline import ACTIONS, INSTRUCTION_ORDER, SELECT, VLAN_PRESENT, FlowEntry, GroupEntry
+from ..core.topology import Port
 
 LLDP_CHASSIS_PREFIX = b"dpid:"
 LLDP_TTL = 120
@@ -38,34 +39,62 @@ def is_v15(datapath) -> bool:
 
 # -- flow entries ---------------------------------------------------------------------
 
+def _encode_output(datapath, step):
+    return [datapath.ofproto_parser.OFPActionOutput(step[1])]
+
+
+def _encode_controller(datapath, step):
+    ofp = datapath.ofproto
+    return [datapath.ofproto_parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
+
+
+def _encode_group(datapath, step):
+    return [datapath.ofproto_parser.OFPActionGroup(step[1])]
+
+
+def _encode_push_vlan(datapath, step):
+    parser = datapath.ofproto_parser
+    return [parser.OFPActionPushVlan(0x8100),
+            parser.OFPActionSetField(vlan_vid=VLAN_PRESENT | step[1])]
+
+
+def _encode_pop_vlan(datapath, step):
+    return [datapath.ofproto_parser.OFPActionPopVlan()]
+
+
+def _encode_clear_in_port(datapath, step):
+    """Lets a backup leave by the ingress port (OVS never outputs to in_port): OVS's
+    idiom load:0->NXM_OF_IN_PORT[].  OpenFlow 1.3 carries it as a Nicira reg_load; OVS
+    refuses reg_load over 1.5 (BAD_EXPERIMENTER) and refuses a set_field of 0 on the
+    32-bit OXM in_port (BAD_SET_ARGUMENT), but accepts a 1.5 set_field on the 16-bit
+    Nicira field, which is what ovs-ofctl sends."""
+    parser = datapath.ofproto_parser
+    if is_v15(datapath):
+        return [parser.OFPActionSetField(in_port_nxm=0)]
+    return [parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15), dst="in_port_nxm",
+                                   value=0)]
+
+
+# One encoder per apply-action of the pipeline's vocabulary (core/pipeline.ACTIONS);
+# instructions (metadata, goto) are built by flow_mod.
+ENCODERS = {
+    "output": _encode_output,
+    "controller": _encode_controller,
+    "group": _encode_group,
+    "push_vlan": _encode_push_vlan,
+    "pop_vlan": _encode_pop_vlan,
+    "clear_in_port": _encode_clear_in_port,
+}
+
+
 def _actions(datapath, steps) -> list:
-    """OpenFlow actions for the action steps of a FlowEntry or a Bucket."""
-    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    """OpenFlow actions for the apply-action steps of a FlowEntry or a Bucket."""
     actions = []
     for step in steps:
-        if step[0] == "output":
-            actions.append(parser.OFPActionOutput(step[1]))
-        elif step[0] == "controller":
-            actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
-        elif step[0] == "group":
-            actions.append(parser.OFPActionGroup(step[1]))
-        elif step[0] == "push_vlan":
-            actions += [parser.OFPActionPushVlan(0x8100),
-                        parser.OFPActionSetField(vlan_vid=VLAN_PRESENT | step[1])]
-        elif step[0] == "pop_vlan":
-            actions.append(parser.OFPActionPopVlan())
-        elif step[0] == "clear_in_port":
-            # Lets a backup leave by the ingress port (OVS never outputs to in_port):
-            # OVS's idiom load:0->NXM_OF_IN_PORT[].  OpenFlow 1.3 carries it as a Nicira
-            # reg_load; OVS refuses reg_load over 1.5 (BAD_EXPERIMENTER) and refuses a
-            # set_field of 0 on the 32-bit OXM in_port (BAD_SET_ARGUMENT), but accepts a
-            # 1.5 set_field on the 16-bit Nicira field, which is what ovs-ofctl sends.
-            if is_v15(datapath):
-                actions.append(parser.OFPActionSetField(in_port_nxm=0))
-            else:
-                actions.append(parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 15),
-                                                      dst="in_port_nxm", value=0))
-        elif step[0] not in ("metadata", "goto"):
+        kind = ACTIONS.get(step[0])
+        if kind == "apply":
+            actions += ENCODERS[step[0]](datapath, step)
+        elif kind is None:
             raise ValueError("unknown action %r" % (step,))
     return actions
 
@@ -171,10 +200,6 @@ def port_stats_request(datapath):
     return parser.OFPPortStatsRequest(datapath, 0, ofp.OFPP_ANY)
 
 
-PORT_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_dropped",
-                 "tx_dropped")
-
-
 def port_counters(stat) -> dict[str, int]:
     return {name: getattr(stat, name) for name in PORT_COUNTERS}
 
@@ -203,7 +228,7 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
         else:
             actions.append(("other", repr(inst)))
     # Actions first, then write-metadata, then goto: the order flow_mod builds them in.
-    actions.sort(key=lambda step: {"metadata": 1, "goto": 2}.get(step[0], 0))
+    actions.sort(key=lambda step: INSTRUCTION_ORDER.get(step[0], 0))
     match = tuple(sorted((name, value.lower() if isinstance(value, str) else value)
                          for name, value in stat.match.items()))
     return FlowEntry(stat.table_id, stat.priority, match, tuple(actions),

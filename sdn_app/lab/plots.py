@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sdn_app import vr  # noqa: E402
+from sdn_app.lab import vr  # noqa: E402
 
 
 def timeline(runs: dict, path: Path, budget_ms: float = 20.0) -> Path:

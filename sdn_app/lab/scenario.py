@@ -1,7 +1,7 @@
 """The elastic-network scenario shared by the main job (scripts/demo.py) and its
 side-by-side benchmark (scripts/bench_vr.py): VR users on Mininet hosts talking to edge
 servers on others, background bursts, then a flash crowd, a failure of the busiest link
-and its recovery, each a phase measured with ``sdn_app.vr``.
+and its recovery, each a phase measured with ``sdn_app.lab.vr``.
 
 Who serves whom, for any topology: every fourth host (h1, h5, ...) is an edge server;
 the others are user hosts, and a user is served by the server of the *next* block of
@@ -20,8 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sdn_app import vr
-from sdn_app.emulation import REPO, after_cut, port_bytes
+from sdn_app.lab import vr
+from sdn_app.lab.emulation import REPO, after_cut, port_bytes
 
 # How our controller runs the scenario: bridges allow OpenFlow 1.5 so SELECT groups can
 # split UDP by dp_hash, and adaptive re-evaluates quickly enough for 10 s phases.
@@ -163,7 +163,7 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
     try:
         for host in sorted(dsts):
             procs.append(net.get(host).popen(
-                [sys.executable, "-m", "sdn_app.vr", "recv", "--port", str(VR_PORT),
+                [sys.executable, "-m", "sdn_app.lab.vr", "recv", "--port", str(VR_PORT),
                  "--seconds", str(end_at + 1.5 - time.time()),
                  "--log", str(workdir / ("recv-%s.bin" % host))],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))
@@ -171,7 +171,7 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
             schedule = workdir / ("schedule-%s.json" % host)
             schedule.write_text(json.dumps([asdict(s) for s in sessions]))
             procs.append(net.get(host).popen(
-                [sys.executable, "-m", "sdn_app.vr", "send", "--schedule", str(schedule),
+                [sys.executable, "-m", "sdn_app.lab.vr", "send", "--schedule", str(schedule),
                  "--addresses", json.dumps(addresses), "--port", str(VR_PORT),
                  "--start-at", repr(start_at), "--seed", str(scenario.seed),
                  "--seconds", str(scenario.duration),

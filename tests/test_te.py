@@ -4,17 +4,16 @@ import networkx as nx
 import pytest
 from shipped_topologies import SETTLED, model_of
 
-from sdn_app.balance import (
+from sdn_app.core.te import (
     Damper,
     compute_next_hops,
     dag_towards,
     integer_weights,
-    link_loads,
     min_max_utilization_split,
-    optimal_max_utilization,
     shares_of,
 )
-from sdn_app.topology import Port
+from sdn_app.core.topology import Port
+from sdn_app.core.yardsticks import link_loads, optimal_max_utilization
 
 S1, S2, S3, S4 = 0x10101, 0x10102, 0x10103, 0x10104
 MBIT = 1e6

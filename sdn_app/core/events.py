@@ -1,0 +1,41 @@
+"""The bounded log of what happened (``GET /v1/events``): topology changes and the
+recomputations that answer them, each recomputation naming its causes."""
+
+from __future__ import annotations
+
+import collections
+
+EVENT_LOG_SIZE = 1000  # this many are kept, oldest dropped first
+RECONCILED = "reconciled"  # the kind of a recomputation's record
+
+
+class EventLog:
+    """``clock()`` gives the wall-clock seconds stamped on each record."""
+
+    def __init__(self, clock, size: int = EVENT_LOG_SIZE):
+        self.clock = clock
+        self.records = collections.deque(maxlen=size)
+        self.seq = 0
+        self._pending_causes: list[int] = []  # since the last recomputation
+
+    def record(self, kind: str, **details) -> dict:
+        """Record something that happened; anything but a recomputation becomes a cause
+        of the next one."""
+        self.seq += 1
+        record = {"seq": self.seq, "time": round(self.clock(), 4), "event": kind, **details}
+        self.records.append(record)
+        if kind != RECONCILED:
+            self._pending_causes.append(self.seq)
+        return record
+
+    def take_causes(self) -> list[int]:
+        """The sequence numbers of events since the last call: what a recomputation
+        answers."""
+        causes, self._pending_causes = self._pending_causes, []
+        return causes
+
+    def since(self, seq: int = 0, limit: int = EVENT_LOG_SIZE) -> list[dict]:
+        """Records after ``seq``, oldest first, the newest ``limit`` of them."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return [e for e in self.records if e["seq"] > seq][-limit:]

@@ -1,0 +1,51 @@
+"""What the controller does with a frame the switches sent up: learn its sender, answer
+ARP from the host table (proxy ARP), and deliver it where forwarding has no entry yet.
+
+Learning and flooding happen only on settled edge ports (Topology.is_edge_port): that is
+what keeps a topology full of loops harmless, since no switch ever floods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .topology import Topology, is_unicast
+
+
+@dataclass
+class FrameVerdict:
+    """What the controller does with a frame its tables sent up."""
+
+    learned: bool = False  # the topology changed: recompute the plan
+    arp_reply_mac: str | None = None  # answer the ARP request on the ingress port as this MAC
+    outputs: dict = field(default_factory=dict)  # dpid -> ports to send the frame out of
+
+
+def handle_frame(topo: Topology, dpid: int, in_port: int, now: float, eth_src: str,
+                 eth_dst: str, src_ip: str | None = None,
+                 arp_request_for: str | None = None) -> FrameVerdict:
+    """Decide about a frame that missed the tables (or is ARP).
+
+    Learning and flooding happen only on settled edge ports: that is what keeps loops
+    harmless.  A frame for a known host is handed straight to the host's port from
+    anywhere, including an inter-switch port: that covers packets in flight while a new
+    host's entries are still being installed along the path, and cannot loop.
+    """
+    verdict = FrameVerdict()
+    edge = topo.is_edge_port(dpid, in_port, now)
+    if edge and is_unicast(eth_src):
+        verdict.learned = topo.learn_host(eth_src, dpid, in_port, now, src_ip)
+    if edge and arp_request_for:
+        target = topo.host_by_ip(arp_request_for)
+        if target is not None and target.mac != eth_src:
+            verdict.arp_reply_mac = target.mac
+            return verdict
+    host = topo.hosts.get(eth_dst)
+    if host is not None:
+        if (host.dpid, host.port) != (dpid, in_port):
+            verdict.outputs = {host.dpid: [host.port]}
+    elif edge:
+        for out_dpid, port in topo.edge_ports(now):
+            if (out_dpid, port) != (dpid, in_port):
+                verdict.outputs.setdefault(out_dpid, []).append(port)
+    return verdict

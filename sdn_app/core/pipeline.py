@@ -1,0 +1,250 @@
+"""The pipeline: the one place that says what our flow tables hold and what each action
+means.  The plan builder (plan.py) writes entries in these terms, the OpenFlow codec
+(ryuapp/codec.py) encodes and decodes them, and the path tracer (trace.py) and the
+simulated dataplane of the unit tests run them through ``run_actions``; nobody else
+re-derives what an entry is for from its shape.
+
+Two tables:
+
+* table 0 (ingress): LLDP and ARP go to the controller; a known host's frames
+  (in_port + eth_src: its *learning entry*) and frames from inter-switch ports go on to
+  table 1; frames on a tagged fast-reroute detour follow the detour; anything else
+  misses to the controller, which is how new and moved hosts are noticed.
+* table 1 (forwarding): one entry per known host, ``eth_dst -> output`` toward the
+  host's switch, or ``-> group`` where the policy splits traffic over several next hops;
+  misses go to the controller.  Frames that entered the network at this switch (table 0
+  marks them with metadata=FROM_LOCAL_HOST) hit a twin *counting entry* of higher
+  priority whose counters measure the demand matrix exactly.
+
+Actions are tuples, the name first:
+
+=================  ===================================================================
+("output", port)   send out of a switch port (never back out of the ingress port)
+("controller",)    send to the controller (packet-in, whole frame)
+("group", id)      run a group: SELECT splits flows by bucket weight, FAST_FAILOVER
+                   takes its first bucket whose watched port is live
+("push_vlan", vid) tag the frame with VLAN ``vid`` (a detour; never on a tagged frame)
+("pop_vlan",)      remove the tag (end of a detour)
+("clear_in_port",) forget the ingress port, so a backup may leave by it
+("metadata", v)    write table metadata (instruction; flow entries only)
+("goto", table)    continue in a later table (instruction; flow entries only)
+=================  ===================================================================
+
+Adding an action is one line in ``ACTIONS`` and its case in ``run_actions``, plus its
+encoder in the codec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TABLE_INGRESS = 0
+TABLE_FORWARD = 1
+
+ETH_TYPE_ARP = 0x0806
+ETH_TYPE_LLDP = 0x88CC
+
+PRIORITY_MISS = 0
+PRIORITY_FORWARD = 100
+PRIORITY_INGRESS_COUNT = 110  # table 1: counting entries (frames from local hosts)
+PRIORITY_DETOUR = 500  # table 0: frames on a tagged detour (protection.py)
+PRIORITY_CONTROL = 1000  # LLDP and ARP: above every forwarding entry
+
+FROM_LOCAL_HOST = 1  # metadata table 0 writes on frames from a host of this switch
+VLAN_PRESENT = 0x1000  # OFPVID_PRESENT: the OXM value of a frame that carries a VLAN tag
+
+# Action name -> where it goes in an OpenFlow flow entry: "apply" (an apply-actions
+# instruction, in order; the only kind a group bucket may hold) or "instruction".
+ACTIONS = {
+    "output": "apply",
+    "controller": "apply",
+    "group": "apply",
+    "push_vlan": "apply",
+    "pop_vlan": "apply",
+    "clear_in_port": "apply",
+    "metadata": "instruction",
+    "goto": "instruction",
+}
+# The order flow entries list instructions in (apply-actions first, then write-metadata,
+# then goto), so an entry read back from a switch compares equal to the planned one.
+INSTRUCTION_ORDER = {"metadata": 1, "goto": 2}
+
+TO_CONTROLLER = (("controller",),)
+
+SELECT, FAST_FAILOVER = "select", "ff"
+
+
+@dataclass(frozen=True)
+class FlowEntry:
+    """One flow entry, in OpenFlow-version-neutral terms.
+
+    ``match`` is a sorted tuple of (OXM field name, value) pairs; ``actions`` a tuple of
+    action steps (see ACTIONS), apply-actions first, in INSTRUCTION_ORDER.
+    """
+
+    table: int
+    priority: int
+    match: tuple
+    actions: tuple
+    idle_timeout: int = 0
+    notify_removal: bool = False
+
+    @property
+    def key(self) -> tuple:
+        """What identifies an entry in a switch's table (OpenFlow strict matching)."""
+        return (self.table, self.priority, self.match)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A group bucket: apply-actions (see ACTIONS), a weight (SELECT) or the port whose
+    liveness it watches (FAST_FAILOVER)."""
+
+    actions: tuple
+    weight: int = 1
+    watch_port: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    group_id: int
+    kind: str  # SELECT or FAST_FAILOVER
+    buckets: tuple  # of Bucket
+
+    @property
+    def key(self) -> tuple:
+        return ("group", self.group_id)
+
+
+def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,
+          notify_removal: bool = False, **match) -> FlowEntry:
+    return FlowEntry(table, priority, tuple(sorted(match.items())), actions,
+                     idle_timeout, notify_removal)
+
+
+# -- the entries, by what they are for --------------------------------------------------
+
+def control_entries() -> list[FlowEntry]:
+    """What every switch holds whatever the topology: LLDP and ARP to the controller,
+    and both tables' misses."""
+    return [entry(TABLE_INGRESS, PRIORITY_CONTROL, TO_CONTROLLER, eth_type=ETH_TYPE_LLDP),
+            entry(TABLE_INGRESS, PRIORITY_CONTROL, TO_CONTROLLER, eth_type=ETH_TYPE_ARP),
+            entry(TABLE_INGRESS, PRIORITY_MISS, TO_CONTROLLER),
+            entry(TABLE_FORWARD, PRIORITY_MISS, TO_CONTROLLER)]
+
+
+def link_port_entry(port: int) -> FlowEntry:
+    """Frames arriving from another switch go straight to forwarding."""
+    return entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),), in_port=port)
+
+
+def detour_entry(tag: int, port: int | None) -> FlowEntry:
+    """A frame on detour ``tag`` goes out of ``port``; at the detour's end (None) it is
+    untagged and forwarded normally."""
+    actions = ((("pop_vlan",), ("goto", TABLE_FORWARD)) if port is None
+               else (("output", port),))
+    return entry(TABLE_INGRESS, PRIORITY_DETOUR, actions, vlan_vid=VLAN_PRESENT | tag)
+
+
+def learning_entry(mac: str, port: int, idle_timeout: int) -> FlowEntry:
+    """A known host's frames are marked as local and forwarded.  Its expiry (notified
+    when ``idle_timeout`` is set) is what tells the controller a host went silent, and
+    after a controller restart these entries tell where the hosts are."""
+    return entry(TABLE_INGRESS, PRIORITY_FORWARD,
+                 (("metadata", FROM_LOCAL_HOST), ("goto", TABLE_FORWARD)),
+                 idle_timeout=idle_timeout, notify_removal=idle_timeout > 0,
+                 in_port=port, eth_src=mac)
+
+
+def forward_entry(mac: str, actions: tuple) -> FlowEntry:
+    return entry(TABLE_FORWARD, PRIORITY_FORWARD, actions, eth_dst=mac)
+
+
+def counting_entry(mac: str, actions: tuple) -> FlowEntry:
+    """The twin of forward_entry for frames from local hosts: its counters are the
+    traffic entering the network here for ``mac``."""
+    return entry(TABLE_FORWARD, PRIORITY_INGRESS_COUNT, actions,
+                 metadata=FROM_LOCAL_HOST, eth_dst=mac)
+
+
+def learned_host(flow: FlowEntry) -> tuple[str, int] | None:
+    """(MAC, port) if ``flow`` is a learning entry, else None."""
+    fields = dict(flow.match)
+    if flow.table == TABLE_INGRESS and "eth_src" in fields and "in_port" in fields:
+        return fields["eth_src"], fields["in_port"]
+    return None
+
+
+def counted_destination(table: int, match: dict) -> str | None:
+    """The destination MAC if an entry (table, match fields) is a counting entry."""
+    if table == TABLE_FORWARD and match.get("metadata") == FROM_LOCAL_HOST:
+        return match.get("eth_dst")
+    return None
+
+
+def install_order(item) -> int:
+    """Failover groups first, then the SELECT groups whose buckets point at them, then
+    flow entries that point at either; deletions run in the reverse order."""
+    if isinstance(item, GroupEntry):
+        return 0 if item.kind == FAST_FAILOVER else 1
+    return 2
+
+
+# -- what actions do ----------------------------------------------------------------------
+
+@dataclass
+class Effects:
+    """What running action steps did to one frame."""
+
+    outputs: list = field(default_factory=list)  # [(port, fields as sent, share of flows)]
+    to_controller: bool = False
+    goto: int | None = None
+
+
+def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
+                effects: Effects | None = None) -> Effects:
+    """Apply action steps to a frame's header ``fields`` ({in_port, vlan_vid, metadata,
+    ...}; changed in place as the switch would).  ``groups``: {group id: GroupEntry} of
+    the switch; ``live(port)``: whether a watched port is up.  A SELECT group sends the
+    frame down every bucket, each with its share of the flows (a switch hashes each flow
+    onto one), so callers see every path traffic can take."""
+    effects = effects if effects is not None else Effects()
+    for step in steps:
+        name = step[0]
+        if name == "output":
+            effects.outputs.append((step[1], dict(fields), share))
+        elif name == "controller":
+            effects.to_controller = True
+        elif name == "group":
+            group = groups[step[1]]
+            if group.kind == SELECT:
+                total = sum(b.weight for b in group.buckets)
+                if any(b.weight <= 0 for b in group.buckets):
+                    raise ValueError("SELECT group %d has a bucket of weight 0" % step[1])
+                for bucket in group.buckets:
+                    run_actions(bucket.actions, dict(fields), groups, live,
+                                share * bucket.weight / total, effects)
+            else:
+                up = [b for b in group.buckets if live(b.watch_port)][:1]
+                for bucket in up:
+                    run_actions(bucket.actions, dict(fields), groups, live, share, effects)
+        elif name == "push_vlan":
+            if fields.get("vlan_vid", 0):
+                raise ValueError("a tagged frame is never tagged again: %r" % (step,))
+            fields["vlan_vid"] = VLAN_PRESENT | step[1]
+        elif name == "pop_vlan":
+            fields["vlan_vid"] = 0
+        elif name == "clear_in_port":
+            fields["in_port"] = 0
+        elif name == "metadata":
+            fields["metadata"] = step[1]
+        elif name == "goto":
+            effects.goto = step[1]
+        else:
+            raise ValueError("unknown action %r" % (step,))
+    return effects
+
+
+def groups_of(entries: dict) -> dict:
+    """{group id: GroupEntry} from one switch's {key: FlowEntry | GroupEntry}."""
+    return {item.group_id: item for item in entries.values() if isinstance(item, GroupEntry)}

@@ -1,0 +1,106 @@
+"""The controller's settings: each one's name, default, bounds and meaning, stated once.
+
+The Ryu layer (ryuapp/options.py) turns these fields into oslo.config options in the
+``[sdn_app]`` group; the lab writes the same names into the files it starts
+ryu-manager with; the unit tests build ``Settings()`` directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from .te import POLICIES
+
+DEFAULT_COOKIE = 0x5DA0_0000_0000_0001
+
+
+def _setting(default, help: str, **bounds):
+    """A Settings field: ``bounds`` are min/max (numbers) or choices (strings)."""
+    return field(default=default, metadata={"help": help, **bounds})
+
+
+@dataclass(frozen=True)
+class Settings:
+    lldp_interval: float = _setting(
+        1.0, "Seconds between LLDP probes on every switch port.", min=0.05, max=60)
+    link_timeout: float = _setting(
+        3.5, "Seconds without LLDP after which a link is declared down (carrier loss is "
+             "seen at once through port status).", min=0.1, max=600)
+    settle_time: float = _setting(
+        1.0, "Seconds a port must be up, with no LLDP seen on it, before it counts as "
+             "host-facing (learns hosts, receives broadcasts).", min=0, max=60)
+    host_idle_timeout: int = _setting(
+        300, "Seconds of silence after which a host is forgotten (0: never).",
+        min=0, max=65535)
+    cookie: int = _setting(
+        DEFAULT_COOKIE, "OpenFlow cookie that marks this application's flow entries.",
+        min=1, max=2**64 - 1)
+    stats_interval: float = _setting(
+        1.0, "Seconds between port and flow statistics polls of every switch.",
+        min=0.1, max=60)
+    stats_time_constant: float = _setting(
+        1.0, "Time constant (s) of the moving average over measured rates; 0 reports the "
+             "last interval's rate unsmoothed.", min=0, max=600)
+    policy: str = _setting(
+        "adaptive", "How traffic is spread over paths (changeable at run time over REST).",
+        choices=POLICIES)
+    path_stretch: int = _setting(
+        0, "Also use paths up to this many hops longer than the shortest.", min=0, max=4)
+    rebalance_interval: float = _setting(
+        2.0, "Seconds between re-evaluations of adaptive weights.", min=0.2, max=600)
+    rebalance_threshold: float = _setting(
+        0.05, "Adaptive weights change only when a share moves by more than this.",
+        min=0, max=1)
+    rebalance_hold: float = _setting(
+        5.0, "Minimum seconds between two weight changes of the same group.",
+        min=0, max=3600)
+    protection: bool = _setting(
+        True, "Pre-install FAST_FAILOVER backups so switches divert traffic themselves "
+              "when a port goes down (see core/protection.py).")
+    # ((dpid, port, Mbit/s), ...); written '<dpid hex>/<port>:<Mbit/s>,...'
+    link_capacity_mbps: tuple = _setting(
+        (), "Capacity of switch ports, overriding the advertised speed: "
+            "'<dpid hex>/<port>:<Mbit/s>,...' (emulated links advertise their veth's "
+            "speed, not a shaped rate).")
+
+    def __post_init__(self):
+        if self.link_timeout <= self.lldp_interval:
+            raise ValueError("link_timeout (%s) must exceed lldp_interval (%s)"
+                             % (self.link_timeout, self.lldp_interval))
+
+
+SETTINGS_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def parse_capacities(text_map: dict) -> tuple:
+    """((dpid, port, Mbit/s), ...) from {'<dpid hex>/<port>': '<Mbit/s>'} (the setting as
+    oslo's DictOpt splits it)."""
+    out = []
+    for key, value in text_map.items():
+        try:
+            dpid_text, port_text = key.split("/")
+            dpid, port, mbps = int(dpid_text, 16), int(port_text), float(value)
+        except ValueError:
+            raise ValueError("link_capacity_mbps: %r is not '<dpid hex>/<port>:<Mbit/s>'"
+                             % ("%s:%s" % (key, value))) from None
+        if mbps <= 0:
+            raise ValueError("link_capacity_mbps: capacity of %s must be positive" % key)
+        out.append((dpid, port, mbps))
+    return tuple(sorted(out))
+
+
+def parse_capacity_text(text: str) -> tuple:
+    """The same from the setting's text, '<dpid hex>/<port>:<Mbit/s>,...'."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition(":")
+        if not sep:
+            raise ValueError("link_capacity_mbps: %r is not '<dpid hex>/<port>:<Mbit/s>'"
+                             % item)
+        pairs[key] = value
+    return parse_capacities(pairs)
+
+
+def format_capacities(capacities) -> str:
+    """The setting's text for ((dpid, port, Mbit/s), ...): the inverse of the above."""
+    return ",".join("%x/%d:%g" % (dpid, port, mbps) for dpid, port, mbps in capacities)

@@ -1,0 +1,173 @@
+"""The read-only view of a running controller that its clients read (REST today; metrics
+and a web page next), in JSON-ready form, and the one command they may give.
+
+A client gets a ``NetworkView`` and nothing else: what it may read is exactly what
+``ControllerState`` lists, so the controller's internals can change without breaking
+a client, and a client cannot change them by accident.  Unknown names raise
+TopologyError (HTTP 404), malformed arguments ValueError (HTTP 400).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import networkx as nx
+
+from .events import EventLog
+from .meters import PORT_COUNTERS
+from .pipeline import FAST_FAILOVER, SELECT, GroupEntry
+from .te import POLICIES
+from .topology import Host, Link, Topology, dpid_to_str
+from .trace import path_report
+
+
+class ControllerState(Protocol):
+    """What the view reads of the controller."""
+
+    topo: Topology
+    plan: dict  # the plan in force: {dpid: {key: FlowEntry | GroupEntry}}
+    policy: str
+    path_stretch: int
+    last_reconcile: dict  # timings and message counts of the last recomputation
+    last_change: dict  # ... of the last one that changed any switch
+    event_log: EventLog
+
+    def port_rate(self, dpid: int, port_no: int, counter: str) -> float:
+        """Per-second rate of one of PORT_COUNTERS (0 until two samples were seen)."""
+
+    def set_policy(self, policy: str) -> None:
+        """Change the traffic-engineering policy (ValueError if unknown)."""
+
+
+class NetworkView:
+    def __init__(self, state: ControllerState):
+        self._state = state
+
+    def topology(self, fmt: str = "default") -> dict:
+        if fmt == "node-link":
+            return nx.node_link_data(export_graph(self._state.topo))
+        if fmt != "default":
+            raise ValueError("format must be 'default' or 'node-link', got %r" % fmt)
+        return topology_dict(self._state.topo)
+
+    def switches(self) -> list[dict]:
+        topo = self._state.topo
+        return [switch_dict(topo, d) for d in sorted(topo.graph)]
+
+    def switch(self, dpid: int) -> dict:
+        return switch_dict(self._state.topo, dpid)
+
+    def hosts(self) -> list[dict]:
+        return [host_dict(h) for h in sorted(self._state.topo.hosts.values(),
+                                             key=lambda h: h.mac)]
+
+    def host(self, key: str) -> dict:
+        return host_dict(self._state.topo.find_host(key))
+
+    def links(self) -> list[dict]:
+        return links_dicts(self._state.topo)
+
+    def paths(self, src: str, dst: str) -> dict:
+        return path_report(self._state.plan, self._state.topo, src, dst)
+
+    def policy(self) -> dict:
+        state = self._state
+        kinds = [item.kind for entries in state.plan.values() for item in entries.values()
+                 if isinstance(item, GroupEntry)]
+        return {"policy": state.policy, "policies": list(POLICIES),
+                "path_stretch": state.path_stretch,
+                "select_groups": kinds.count(SELECT),
+                "failover_groups": kinds.count(FAST_FAILOVER),
+                "last_reconcile": state.last_reconcile,
+                "last_change": state.last_change}
+
+    def set_policy(self, policy: str) -> dict:
+        self._state.set_policy(policy)
+        return self.policy()
+
+    def port_stats(self, dpid: int) -> list[dict]:
+        """Per-port rates (bits/s, packets/s, drops/s) and capacity of one switch."""
+        topo = self._state.topo
+        rows = []
+        for port_no in sorted(topo.switch(dpid).ports):
+            row = {"port_no": port_no, "capacity_bps": topo.capacity(dpid, port_no)}
+            for name in PORT_COUNTERS:
+                rate = self._state.port_rate(dpid, port_no, name)
+                if name.endswith("_bytes"):
+                    row[name.replace("_bytes", "_bps")] = round(8 * rate, 1)
+                else:
+                    row[name.replace("_packets", "_pps").replace("_dropped", "_drops")] = round(
+                        rate, 1)
+            rows.append(row)
+        return rows
+
+    def events(self, since: int = 0, limit: int = 1000) -> list[dict]:
+        return self._state.event_log.since(since, limit)
+
+
+# -- JSON forms of the model ----------------------------------------------------------------
+
+def topology_dict(topo: Topology) -> dict:
+    return {
+        "switches": [switch_dict(topo, d) for d in sorted(topo.graph)],
+        "links": links_dicts(topo),
+        "hosts": [host_dict(h) for h in sorted(topo.hosts.values(), key=lambda h: h.mac)],
+    }
+
+
+def links_dicts(topo: Topology) -> list[dict]:
+    """Every directed link, up or down, with capacity, measured rate and utilization."""
+    rows = [(lk, "up") for lk in topo.links()]
+    rows += [(lk, "down") for lk in topo.down_links.values()]
+    return [link_dict(topo, lk, state)
+            for lk, state in sorted(rows, key=lambda r: _link_order(r[0]))]
+
+
+def link_dict(topo: Topology, link: Link, state: str) -> dict:
+    capacity = topo.capacity(link.src, link.src_port) if link.src in topo.graph else 0.0
+    rate = link.rate_bps if state == "up" else 0.0
+    return {"src": {"dpid": dpid_to_str(link.src), "port_no": link.src_port},
+            "dst": {"dpid": dpid_to_str(link.dst), "port_no": link.dst_port},
+            "state": state, "capacity_bps": capacity, "rate_bps": round(rate, 1),
+            "utilization": round(rate / capacity, 4) if capacity else 0.0}
+
+
+def switch_dict(topo: Topology, dpid: int) -> dict:
+    switch = topo.switch(dpid)
+    return {
+        "dpid": dpid_to_str(dpid),
+        "connected": switch.connected,
+        "ports": [{"port_no": p.port_no, "name": p.name, "hw_addr": p.hw_addr,
+                   "live": p.live, "speed_bps": p.speed_bps,
+                   "role": "link" if topo.is_link_port(dpid, p.port_no) else "edge"}
+                  for p in sorted(switch.ports.values(), key=lambda p: p.port_no)],
+    }
+
+
+def host_dict(host: Host) -> dict:
+    return {"mac": host.mac, "ipv4": list(host.ips),
+            "dpid": dpid_to_str(host.dpid), "port_no": host.port,
+            "last_seen": round(host.last_seen, 3)}
+
+
+def export_graph(topo: Topology) -> nx.MultiDiGraph:
+    """Switches, hosts and every directed edge between them, with plain JSON-friendly
+    attributes: what ``GET /v1/topology?format=node-link`` serves."""
+    out = nx.MultiDiGraph()
+    for dpid in topo.graph:
+        out.add_node(dpid_to_str(dpid), kind="switch", connected=topo.switch(dpid).connected)
+    for lk in topo.links():
+        out.add_edge(dpid_to_str(lk.src), dpid_to_str(lk.dst), key=lk.src_port,
+                     kind="link", src_port=lk.src_port, dst_port=lk.dst_port,
+                     capacity_bps=topo.capacity(lk.src, lk.src_port),
+                     rate_bps=round(lk.rate_bps, 1))
+    for host in topo.hosts.values():
+        sw = dpid_to_str(host.dpid)
+        out.add_node(host.mac, kind="host", ips=list(host.ips))
+        out.add_edge(host.mac, sw, key=0, kind="access", dst_port=host.port)
+        out.add_edge(sw, host.mac, key=host.port, kind="access", src_port=host.port)
+    return out
+
+
+def _link_order(link: Link):
+    return (link.src, link.src_port, link.dst, link.dst_port)

@@ -1,0 +1,428 @@
+"""The Ryu application: turns OpenFlow events into calls on the core, and the core's plan
+into the messages that differ from what the switches hold.
+
+Run it as ``ryu-manager sdn_app.controller`` (or ``sdn_app.ryuapp.app``; options: see
+core/settings.py).  Per-switch state lives in a SwitchSession (session.py); sending a
+plan, make-before-break, is the core's Reconciler (core/reconcile.py); clients read the
+controller through a NetworkView (core/view.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from ryu.app.wsgi import WSGIApplication
+from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.lib import hub
+from ryu.lib.packet import arp, ethernet, ipv4, packet
+from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
+
+from ..core.events import RECONCILED, EventLog
+from ..core.frames import handle_frame
+from ..core.pipeline import ETH_TYPE_LLDP, TABLE_FORWARD, counted_destination, learned_host
+from ..core.plan import build_plan
+from ..core.protection import plan_protection
+from ..core.reconcile import Coalescer, Reconciler, update_waves
+from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
+from ..core.topology import Topology, TopologyError, dpid_to_str
+from ..core.view import NetworkView
+from . import codec, options
+from .rest import RestApi
+from .session import SwitchSession
+
+# How long a switch may take to report the flows it holds before we clear ours instead.
+READBACK_TIMEOUT = 5.0
+# A frame the controller saw this recently is not delivered again: the guard against a
+# broadcast coming back through a link that LLDP has not proven yet.
+DUPLICATE_WINDOW = 0.5
+# How long one wave of an update waits for the switches' barrier replies at most.
+BARRIER_TIMEOUT = 0.5
+
+
+class ElasticController(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION, ofproto_v1_5.OFP_VERSION]
+    _CONTEXTS = {"wsgi": WSGIApplication}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            self.settings = options.load(self.CONF)
+        except ValueError as exc:
+            self.logger.error("%s", exc)
+            raise SystemExit(2) from None
+        self.topo = Topology(settle_time=self.settings.settle_time)
+        for dpid, port, mbps in self.settings.link_capacity_mbps:
+            self.topo.capacity_overrides[(dpid, port)] = mbps * 1e6
+        self.sessions: dict[int, SwitchSession] = {}  # dpid -> connected switch
+        self.policy = self.settings.policy
+        self.path_stretch = self.settings.path_stretch
+        self.next_hops = {}  # (u, d) -> ((port, weight), ...) in force
+        self.damper = Damper(self.settings.rebalance_threshold, self.settings.rebalance_hold)
+        self._restored = set()  # (dpid, port) of links back since the last recomputation
+        self.last_reconcile = {}  # timings and message counts of the last recomputation
+        self.last_change = {}  # ... of the last one that changed any switch
+        self.event_log = EventLog(time.time)
+        self._recent_frames = {}  # frame digest -> time first delivered
+        self.reconciler = Reconciler(
+            wait_applied=self._wait_applied, clock=time.monotonic,
+            resend_later=lambda delay: hub.spawn_after(delay, self.coalescer.request, False))
+        self.coalescer = Coalescer(hub.spawn, self._reconcile)
+        kwargs["wsgi"].register(RestApi, {"view": NetworkView(self)})
+        self.threads.append(hub.spawn(self._housekeeping))
+        self.threads.append(hub.spawn(self._poll_stats))
+        self.threads.append(hub.spawn(self._rebalance))
+
+    @property
+    def plan(self) -> dict:
+        return self.reconciler.plan
+
+    # -- switches -----------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev):
+        dp = ev.datapath
+        if dp.id is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self.logger.info("switch %s connected (OpenFlow 0x%x)", dpid_to_str(dp.id),
+                             dp.ofproto.OFP_VERSION)
+            self.event("switch_connected", dpid=dpid_to_str(dp.id),
+                       openflow=dp.ofproto.OFP_VERSION)
+            self.sessions[dp.id] = SwitchSession(dp, self.settings, time.monotonic())
+        elif self._session(dp) is not None:
+            self.logger.warning("switch %s disconnected; its flows stay in place",
+                                dpid_to_str(dp.id))
+            self.event("switch_disconnected", dpid=dpid_to_str(dp.id))
+            del self.sessions[dp.id]  # its counters restart with the next connection
+            self.topo.switch_disconnected(dp.id)
+
+    def _session(self, dp) -> SwitchSession | None:
+        """The session of this very connection (not a newer one of the same switch)."""
+        session = self.sessions.get(dp.id)
+        return session if session is not None and session.dp is dp else None
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _port_desc(self, ev):
+        session = self._session(ev.msg.datapath)
+        ports = session.add_ports(ev.msg) if session else None
+        if ports is None:
+            return
+        self.topo.switch_connected(session.dpid, ports, time.monotonic())
+        self.coalescer.request()
+        self._send_lldp(session)
+
+    @set_ev_cls([ofp_event.EventOFPFlowStatsReply, ofp_event.EventOFPFlowDescStatsReply],
+                MAIN_DISPATCHER)
+    def _flow_stats(self, ev):
+        session = self._session(ev.msg.datapath)
+        if session is None:
+            return
+        now = time.monotonic()
+        if not session.is_readback(ev.msg):
+            session.add_flow_counters(ev.msg, now, counted_destination)
+            return
+        entries = session.add_readback(ev.msg)
+        if entries is None:
+            return
+        self.logger.info("switch %s holds %d of our flow entries; taking them over",
+                         dpid_to_str(session.dpid), len(entries))
+        # The restarted controller must re-prove the links and hosts these serve
+        # before it deletes any of them.
+        session.tables.take_over(entries, now + self.settings.link_timeout)
+        for flow in entries.values():
+            host = learned_host(flow)
+            if host is not None:
+                self.topo.restore_host(host[0], session.dpid, host[1], now)
+        self.coalescer.request()
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev):
+        dp, msg = ev.msg.datapath, ev.msg
+        port = codec.parse_port(dp, msg.desc)
+        session = self._session(dp)
+        if port is None or session is None or dp.id not in self.topo.graph:
+            return
+        now = time.monotonic()
+        if msg.reason == dp.ofproto.OFPPR_DELETE:
+            changed = self.topo.port_deleted(dp.id, port.port_no)
+        else:
+            changed = self.topo.port_changed(dp.id, port, now)
+        state = ("deleted" if msg.reason == dp.ofproto.OFPPR_DELETE
+                 else "up" if port.live else "down")
+        self.logger.info("port %s:%d %s", dpid_to_str(dp.id), port.port_no, state)
+        self.event("port_" + state, dpid=dpid_to_str(dp.id), port_no=port.port_no,
+                   changed_forwarding=changed)
+        if port.live and msg.reason != dp.ofproto.OFPPR_DELETE:
+            self._send_lldp(session, [port.port_no])
+        if changed:
+            self.coalescer.request()
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def _flow_removed(self, ev):
+        dp, msg = ev.msg.datapath, ev.msg
+        if msg.cookie != self.settings.cookie:
+            return
+        flow = codec.flow_entry_from_stats(dp, _StatsView(msg))
+        session = self._session(dp)
+        if session is not None:
+            session.tables.removed(flow.key)
+        learned = learned_host(flow)
+        host = self.topo.hosts.get(learned[0]) if learned else None
+        if host and host.dpid == dp.id:
+            self.logger.info("host %s idle; forgetting it", host.mac)
+            self.event("host_expired", mac=host.mac)
+            self.topo.remove_host(host.mac)
+        self.coalescer.request()
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _error(self, ev):
+        msg = ev.msg
+        self.logger.error("switch %s reported error type=%d code=%d",
+                          dpid_to_str(msg.datapath.id), msg.type, msg.code)
+
+    def event(self, kind: str, **details) -> dict:
+        """Record something that happened (GET /v1/events); topology changes become the
+        cause of the recomputation that follows them."""
+        return self.event_log.record(kind, **details)
+
+    # -- reconciling flow tables ----------------------------------------------------------
+
+    def _reconcile(self, recompute: bool) -> None:
+        """The coalescer's work: recompute the plan and send it, or only send the plan in
+        force again (to delete what it retired once that is due)."""
+        if not recompute:
+            self.reconciler.send_plan(self.sessions)
+            return
+        started = time.monotonic()
+        allowed = allowed_ports(self.topo, self.path_stretch)
+        restored, self._restored = self._restored, set()
+        revert = {d for (u, d), ports in allowed.items()
+                  if any((u, port) in restored for port in ports)}
+        in_force = self.next_hops
+        current = {key: hops for key, hops in in_force.items() if key[1] not in revert}
+        proposed = compute_next_hops(self.topo, self.policy, self.demand(),
+                                     self.path_stretch, current)
+        computed = time.monotonic()
+        if self.policy == "adaptive":
+            proposed = self.damper.apply(proposed, self.next_hops, computed, allowed,
+                                         revert=revert)
+        self.next_hops = proposed
+        protection = (plan_protection(self.topo.graph, proposed, self.path_stretch)
+                      if self.settings.protection else None)
+        plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed, protection)
+        waves = update_waves(self.topo, in_force, proposed)
+        totals = self.reconciler.send_plan(self.sessions, waves, plan)
+        self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
+                                   total_seconds=round(time.monotonic() - started, 4))
+        causes = self.event_log.take_causes()
+        if totals["group_mods"] or totals["flow_mods"]:
+            self.last_change = self.last_reconcile
+            self.event(RECONCILED, policy=self.policy, causes=causes, **self.last_reconcile)
+            self.logger.info("reconciled (%s): %d flow mods, %d group mods in %.1f ms",
+                             self.policy, totals["flow_mods"], totals["group_mods"],
+                             1000 * (time.monotonic() - started))
+
+    def _wait_applied(self, sessions) -> None:
+        """Until each switch has answered a barrier (it has applied everything sent to
+        it before), BARRIER_TIMEOUT at most: a silent switch must not stall the rest."""
+        waiting = [(session, *session.request_barrier()) for session in sessions]
+        deadline = time.monotonic() + BARRIER_TIMEOUT
+        for session, xid, replied in waiting:
+            replied.wait(max(0.0, deadline - time.monotonic()))
+            session.forget_barrier(xid)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        session = self._session(ev.msg.datapath)
+        if session is not None:
+            session.barrier_replied(ev.msg.xid)
+
+    # -- policy and statistics ----------------------------------------------------------
+
+    def set_policy(self, policy: str) -> None:
+        if policy not in POLICIES:
+            raise ValueError("policy must be one of %s, got %r" % (", ".join(POLICIES), policy))
+        if policy != self.policy:
+            self.logger.info("policy %s -> %s", self.policy, policy)
+            self.event("policy", old=self.policy, new=policy)
+            self.policy = policy
+            self.next_hops = {}  # a new policy takes effect whole, not damped
+            self.coalescer.request()
+
+    def demand(self) -> dict:
+        """{(ingress switch, destination switch): bits/s} measured by the counting
+        entries (core/pipeline.py)."""
+        where = {mac: host.dpid for mac, host in self.topo.hosts.items()}
+        result = {}
+        for dpid, session in self.sessions.items():
+            for mac, meter in session.demand_meters.meters.items():
+                dst = where.get(mac)
+                if dst is not None and dst != dpid:
+                    key = (dpid, dst)
+                    result[key] = result.get(key, 0.0) + 8 * meter.rate("bytes")
+        return result
+
+    def port_rate(self, dpid: int, port_no: int, counter: str) -> float:
+        session = self.sessions.get(dpid)
+        return session.port_meters.rate(port_no, counter) if session else 0.0
+
+    def _poll_stats(self):
+        while True:
+            hub.sleep(self.settings.stats_interval)
+            for dpid, session in list(self.sessions.items()):
+                if session.tables.installed is None:
+                    continue
+                try:
+                    session.send_msg(codec.port_stats_request(session.dp))
+                    session.send_msg(codec.flow_stats_request(
+                        session.dp, self.settings.cookie, TABLE_FORWARD))
+                except Exception:
+                    self.logger.exception("polling %s failed", dpid_to_str(dpid))
+
+    def _rebalance(self):
+        while True:
+            hub.sleep(self.settings.rebalance_interval)
+            if self.policy == "adaptive":
+                self.coalescer.request()
+
+    @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
+    def _port_stats(self, ev):
+        dp, now = ev.msg.datapath, time.monotonic()
+        session = self._session(dp)
+        if session is None or dp.id not in self.topo.graph:
+            return
+        for stat in ev.msg.body:
+            if stat.port_no <= dp.ofproto.OFPP_MAX:
+                meter = session.port_meters.update(stat.port_no, codec.port_counters(stat),
+                                                   now)
+                if "rx_packets" in meter.grew:
+                    self.topo.port_received(dp.id, stat.port_no, now)
+        for link in self.topo.links():
+            if link.src == dp.id:
+                link.rate_bps = 8 * session.port_meters.rate(link.src_port, "tx_bytes")
+
+    # -- discovery ----------------------------------------------------------------------
+
+    def _housekeeping(self):
+        while True:
+            hub.sleep(self.settings.lldp_interval)
+            try:
+                now = time.monotonic()
+                for dpid, session in list(self.sessions.items()):
+                    if (session.readback is not None
+                            and now - session.connected_at > READBACK_TIMEOUT):
+                        self.logger.warning("switch %s did not report its flows; clearing "
+                                            "ours and reinstalling", dpid_to_str(dpid))
+                        session.abandon_readback()
+                        self.coalescer.request()
+                    if session.tables.hold_expired(now):
+                        self.coalescer.request()  # now remove what was not re-proven
+                    self._send_lldp(session)
+                expired = self.topo.expire_links(now, self.settings.link_timeout)
+                for link in expired:
+                    self.logger.warning("link %s:%d -> %s:%d silent; down",
+                                        dpid_to_str(link.src), link.src_port,
+                                        dpid_to_str(link.dst), link.dst_port)
+                    self.event("link_silent", src=dpid_to_str(link.src),
+                               src_port=link.src_port, dst=dpid_to_str(link.dst),
+                               dst_port=link.dst_port)
+                if expired:
+                    self.coalescer.request()
+                cutoff = now - DUPLICATE_WINDOW
+                self._recent_frames = {k: t for k, t in self._recent_frames.items()
+                                       if t > cutoff}
+            except Exception:
+                self.logger.exception("housekeeping failed")
+
+    def _send_lldp(self, session, port_numbers=None):
+        if session.dpid not in self.topo.graph:
+            return
+        switch = self.topo.switch(session.dpid)
+        for port_no in port_numbers or list(switch.ports):
+            port = switch.ports.get(port_no)
+            if port is not None and port.live:
+                frame = codec.lldp_frame(session.dpid, port_no, port.hw_addr)
+                session.send_msg(codec.packet_out(session.dp, [port_no], frame))
+
+    # -- packets from the switches ------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg = ev.msg
+        dp = msg.datapath
+        session = self._session(dp)
+        if session is None or dp.id not in self.topo.graph:
+            return
+        try:
+            in_port = msg.match["in_port"]
+            pkt = packet.Packet(msg.data)
+            eth = pkt.get_protocol(ethernet.ethernet)
+        except Exception:
+            self.logger.debug("unparsable packet-in from %s", dpid_to_str(dp.id))
+            return
+        if eth is None:
+            return
+        if eth.ethertype == ETH_TYPE_LLDP:
+            self._lldp_in(session, in_port, pkt)
+            return
+        now = time.monotonic()
+        digest = hashlib.blake2b(msg.data, digest_size=16).digest()
+        if digest in self._recent_frames:
+            return
+        self._recent_frames[digest] = now
+        arp_pkt = pkt.get_protocol(arp.arp)
+        ip_pkt = pkt.get_protocol(ipv4.ipv4)
+        src_ip = arp_pkt.src_ip if arp_pkt else ip_pkt.src if ip_pkt else None
+        asked = (arp_pkt.dst_ip if arp_pkt and arp_pkt.opcode == arp.ARP_REQUEST
+                 and arp_pkt.src_ip != arp_pkt.dst_ip else None)
+        verdict = handle_frame(self.topo, dp.id, in_port, now, eth.src, eth.dst,
+                               None if src_ip == "0.0.0.0" else src_ip, asked)
+        if verdict.learned:
+            self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
+                             dpid_to_str(dp.id), in_port)
+            self.event("host_learned", mac=eth.src, dpid=dpid_to_str(dp.id), port_no=in_port)
+            self.coalescer.request()
+        if verdict.arp_reply_mac:
+            reply = codec.arp_reply(eth, arp_pkt, verdict.arp_reply_mac)
+            session.send_msg(codec.packet_out(dp, [in_port], reply))
+        for out_dpid, ports in verdict.outputs.items():
+            out = self.sessions.get(out_dpid)
+            if out is not None:
+                out.send_msg(codec.packet_out(out.dp, ports, msg.data))
+
+    def _lldp_in(self, session, in_port, pkt):
+        origin = codec.parse_lldp(pkt)
+        if origin is None or origin[0] not in self.topo.graph:
+            return
+        src, src_port = origin
+        dst = session.dpid
+        try:
+            new = self.topo.link_seen(src, src_port, dst, in_port, time.monotonic())
+        except TopologyError:
+            return
+        if new:
+            self.logger.info("link %s:%d -> %s:%d", dpid_to_str(src), src_port,
+                             dpid_to_str(dst), in_port)
+            self.event("link_up", src=dpid_to_str(src), src_port=src_port,
+                       dst=dpid_to_str(dst), dst_port=in_port)
+            # Revertive: once a link is back, traffic toward destinations it can serve
+            # is placed afresh instead of sticking to the detour it took meanwhile.
+            self._restored.add((src, src_port))
+            self.coalescer.request()
+            # Prove the reverse direction now rather than at the next probe round.
+            if not any(lk.src == dst for lk in self.topo.links_at(dst, in_port)):
+                self._send_lldp(session, [in_port])
+
+
+class _StatsView:
+    """Lets a FlowRemoved message be read like a flow-stats entry."""
+
+    def __init__(self, msg):
+        self.table_id, self.priority, self.match = msg.table_id, msg.priority, msg.match
+        self.idle_timeout = msg.idle_timeout
+        self.instructions = []
+        self.flags = msg.datapath.ofproto.OFPFF_SEND_FLOW_REM
+

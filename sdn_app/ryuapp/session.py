@@ -1,0 +1,120 @@
+"""One connected switch: everything the controller keeps per connection, in one object,
+so a connect is one creation and a disconnect one deletion (nothing left behind in
+side tables keyed by dpid)."""
+
+from __future__ import annotations
+
+from ryu.lib import hub
+
+from ..core.meters import MeterBank
+from ..core.reconcile import SwitchTables
+from . import codec
+
+
+class SwitchSession:
+    """A switch's control connection, from its features handshake to its disconnect.
+
+    On creation it asks for the switch's ports and for our entries in its tables (to
+    take them over after a controller restart); until the entries have been read back,
+    ``tables.installed`` is None and the reconciler leaves the switch alone.
+    """
+
+    def __init__(self, datapath, settings, now: float):
+        self.dp = datapath
+        self.dpid = datapath.id
+        self.cookie = settings.cookie
+        self.connected_at = now
+        self.tables = SwitchTables()
+        self.ports: list | None = []  # collected from a multipart port-desc reply
+        self.readback: dict | None = {}  # our entries collected from a flow-stats reply
+        self.readback_xid = None
+        meters = (settings.stats_time_constant, settings.stats_interval)
+        self.port_meters = MeterBank(*meters)  # port_no -> port counter rates
+        self.demand_meters = MeterBank(*meters)  # destination MAC -> bytes/s entering here
+        self._counted: set | None = None  # demand meters seen in a multipart reply
+        self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
+        datapath.send_msg(codec.port_desc_request(datapath))
+        request = codec.flow_stats_request(datapath, self.cookie)
+        datapath.send_msg(request)
+        self.readback_xid = request.xid
+
+    @property
+    def version(self) -> int:
+        return self.dp.ofproto.OFP_VERSION
+
+    def send_msg(self, msg) -> None:
+        self.dp.send_msg(msg)
+
+    # -- what the reconciler calls ----------------------------------------------------------
+
+    def send(self, item, delete: bool = False) -> None:
+        """Send one FlowEntry or GroupEntry (add-or-replace, or delete)."""
+        if item.key[0] == "group":
+            self.dp.send_msg(codec.group_mod(self.dp, item, delete=delete))
+        else:
+            self.dp.send_msg(codec.flow_mod(self.dp, item, self.cookie, delete=delete))
+
+    def request_barrier(self):
+        """Send a barrier request; the event is set when the switch answers it."""
+        request = codec.barrier_request(self.dp)
+        self.dp.set_xid(request)
+        replied = self._barriers[request.xid] = hub.Event()
+        self.dp.send_msg(request)
+        return request.xid, replied
+
+    def barrier_replied(self, xid) -> None:
+        replied = self._barriers.pop(xid, None)
+        if replied is not None:
+            replied.set()
+
+    def forget_barrier(self, xid) -> None:
+        self._barriers.pop(xid, None)
+
+    # -- replies being collected ------------------------------------------------------------
+
+    def add_ports(self, msg) -> list | None:
+        """Collect a port-desc reply; the whole port list once the last part is in."""
+        if self.ports is None:
+            return None
+        self.ports.extend(p for p in (codec.parse_port(self.dp, d) for d in msg.body) if p)
+        if msg.flags & self.dp.ofproto.OFPMPF_REPLY_MORE:
+            return None
+        ports, self.ports = self.ports, None
+        return ports
+
+    def is_readback(self, msg) -> bool:
+        return self.readback is not None and msg.xid == self.readback_xid
+
+    def add_readback(self, msg) -> dict | None:
+        """Collect our entries from the take-over flow-stats reply; all of them once the
+        last part is in."""
+        for stat in msg.body:
+            if stat.cookie == self.cookie:
+                flow = codec.flow_entry_from_stats(self.dp, stat)
+                self.readback[flow.key] = flow
+        if msg.flags & self.dp.ofproto.OFPMPF_REPLY_MORE:
+            return None
+        entries, self.readback = self.readback, None
+        return entries
+
+    def abandon_readback(self) -> None:
+        """The switch never reported its entries: clear ours and start afresh."""
+        self.dp.send_msg(codec.delete_all_flows(self.dp, self.cookie))
+        self.readback = None
+        self.tables.start_empty()
+
+    def add_flow_counters(self, msg, now: float, is_counting) -> None:
+        """Demand from a polled flow-stats reply: ``is_counting(table, match)`` gives the
+        destination MAC of a counting entry.  Entries the switch no longer reports carry
+        no demand any more."""
+        if self._counted is None:
+            self._counted = set()
+        for stat in msg.body:
+            match, byte_count = codec.flow_counters(self.dp, stat)
+            mac = is_counting(stat.table_id, match)
+            if mac is not None:
+                self.demand_meters.update(mac, {"bytes": byte_count}, now)
+                self._counted.add(mac)
+        if not msg.flags & self.dp.ofproto.OFPMPF_REPLY_MORE:
+            seen, self._counted = self._counted, None
+            self.demand_meters.forget(lambda mac: mac not in seen)

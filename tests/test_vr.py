@@ -2,6 +2,7 @@
 
 import math
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -192,6 +193,23 @@ def test_send_and_receive_over_loopback(tmp_path):
     assert result["phases"][0]["pose"]["packets_received"] == 125
 
 
+def wait_bound(port, proc, timeout=20.0):
+    """Until a UDP socket holds ``port`` (binding it ourselves then fails), so a sender
+    started next loses nothing to a receiver still starting up (a fixed head start of
+    0.3 s once lost the first packets on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return
+        finally:
+            probe.close()
+        time.sleep(0.02)
+    raise AssertionError("receiver never bound port %d" % port)
+
+
 def test_a_terminated_sender_and_receiver_leave_whole_logs(tmp_path):
     base = [sys.executable, "-m", "sdn_app.lab.vr"]
     sent_log, recv_log = tmp_path / "s.bin", tmp_path / "r.bin"
@@ -199,7 +217,7 @@ def test_a_terminated_sender_and_receiver_leave_whole_logs(tmp_path):
                                         "--log", str(recv_log)])
     sender = None
     try:
-        time.sleep(0.3)
+        wait_bound(9872, receiver)
         sender = subprocess.Popen(base + ["send", "--dst", "127.0.0.1", "--port", "9872",
                                           "--seconds", "60", "--scale", "0.1",
                                           "--log", str(sent_log)], stdout=subprocess.DEVNULL)

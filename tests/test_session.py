@@ -1,0 +1,140 @@
+"""A switch session (ryuapp/session.py) on a fake datapath that encodes with Ryu's real
+OpenFlow 1.3 parser: what a connection asks for, how multipart replies are collected,
+demand from counting entries, barriers."""
+
+from types import SimpleNamespace
+
+from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+
+from sdn_app.core.pipeline import (
+    FAST_FAILOVER,
+    Bucket,
+    GroupEntry,
+    counted_destination,
+    counting_entry,
+    forward_entry,
+)
+from sdn_app.core.settings import Settings
+from sdn_app.ryuapp.session import SwitchSession
+
+OFP, PARSER = ofproto_v1_3, ofproto_v1_3_parser
+COOKIE = Settings().cookie
+H1, H2 = "00:00:00:00:00:01", "00:00:00:00:00:02"
+
+
+class FakeDatapath:
+    """What a session uses of ryu.controller.Datapath: ids, parsers, send_msg (which
+    numbers a message as Ryu's does) and set_xid."""
+
+    def __init__(self):
+        self.id = 0x10101
+        self.ofproto, self.ofproto_parser = OFP, PARSER
+        self.sent = []
+        self._xid = 0
+
+    def set_xid(self, msg):
+        self._xid += 1
+        msg.set_xid(self._xid)
+
+    def send_msg(self, msg):
+        if msg.xid is None:
+            self.set_xid(msg)
+        msg.serialize()  # must encode
+        self.sent.append(msg)
+
+
+def reply(body, more=False, xid=None):
+    return SimpleNamespace(body=body, flags=OFP.OFPMPF_REPLY_MORE if more else 0, xid=xid)
+
+
+def port(no):
+    return PARSER.OFPPort(no, "00:00:00:00:01:%02x" % (no & 0xFF), b"s1-eth%d" % no, 0, 0,
+                          0, 0, 0, 0, 10_000_000, 0)
+
+
+def stat(flow, cookie=COOKIE, byte_count=0):
+    mod = PARSER.OFPFlowMod(None, table_id=flow.table, priority=flow.priority,
+                            match=PARSER.OFPMatch(**dict(flow.match)), instructions=[
+                                PARSER.OFPInstructionActions(OFP.OFPIT_APPLY_ACTIONS,
+                                                             [PARSER.OFPActionOutput(2)])])
+    return SimpleNamespace(table_id=mod.table_id, priority=mod.priority, match=mod.match,
+                           instructions=mod.instructions, idle_timeout=0, flags=0,
+                           cookie=cookie, byte_count=byte_count)
+
+
+def new_session():
+    dp = FakeDatapath()
+    return dp, SwitchSession(dp, Settings(), now=5.0)
+
+
+def test_a_new_session_asks_for_ports_and_our_entries():
+    dp, session = new_session()
+    kinds = [type(m).__name__ for m in dp.sent]
+    assert kinds == ["OFPPortDescStatsRequest", "OFPFlowStatsRequest"]
+    assert dp.sent[1].cookie == COOKIE and dp.sent[1].cookie_mask == 2**64 - 1
+    assert session.readback_xid == dp.sent[1].xid
+    assert session.tables.installed is None  # nothing is sent until the read-back is in
+
+
+def test_ports_are_collected_over_a_multipart_reply():
+    _, session = new_session()
+    assert session.add_ports(reply([port(1), port(OFP.OFPP_LOCAL)], more=True)) is None
+    ports = session.add_ports(reply([port(2)]))
+    assert [p.port_no for p in ports] == [1, 2]  # LOCAL is not a port of the fabric
+    assert ports[0].speed_bps == 10_000_000_000
+    assert session.add_ports(reply([port(3)])) is None  # a late duplicate is ignored
+
+
+def test_our_entries_are_read_back_and_nobody_elses():
+    _, session = new_session()
+    ours, theirs = forward_entry(H1, (("output", 2),)), forward_entry(H2, (("output", 2),))
+    assert not session.is_readback(reply([], xid=session.readback_xid + 1))
+    first = reply([stat(ours)], more=True, xid=session.readback_xid)
+    assert session.is_readback(first) and session.add_readback(first) is None
+    entries = session.add_readback(reply([stat(theirs, cookie=7)], xid=session.readback_xid))
+    assert list(entries.values()) == [ours]
+    assert session.readback is None and not session.is_readback(first)
+
+
+def test_demand_comes_from_counting_entries_and_stops_with_them():
+    _, session = new_session()
+    counting = counting_entry(H2, (("output", 2),))
+    plain = forward_entry(H1, (("output", 2),))
+    for t, count in ((0.0, 0), (1.0, 1000)):
+        session.add_flow_counters(reply([stat(counting, byte_count=count),
+                                         stat(plain, byte_count=5 * count)]),
+                                  t, counted_destination)
+    assert set(session.demand_meters.meters) == {H2}
+    assert session.demand_meters.rate(H2, "bytes") > 0
+    session.add_flow_counters(reply([stat(plain, byte_count=9000)]), 2.0, counted_destination)
+    assert session.demand_meters.meters == {}
+
+
+def test_plan_items_are_encoded_with_our_cookie():
+    dp, session = new_session()
+    dp.sent.clear()
+    flow = forward_entry(H1, (("output", 2),))
+    group = GroupEntry(2**31, FAST_FAILOVER, (Bucket((("output", 2),), watch_port=2),
+                                              Bucket((("output", 3),), watch_port=3)))
+    session.send(group)
+    session.send(flow)
+    session.send(flow, delete=True)
+    assert [type(m).__name__ for m in dp.sent] == ["OFPGroupMod", "OFPFlowMod", "OFPFlowMod"]
+    assert dp.sent[1].cookie == COOKIE and dp.sent[2].command == OFP.OFPFC_DELETE_STRICT
+
+
+def test_a_barrier_reply_wakes_its_waiter_only():
+    dp, session = new_session()
+    xid, replied = session.request_barrier()
+    assert type(dp.sent[-1]).__name__ == "OFPBarrierRequest" and dp.sent[-1].xid == xid
+    session.barrier_replied(xid + 100)  # someone else's
+    assert not replied.is_set()
+    session.barrier_replied(xid)
+    assert replied.is_set()
+
+
+def test_a_switch_that_never_reports_its_entries_is_cleared_and_started_afresh():
+    dp, session = new_session()
+    session.abandon_readback()
+    assert dp.sent[-1].command == OFP.OFPFC_DELETE and dp.sent[-1].cookie == COOKIE
+    assert session.tables.installed == {} and session.readback is None

@@ -7,7 +7,7 @@ and a Mininet network of userspace Open vSwitch bridges with bandwidth-limited l
 checks discovery and all-pairs reachability, then plays the scenario of
 sdn_app/scenario.py: steady VR load plus background bursts, a flash crowd joining, the
 busiest link cut, the link restored.  Each phase is measured from every packet sent and
-received (sdn_app/vr.py).  Run through scripts/demo.sh (which sets up first).
+received (sdn_app/lab/vr.py).  Run through scripts/demo.sh (which sets up first).
 """
 
 from __future__ import annotations

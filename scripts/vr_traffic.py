@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""VR-like traffic on the command line: send, receive, analyse (see sdn_app/vr.py).
+"""VR-like traffic on the command line: send, receive, analyse (see sdn_app/lab/vr.py).
 
     vr_traffic.py recv --port 9100 --seconds 12 --log recv.bin
     vr_traffic.py send --dst 10.0.0.2 --streams 2 --scale 0.1 --seconds 10 --log sent.bin

@@ -1,54 +1,118 @@
-"""Path computations over the switch graph, shared by forwarding, balancing and
-protection.  All work on a networkx MultiDiGraph of switches whose edges are keyed by
+"""Path computations over the switch graph, shared by forwarding, traffic engineering and
+protection.  All take a networkx MultiDiGraph of switches whose edges are keyed by
 source port; ties are broken by the lowest (neighbour dpid, port), so results are
-deterministic and paths only move when the topology forces them to."""
+deterministic and paths only move when the topology forces them to.
+
+The searches run on ``Fabric``, the graph's adjacency copied into plain dicts and
+lists once per graph version: networkx's views cost ~10x more per step, and protection
+runs hundreds of searches per recomputation (measured: 26 s of 34 on fattree,16).
+A Fabric is cached on the graph and rebuilt when the graph changes (Topology bumps
+``graph.graph["version"]`` on every change; a graph without it is indexed afresh).
+"""
 
 from __future__ import annotations
 
-import networkx as nx
+
+class Fabric:
+    """The adjacency of one version of the switch graph.
+
+    ``out[u]``: [(v, port)] sorted; ``into[v]``: predecessors in the graph's own order
+    (the order networkx's reversed BFS visits them, so results equal what networkx gives);
+    ``cable[(u, port)]``: the (v, port) edges carrying the other direction of that cable.
+    """
+
+    def __init__(self, graph):
+        self.nodes = list(graph.nodes)
+        self.out = {n: sorted((v, port) for _, v, port in graph.out_edges(n, keys=True))
+                    for n in self.nodes}
+        self.into = {n: list(graph.pred[n]) for n in self.nodes}
+        self.into_ports = {n: [(u, port) for u, keys in graph.pred[n].items() for port in keys]
+                           for n in self.nodes}
+        self.far = {(u, port): v for u in self.nodes for v, port in self.out[u]}
+        self.cable = {}
+        for u, v, port, data in graph.edges(keys=True, data=True):
+            link = data.get("link")
+            if link is not None:
+                self.cable.setdefault((v, link.dst_port), []).append((u, port))
+
+    def distances(self, root, skip_node=None, skip_edges=()) -> dict:
+        """Hop count toward ``root`` from every switch that can reach it, in BFS order,
+        without ``skip_node`` and the (u, port) edges in ``skip_edges``."""
+        if root not in self.out or root == skip_node:
+            return {}
+        into = self.into
+        if skip_edges:  # only the switches those edges land on lose predecessors
+            into = dict(into)
+            for v in {self.far[edge] for edge in skip_edges if edge in self.far}:
+                # a neighbour still reaches v if any of its edges into v is kept
+                into[v] = list(dict.fromkeys(u for u, port in self.into_ports[v]
+                                             if (u, port) not in skip_edges))
+        dist = {root: 0}
+        level, frontier = 0, [root]
+        while frontier:
+            level += 1
+            found = []
+            for v in frontier:
+                for u in into[v]:
+                    if u not in dist and u != skip_node:
+                        dist[u] = level
+                        found.append(u)
+            frontier = found
+        return dist
+
+    def tree(self, root, skip_node=None, skip_edges=()) -> dict:
+        """For every switch that can reach ``root``: the output port of its first hop on
+        a shortest path there, lowest (neighbour, port) first."""
+        dist = self.distances(root, skip_node, skip_edges)
+        hops = {}
+        for node, d in dist.items():
+            if node == root:
+                continue
+            for nbr, port in self.out[node]:
+                if dist.get(nbr) == d - 1 and (node, port) not in skip_edges:
+                    hops[node] = port
+                    break
+        return hops
+
+    def dag(self, root, stretch: int = 0) -> dict:
+        """{u: [(v, port), ...]}: u's allowed next hops toward ``root``: neighbours
+        strictly closer to it (so no choice of weights can loop), on paths at most
+        ``stretch`` hops longer than the shortest."""
+        dist = self.distances(root)
+        dag = {}
+        for u, du in dist.items():
+            if u != root:
+                dag[u] = [(v, port) for v, port in self.out[u]
+                          if v in dist and dist[v] < du and 1 + dist[v] <= du + stretch]
+        return dag
+
+    def without_cable(self, u, port) -> set:
+        """The (node, port) edges of both directions of the cable leaving u by port."""
+        v = self.far[(u, port)]
+        return {(u, port), *((x, q) for x, q in self.cable.get((u, port), ()) if x == v)}
 
 
-def distances_to(graph, root: int) -> dict[int, int]:
-    """Hop count from every switch that can reach ``root``."""
-    if root not in graph:
-        return {}
-    return nx.single_source_shortest_path_length(graph.reverse(copy=False), root)
+def fabric(graph) -> Fabric:
+    """The Fabric of ``graph`` as it is now (cached per graph version)."""
+    version = graph.graph.get("version")
+    cached = graph.graph.get("_fabric")
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    index = Fabric(graph)
+    if version is not None:
+        graph.graph["_fabric"] = (version, index)
+    return index
 
 
 def tree_towards(graph, root: int) -> dict[int, int]:
     """For every switch that can reach ``root``, the output port of its first hop on a
     shortest path there (a shortest-path tree, so following it cannot loop)."""
-    dist = distances_to(graph, root)
-    hops = {}
-    for node, d in dist.items():
-        if node != root:
-            hops[node] = min((nbr, port) for _, nbr, port in graph.out_edges(node, keys=True)
-                             if dist.get(nbr) == d - 1)[1]
-    return hops
+    return fabric(graph).tree(root)
 
 
 def dag_towards(graph, root: int, stretch: int = 0) -> dict[int, list[tuple]]:
-    """{u: [(v, port), ...]}: u's allowed next hops toward ``root``: neighbours strictly
-    closer to it (so no choice of weights can loop), on paths at most ``stretch`` hops
-    longer than the shortest."""
-    dist = distances_to(graph, root)
-    dag = {}
-    for u, du in dist.items():
-        if u != root:
-            dag[u] = sorted((v, port) for _, v, port in graph.out_edges(u, keys=True)
-                            if v in dist and dist[v] < du and 1 + dist[v] <= du + stretch)
-    return dag
-
-
-def reachable_in_dag(dag: dict, start: int) -> set[int]:
-    """Every switch a frame can visit from ``start`` when forwarded along ``dag``."""
-    seen, todo = {start}, [start]
-    while todo:
-        for v, _ in dag.get(todo.pop(), []):
-            if v not in seen:
-                seen.add(v)
-                todo.append(v)
-    return seen
+    """{u: [(v, port), ...]}: see Fabric.dag."""
+    return fabric(graph).dag(root, stretch)
 
 
 def stable_ids(keys, start, first: int, span: int) -> dict:

@@ -157,14 +157,15 @@ def learning_entry(mac: str, port: int, idle_timeout: int) -> FlowEntry:
 
 
 def forward_entry(mac: str, actions: tuple) -> FlowEntry:
-    return entry(TABLE_FORWARD, PRIORITY_FORWARD, actions, eth_dst=mac)
+    # Made directly (one field needs no sorting): plans hold one per host per switch.
+    return FlowEntry(TABLE_FORWARD, PRIORITY_FORWARD, (("eth_dst", mac),), actions)
 
 
 def counting_entry(mac: str, actions: tuple) -> FlowEntry:
     """The twin of forward_entry for frames from local hosts: its counters are the
     traffic entering the network here for ``mac``."""
-    return entry(TABLE_FORWARD, PRIORITY_INGRESS_COUNT, actions,
-                 metadata=FROM_LOCAL_HOST, eth_dst=mac)
+    return FlowEntry(TABLE_FORWARD, PRIORITY_INGRESS_COUNT,
+                     (("eth_dst", mac), ("metadata", FROM_LOCAL_HOST)), actions)
 
 
 def learned_host(flow: FlowEntry) -> tuple[str, int] | None:

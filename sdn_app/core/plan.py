@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 
+from .memory import cycle_collector_paused
 from .paths import stable_ids, tree_towards
 from .pipeline import (
     FAST_FAILOVER,
@@ -57,13 +58,22 @@ def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | Non
     ``next_hops`` ({(u, d): ((port, weight), ...)}, see te.py) defaults to the
     shortest-path tree; with ``protection`` (protection.py) every next hop that has a
     backup goes through a FAST_FAILOVER group."""
+    with cycle_collector_paused():
+        return _build_plan(topo, host_idle_timeout, next_hops, protection)
+
+
+def _build_plan(topo, host_idle_timeout, next_hops, protection) -> Plan:
     if next_hops is None:
         next_hops = {(u, h.dpid): ((port, 1),) for h in topo.hosts.values()
                      for u, port in next_hops_towards(topo, h.dpid).items()}
     backups = protection.backups if protection else {}
     plan: Plan = {dpid: {} for dpid in topo.graph}
     gids = group_ids(topo.graph.nodes)
-    ff_ids = {u: failover_ids({(d, p) for (w, p, d) in backups if w == u}) for u in plan}
+    protected: dict = {u: set() for u in plan}  # u -> its (destination, port) with a backup
+    for w, p, d in backups:
+        if w in protected:
+            protected[w].add((d, p))
+    ff_ids = {u: failover_ids(keys) for u, keys in protected.items()}
 
     def add(dpid: int, item) -> None:
         plan[dpid][item.key] = item
@@ -79,20 +89,34 @@ def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | Non
                 if dpid in plan:
                     add(dpid, detour_entry(tag, port))
 
+    buckets: dict = {}  # equal buckets are one object: fewer to make, less memory
+
+    def primary(port: int) -> Bucket:
+        key = ("primary", port)
+        if key not in buckets:
+            buckets[key] = Bucket((("output", port),), watch_port=port)
+        return buckets[key]
+
+    def secondary(backup) -> Bucket:
+        # The backup port may be the one the frame came in on (a detour that turns back,
+        # an alternate upstream): OpenFlow drops output to the ingress port, so the
+        # bucket first clears in_port (measured: without it OVS blackholed a fat-tree
+        # core-link cut; see the codec for the OpenFlow 1.5 gap).
+        key = ("backup", backup.port, backup.tag)
+        if key not in buckets:
+            detour = ((("clear_in_port",),)
+                      + ((("push_vlan", backup.tag),) if backup.tag else ())
+                      + (("output", backup.port),))
+            buckets[key] = Bucket(detour, watch_port=backup.port)
+        return buckets[key]
+
     def via(u: int, d: int, port: int) -> tuple:
         """Actions sending u's traffic for d out of ``port``, protected where possible."""
         backup = backups.get((u, port, d))
         if backup is None:
             return (("output", port),)
-        # The backup port may be the one the frame came in on (a detour that turns back,
-        # an alternate upstream): OpenFlow drops output to the ingress port, so the
-        # bucket first clears in_port (measured: without it OVS blackholed a fat-tree
-        # core-link cut; see the codec for the OpenFlow 1.5 gap).
-        detour = ((("clear_in_port",),) + ((("push_vlan", backup.tag),) if backup.tag else ())
-                  + (("output", backup.port),))
         group = GroupEntry(ff_ids[u][(d, port)], FAST_FAILOVER,
-                           (Bucket((("output", port),), watch_port=port),
-                            Bucket(detour, watch_port=backup.port)))
+                           (primary(port), secondary(backup)))
         add(u, group)
         return (("group", group.group_id),)
 

@@ -17,7 +17,7 @@ bucket 1 watches p, bucket 2 the backup port.  OVS moves to bucket 2 as soon as 
 carrier, with no controller round trip.
 
 Why no backup can make a loop.  Untagged forwarding toward d follows a DAG whose every
-hop is strictly closer to d (paths.dag_towards).  Backups of kinds 1 and 2 hand the
+hop is strictly closer to d (paths.Fabric.dag).  Backups of kinds 1 and 2 hand the
 frame to a switch w from which, by the reachability check on that DAG, no forwarding
 choice leads back to u or through the failed element; from w it follows ordinary
 entries that only move closer to d, so it arrives.  Tagged frames are matched only by
@@ -32,9 +32,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-import networkx as nx
-
-from .paths import dag_towards, reachable_in_dag, stable_ids, tree_towards
+from .memory import cycle_collector_paused
+from .paths import fabric, stable_ids
 
 TAG_FIRST, TAG_LAST = 1, 4094  # usable VLAN ids
 
@@ -54,27 +53,34 @@ class Protection:
 
 def plan_protection(graph, next_hops: dict, stretch: int = 0) -> Protection:
     """Backups for every (u, p, d) used by ``next_hops`` ({(u, d): ((port, w), ...)})."""
+    with cycle_collector_paused():
+        return _plan_protection(graph, next_hops, stretch)
+
+
+def _plan_protection(graph, next_hops, stretch) -> Protection:
     result = Protection()
-    dags = {d: dag_towards(graph, d, stretch) for d in sorted({d for _, d in next_hops})}
-    reach_cache: dict = {}
+    fab = fabric(graph)
+    bit = {node: 1 << i for i, node in enumerate(fab.nodes)}
+    dags = {d: fab.dag(d, stretch) for d in sorted({d for _, d in next_hops})}
+    reach_bits: dict = {}  # d -> {w: bitset of the switches forwarding from w can visit}
     trees: dict = {}
     tags: dict = {}
 
-    def reach(d, w):
-        if (d, w) not in reach_cache:
-            reach_cache[(d, w)] = reachable_in_dag(dags[d], w)
-        return reach_cache[(d, w)]
+    def reach(d, w) -> int:
+        if d not in reach_bits:
+            reach_bits[d] = _reach_bits(dags[d], d, bit)
+        return reach_bits[d].get(w, bit[w])
 
     for (u, d), hops in sorted(next_hops.items()):
-        if u not in graph or d not in dags:
+        if u not in fab.out or d not in dags:
             continue
-        neighbours = {port: nbr for _, nbr, port in graph.out_edges(u, keys=True)}
+        neighbours = {port: nbr for nbr, port in fab.out[u]}
         used = [p for p, _ in hops]
         for p in used:
             v = neighbours.get(p)
             if v is None:
                 continue
-            avoid = set() if v == d else {v}
+            avoid = 0 if v == d else bit[v]  # the failed neighbour, unless it is d
             backup = None
             for q in sorted(set(used) - {p}):  # 1. another next hop in use
                 if q in neighbours and not avoid & reach(d, neighbours[q]):
@@ -82,18 +88,31 @@ def plan_protection(graph, next_hops: dict, stretch: int = 0) -> Protection:
                     break
             if backup is None:  # 2. a loop-free alternate
                 for q, w in sorted(neighbours.items()):
-                    if q in used or w in avoid or (w != d and w not in dags[d]):
+                    if q in used or bit[w] & avoid or (w != d and w not in dags[d]):
                         continue
-                    if w == d or (u not in reach(d, w) and not avoid & reach(d, w)):
+                    if w == d or not (bit[u] | avoid) & reach(d, w):
                         backup = Backup(q)
                         break
             if backup is None:  # 3. a tagged detour
-                backup = _detour(graph, u, p, v, d, trees, tags, result)
+                backup = _detour(fab, u, p, v, d, trees, tags, result)
             if backup is None:
                 result.unprotected.append((u, p, d))
             else:
                 result.backups[(u, p, d)] = backup
     return _with_stable_tags(result, tags)
+
+
+def _reach_bits(dag: dict, root: int, bit: dict) -> dict:
+    """{w: bitset of every switch a frame can visit from w along ``dag``, w included}.
+    ``dag`` lists switches by increasing distance to ``root`` (paths.Fabric.dag), so
+    each switch's next hops are done before it."""
+    reach = {root: bit[root]}
+    for u, hops in dag.items():
+        mask = bit[u]
+        for v, _ in hops:
+            mask |= reach[v]
+        reach[u] = mask
+    return reach
 
 
 def _with_stable_tags(result: Protection, keys: dict) -> Protection:
@@ -107,13 +126,16 @@ def _with_stable_tags(result: Protection, keys: dict) -> Protection:
     return result
 
 
-def _detour(graph, u, p, v, d, trees, tags, result):
-    """A tagged detour from u to d around v (or the u-v link), recording the entries the
+def _detour(fab, u, p, v, d, trees, tags, result):
+    """A tagged detour from u to d around v (or the u-v cable), recording the entries the
     switches on it need.  None when no path is left or VLAN ids ran out."""
     for element in ((("node", v),) if v != d else ()) + (("link", u, p),):
         key = (element, d)
         if key not in trees:
-            trees[key] = tree_towards(_without(graph, element), d)
+            if element[0] == "node":
+                trees[key] = fab.tree(d, skip_node=v)
+            else:
+                trees[key] = fab.tree(d, skip_edges=fab.without_cable(u, p))
         tree = trees[key]
         if u not in tree:
             continue
@@ -123,28 +145,10 @@ def _detour(graph, u, p, v, d, trees, tags, result):
             tags[key] = key  # a provisional tag: the key; see _with_stable_tags
         tag = tags[key]
         entries = result.detours.setdefault(tag, {})
-        node = _far_end(graph, u, tree[u])
+        node = fab.far[(u, tree[u])]
         while node != d:
             entries[node] = tree[node]
-            node = _far_end(graph, node, tree[node])
+            node = fab.far[(node, tree[node])]
         entries[d] = None
         return Backup(tree[u], tag)
     return None
-
-
-def _far_end(graph, node, port):
-    return next(nbr for _, nbr, key in graph.out_edges(node, keys=True) if key == port)
-
-
-def _without(graph, element):
-    """A view of the graph without a switch, or without both directions of one cable."""
-    if element[0] == "node":
-        return nx.subgraph_view(graph, filter_node=lambda n: n != element[1])
-    _, u, p = element
-    v = _far_end(graph, u, p)
-    back = {key for _, nbr, key in graph.out_edges(v, keys=True)
-            if nbr == u and graph.edges[v, u, key]["link"].dst_port == p}
-
-    def keep(a, b, key):
-        return not ((a, b, key) == (u, v, p) or (a == v and b == u and key in back))
-    return nx.subgraph_view(graph, filter_edge=keep)

@@ -96,7 +96,7 @@ class Topology:
     so parallel links are kept apart); hosts are kept by MAC beside it."""
 
     def __init__(self, settle_time: float = 1.0):
-        self.graph = nx.MultiDiGraph()
+        self.graph = nx.MultiDiGraph(version=0)  # version: bumped on every change
         self.hosts: dict[str, Host] = {}
         # Links that failed (port down, LLDP silence), kept to report them as down until
         # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
@@ -128,6 +128,7 @@ class Topology:
             port.up_since = prev.up_since if kept_up else now
             switch.ports[port.port_no] = port
         self.graph.add_node(dpid, switch=switch)
+        self._changed()
         if old:
             for port_no in old.ports:
                 new = switch.ports.get(port_no)
@@ -148,6 +149,7 @@ class Topology:
         if dpid not in self.graph:
             return False
         self.graph.remove_node(dpid)
+        self._changed()
         self.down_links = {k: lk for k, lk in self.down_links.items()
                            if dpid not in (lk.src, lk.dst)}
         for mac in [m for m, h in self.hosts.items() if h.dpid == dpid]:
@@ -230,6 +232,7 @@ class Topology:
             self.graph.remove_edge(link.src, link.dst, key=link.src_port)
         self.graph.add_edge(src, dst, key=src_port,
                             link=Link(src, src_port, dst, dst_port, last_seen=now))
+        self._changed()
         self.down_links.pop((src, src_port), None)
         # Anything learned as a host on either end was really the other switch.
         for mac in [m for m, h in self.hosts.items()
@@ -240,6 +243,11 @@ class Topology:
     def _link_down(self, link: Link) -> None:
         self.graph.remove_edge(link.src, link.dst, key=link.src_port)
         self.down_links[(link.src, link.src_port)] = link
+        self._changed()
+
+    def _changed(self) -> None:
+        """The graph changed: what paths.fabric cached for it is stale."""
+        self.graph.graph["version"] += 1
 
     def port_received(self, dpid: int, port_no: int, now: float) -> None:
         """Statistics show the port receiving: evidence that links into it work."""

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""How the pure core scales: what the controller computes after a topology change on
+k-ary fat trees, from fattree,4 (20 switches) up, timed phase by phase.
+
+For each fabric (built straight into the core's Topology model, no Mininet), in a
+process of its own so peak memory and the allocator start fresh:
+
+* cold: next hops (``ecmp``), protection (FAST_FAILOVER backups and detours), the plan;
+* one link loss (a core-aggregation cable) and its restoration: the same three again,
+  and how many entries and groups differ from the plan before (what the reconciler
+  sends), against the number of destination switches whose paths used the cable;
+* a host joining: the same recomputation;
+* entries and groups per switch (max / mean) and the process's peak memory;
+* optionally ``adaptive`` with a random-permutation demand between edge switches.
+
+``--compare REV`` runs the same measurement on another revision of this repository
+(checked out into a temporary worktree) and prints both side by side, with ratios.
+Growth exponents (time ~ switches^e, least squares over the fabrics) close the table.
+
+Usage: .venv/bin/python scripts/bench_scale.py [--k 4 8 12 16] [--compare HEAD~3]
+       [--adaptive-k 4 8] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+PHASES = ("next_hops", "protection", "plan")
+
+
+def core_api():
+    """The core's functions, from this layout (sdn_app/core) or the flat one before it,
+    so --compare can measure older revisions with the same code."""
+    try:
+        from sdn_app.core.plan import build_plan
+        from sdn_app.core.protection import plan_protection
+        from sdn_app.core.te import compute_next_hops
+        from sdn_app.core.topology import Port, Topology
+    except ImportError:
+        from sdn_app.balance import compute_next_hops
+        from sdn_app.forwarding import build_plan
+        from sdn_app.protection import plan_protection
+        from sdn_app.topology import Port, Topology
+    return compute_next_hops, plan_protection, build_plan, Port, Topology
+
+
+def fat_tree(k: int, Port, Topology):  # noqa: N803 - classes passed in
+    """A k-ary fat tree as the controller would learn it: (Topology, edge switches, a
+    core-aggregation cable as ((dpid, port), (dpid, port)))."""
+    half = k // 2
+    topo = Topology(settle_time=0.0)
+    ports: dict = {}
+    wires = []
+
+    def port_of(dpid):
+        ports.setdefault(dpid, 0)
+        ports[dpid] += 1
+        return ports[dpid]
+
+    cores = [0x10000 + i for i in range(half * half)]
+    edges = []
+    for pod in range(k):
+        aggs = [0x20000 + pod * 256 + i for i in range(half)]
+        for i, agg in enumerate(aggs):
+            for j in range(half):
+                wires.append((agg, port_of(agg), cores[i * half + j], port_of(cores[i * half + j])))
+        for e in range(half):
+            edge = 0x30000 + pod * 256 + e
+            edges.append(edge)
+            for _ in range(half):  # host ports first, as in topologies/topos.py
+                port_of(edge)
+            for agg in aggs:
+                wires.append((edge, port_of(edge), agg, port_of(agg)))
+    for dpid, count in ports.items():
+        topo.switch_connected(dpid, [Port(p) for p in range(1, count + 1)], 0.0)
+    for a, pa, b, pb in wires:
+        topo.link_seen(a, pa, b, pb, 0.0)
+        topo.link_seen(b, pb, a, pa, 0.0)
+    n = 0
+    for edge in edges:
+        for port in range(1, half + 1):
+            n += 1
+            mac = "02:00:00:%02x:%02x:%02x" % (n >> 16, (n >> 8) & 0xFF, n & 0xFF)
+            topo.learn_host(mac, edge, port, 10.0, "10.%d.%d.%d" % (n >> 16, (n >> 8) & 0xFF,
+                                                                    n & 0xFF))
+    agg, agg_port, core, core_port = wires[0]
+    return topo, edges, ((agg, agg_port), (core, core_port))
+
+
+def measure(k: int, adaptive: bool) -> dict:
+    """One fabric, in this process (the child side of the benchmark)."""
+    compute_next_hops, plan_protection, build_plan, Port, Topology = core_api()
+    topo, edges, cable = fat_tree(k, Port, Topology)
+    out = {"k": k, "switches": len(topo.graph), "hosts": len(topo.hosts)}
+
+    def recompute(policy="ecmp", demand=None):
+        times = {}
+        start = time.perf_counter()
+        hops = compute_next_hops(topo, policy, demand)
+        times["next_hops"] = time.perf_counter() - start
+        start = time.perf_counter()
+        protection = plan_protection(topo.graph, hops)
+        times["protection"] = time.perf_counter() - start
+        start = time.perf_counter()
+        plan = build_plan(topo, 300, hops, protection)
+        times["plan"] = time.perf_counter() - start
+        times["total"] = sum(times.values())
+        return hops, plan, times
+
+    hops, plan, out["cold"] = recompute()
+    flows = [sum(1 for key in e if key[0] != "group") for e in plan.values()]
+    groups = [sum(1 for key in e if key[0] == "group") for e in plan.values()]
+    out["entries_per_switch"] = {"max": max(flows), "mean": round(sum(flows) / len(flows), 1)}
+    out["groups_per_switch"] = {"max": max(groups), "mean": round(sum(groups) / len(groups), 1)}
+    (a, pa), (b, pb) = cable
+    crossing = {d for (u, d), hop in hops.items() if u == a and any(p == pa for p, _ in hop)}
+    for name, live in (("link_loss", False), ("link_back", True)):
+        topo.port_changed(a, Port(pa, live=live), 20.0)
+        topo.port_changed(b, Port(pb, live=live), 20.0)
+        if live:
+            topo.link_seen(a, pa, b, pb, 21.0)
+            topo.link_seen(b, pb, a, pa, 21.0)
+        before = plan
+        hops, plan, times = recompute()
+        changed = sum(1 for dpid, entries in plan.items() for key, item in entries.items()
+                      if before.get(dpid, {}).get(key) != item)
+        removed = sum(1 for dpid, entries in before.items() for key in entries
+                      if key not in plan.get(dpid, {}))
+        out[name] = dict(times, changed=changed, removed=removed,
+                         destinations_crossing=len(crossing))
+    topo.learn_host("02:ff:00:00:00:01", edges[0], 1, 30.0, "10.255.0.1")
+    _, _, out["host_join"] = recompute()
+    if adaptive:
+        rng = random.Random(k)
+        shuffled = edges[:]
+        while any(a == b for a, b in zip(edges, shuffled, strict=False)):
+            rng.shuffle(shuffled)
+        demand = {(a, b): 5e6 for a, b in zip(edges, shuffled, strict=False)}
+        start = time.perf_counter()
+        compute_next_hops(topo, "adaptive", demand)
+        out["adaptive_seconds"] = time.perf_counter() - start
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return out
+
+
+def run_child(tree: Path, k: int, adaptive: bool, timeout: float) -> dict | None:
+    env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(k)]
+    if adaptive:
+        cmd.append("--adaptive")
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=tree)
+    except subprocess.TimeoutExpired:
+        return {"k": k, "error": "over %.0f s" % timeout}
+    if done.returncode != 0:
+        return {"k": k, "error": done.stderr.strip().splitlines()[-1] if done.stderr else "?"}
+    return json.loads(done.stdout)
+
+
+def exponent(rows: list[dict], phase: str, key: str = "total") -> float | None:
+    """e in time ~ switches^e, least squares over the fabrics measured."""
+    points = [(math.log(r["switches"]), math.log(r[phase][key])) for r in rows
+              if "error" not in r and r[phase][key] > 0]
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else None
+
+
+def table(headers, rows) -> str:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+              for i, h in enumerate(headers)]
+
+    def line(values):
+        return "  ".join("%-*s" % (w, v) for w, v in zip(widths, values, strict=True)).rstrip()
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def report(label: str, rows: list[dict]) -> str:
+    def secs(value):
+        return "%.3f" % value
+    lines = []
+    for r in rows:
+        if "error" in r:
+            lines.append(["fattree,%d" % r["k"], r["error"]] + [""] * 9)
+            continue
+        lines.append([
+            "fattree,%d" % r["k"], "%d/%d" % (r["switches"], r["hosts"]),
+            secs(r["cold"]["total"]),
+            "/".join(secs(r["cold"][p]) for p in PHASES),
+            secs(r["link_loss"]["total"]),
+            "%d (+%d del) for %d dst" % (r["link_loss"]["changed"], r["link_loss"]["removed"],
+                                         r["link_loss"]["destinations_crossing"]),
+            secs(r["link_back"]["total"]), secs(r["host_join"]["total"]),
+            "%d / %.0f" % (r["entries_per_switch"]["max"], r["entries_per_switch"]["mean"]),
+            "%d / %.0f" % (r["groups_per_switch"]["max"], r["groups_per_switch"]["mean"]),
+            "%s" % r["peak_rss_mb"]
+            + (" | adaptive %.2f s" % r["adaptive_seconds"] if "adaptive_seconds" in r else ""),
+        ])
+    out = [label, table(["fabric", "switches/hosts", "cold s", "hops/protect/plan s",
+                         "link loss s", "changed entries+groups", "link back s",
+                         "host join s", "entries max/mean", "groups max/mean",
+                         "peak MB"], lines)]
+    growth = ["%s %s" % (phase, "%.2f" % e if (e := exponent(rows, "cold", phase)) else "-")
+              for phase in PHASES + ("total",)]
+    out.append("growth exponents (cold, time ~ switches^e): " + ", ".join(growth))
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--k", type=int, nargs="+", default=[4, 8, 12, 16])
+    parser.add_argument("--adaptive-k", type=int, nargs="*", default=[4, 8],
+                        help="fabrics on which to time one adaptive rebalance as well")
+    parser.add_argument("--compare", metavar="REV", help="measure this revision too")
+    parser.add_argument("--timeout", type=float, default=900, help="per fabric, seconds")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--adaptive", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.child, args.adaptive)))
+        return 0
+    trees = [("this tree", REPO)]
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        if args.compare:
+            worktree = Path(tmp) / "compare"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-f",
+                            str(worktree), args.compare], check=True, capture_output=True)
+            trees.insert(0, (args.compare, worktree))
+        results = {}
+        try:
+            for label, tree in trees:
+                results[label] = []
+                for k in args.k:
+                    print("[bench_scale] %s: fattree,%d ..." % (label, k), file=sys.stderr,
+                          flush=True)
+                    started = time.monotonic()
+                    row = run_child(tree, k, k in args.adaptive_k, args.timeout)
+                    print("[bench_scale]   done in %.1f s" % (time.monotonic() - started),
+                          file=sys.stderr, flush=True)
+                    results[label].append(row)
+        finally:
+            if args.compare:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                                str(worktree)], capture_output=True)
+    for label, rows in results.items():
+        print(report(label, rows))
+        print()
+    if len(results) == 2:
+        (old_label, old), (new_label, new) = results.items()
+        ratios = []
+        for a, b in zip(old, new, strict=True):
+            if "error" in a or "error" in b:
+                continue
+            ratios.append(["fattree,%d" % a["k"]] + ["%.1fx" % (a[ph]["total"] / b[ph]["total"])
+                                                     for ph in ("cold", "link_loss",
+                                                                "host_join")])
+        print("speed-up, %s over %s" % (new_label, old_label))
+        print(table(["fabric", "cold", "link loss", "host join"], ratios))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Building a plan or its protection makes hundreds of thousands of small acyclic objects
+(770k on fattree,16); Python's cycle collector rescans them again and again while they
+are made, for nothing.  Measured on fattree,16: the plan took 3.3 s with the collector
+paused against 9-16 s with it running.  Reference counting still frees everything."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+
+
+@contextlib.contextmanager
+def cycle_collector_paused():
+    """Pause the cycle collector for the block (as it was before, afterwards)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,9 +1,10 @@
 """A simulated OpenFlow dataplane for unit tests: flow tables and groups per switch, run
 the way OVS would (highest-priority match per table, then the pipeline's own action
 interpreter, core/pipeline.run_actions, for metadata, VLAN push/pop, goto, outputs,
-SELECT and FAST_FAILOVER groups; no output back out of the ingress port), wired by the
-topology's links.  A SELECT group sends the frame down every bucket, so every path a
-flow could hash onto is followed and checked; a FAST_FAILOVER group takes its first
+SELECT and FAST_FAILOVER groups, hash splits; no output back out of the ingress port),
+wired by the topology's links.  A SELECT group or a hash split sends the frame down
+every bucket or slot, so every path a flow could hash onto is followed and checked; a
+FAST_FAILOVER group takes its first
 bucket whose watched port is not in ``failed``, as a switch does the moment a port
 loses carrier.  Lets forwarding and protection be proven in milliseconds without a
 switch."""
@@ -61,14 +62,15 @@ class FakeDataplane:
                 raise AssertionError("forwarding loop: %r" % path[-10:])
             fields = {"in_port": in_port, "eth_src": eth_src, "eth_dst": eth_dst,
                       "eth_type": eth_type, "metadata": 0, "vlan_vid": vlan}
-            outputs, table = [], 0
+            outputs, tables = [], [(0, fields)]  # (table, frame) still to look up
 
             def live(port, dpid=dpid):
                 return (dpid, port) not in self.failed
-            while table is not None:
+            while tables:
+                table, fields = tables.pop()
                 flow = self.lookup(dpid, table, fields)
                 if flow is None:
-                    break
+                    continue
                 try:
                     effects = run_actions(flow.actions, fields, self.groups.get(dpid, {}),
                                           live)
@@ -77,7 +79,8 @@ class FakeDataplane:
                 if effects.to_controller:
                     result.to_controller.append((dpid, flow.table))
                 outputs += [(port, sent) for port, sent, _share in effects.outputs]
-                table = effects.goto
+                # A hash split goes on once per slot: every path a flow may take.
+                tables += [(effects.goto, frame) for frame, _ in effects.continuations(fields)]
             for port, sent_fields in outputs:
                 hop = (dpid, in_port, port)
                 result.hops.append(hop)

@@ -4,7 +4,8 @@ demand from counting entries, barriers."""
 
 from types import SimpleNamespace
 
-from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+import pytest
+from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser, ofproto_v1_5, ofproto_v1_5_parser
 
 from sdn_app.core.pipeline import (
     FAST_FAILOVER,
@@ -15,9 +16,11 @@ from sdn_app.core.pipeline import (
     forward_entry,
 )
 from sdn_app.core.settings import Settings
+from sdn_app.ryuapp import codec
 from sdn_app.ryuapp.session import SwitchSession
 
 OFP, PARSER = ofproto_v1_3, ofproto_v1_3_parser
+VERSIONS = {"1.3": (ofproto_v1_3, ofproto_v1_3_parser), "1.5": (ofproto_v1_5, ofproto_v1_5_parser)}
 COOKIE = Settings().cookie
 H1, H2 = "00:00:00:00:00:01", "00:00:00:00:00:02"
 
@@ -67,12 +70,12 @@ def new_session():
     return dp, SwitchSession(dp, Settings(), now=5.0)
 
 
-def test_a_new_session_asks_for_ports_and_our_entries():
+def test_a_new_session_asks_what_the_switch_is_its_ports_and_our_entries():
     dp, session = new_session()
     kinds = [type(m).__name__ for m in dp.sent]
-    assert kinds == ["OFPPortDescStatsRequest", "OFPFlowStatsRequest"]
-    assert dp.sent[1].cookie == COOKIE and dp.sent[1].cookie_mask == 2**64 - 1
-    assert session.readback_xid == dp.sent[1].xid
+    assert kinds == ["OFPDescStatsRequest", "OFPPortDescStatsRequest", "OFPFlowStatsRequest"]
+    assert dp.sent[2].cookie == COOKIE and dp.sent[2].cookie_mask == 2**64 - 1
+    assert session.readback_xid == dp.sent[2].xid
     assert session.tables.installed is None  # nothing is sent until the read-back is in
 
 
@@ -138,3 +141,12 @@ def test_a_switch_that_never_reports_its_entries_is_cleared_and_started_afresh()
     session.abandon_readback()
     assert dp.sent[-1].command == OFP.OFPFC_DELETE and dp.sent[-1].cookie == COOKIE
     assert session.tables.installed == {} and session.readback is None
+
+
+@pytest.mark.parametrize("hardware,version,splits", [
+    (b"Open vSwitch", "1.3", True), ("Open vSwitch", "1.3", True),
+    ("Open vSwitch", "1.5", False), ("Some ASIC", "1.3", False)])
+def test_only_openflow13_open_vswitch_splits_by_hashing(hardware, version, splits):
+    dp = SimpleNamespace(ofproto=VERSIONS[version][0], ofproto_parser=VERSIONS[version][1])
+    desc = SimpleNamespace(mfr_desc="Nicira, Inc.", hw_desc=hardware)
+    assert codec.splits_by_hash(dp, desc) is splits

@@ -4,7 +4,7 @@ means.  The plan builder (plan.py) writes entries in these terms, the OpenFlow c
 simulated dataplane of the unit tests run them through ``run_actions``; nobody else
 re-derives what an entry is for from its shape.
 
-Two tables:
+Two tables, and a third on switches that split flows by hashing (below):
 
 * table 0 (ingress): LLDP and ARP go to the controller; a known host's frames
   (in_port + eth_src: its *learning entry*) and frames from inter-switch ports go on to
@@ -15,6 +15,12 @@ Two tables:
   misses go to the controller.  Frames that entered the network at this switch (table 0
   marks them with metadata=FROM_LOCAL_HOST) hit a twin *counting entry* of higher
   priority whose counters measure the demand matrix exactly.
+
+* table 2 (split), only where a switch splits a destination's traffic over several
+  next hops with a hash of each flow's 5-tuple instead of a SELECT group (OpenFlow 1.3
+  Open vSwitch, whose SELECT groups ignore UDP ports): the table-1 entry writes the
+  destination's group id into reg1 and a hash slot into reg0, and one entry per
+  (reg1, reg0) sends the flow on; slots are given to next hops by weight.
 
 Actions are tuples, the name first:
 
@@ -28,6 +34,9 @@ Actions are tuples, the name first:
 ("clear_in_port",) forget the ingress port, so a backup may leave by it
 ("metadata", v)    write table metadata (instruction; flow entries only)
 ("goto", table)    continue in a later table (instruction; flow entries only)
+("set_reg", n, v)  write v into register n
+("hash_split", n)  hash the flow's addresses and ports (symmetric, UDP included) into
+                   reg0 = one of n equally likely slots (OVS's multipath action)
 =================  ===================================================================
 
 Adding an action is one line in ``ACTIONS`` and its case in ``run_actions``, plus its
@@ -40,6 +49,8 @@ from dataclasses import dataclass, field
 
 TABLE_INGRESS = 0
 TABLE_FORWARD = 1
+TABLE_SPLIT = 2
+MAX_SPLIT_SLOTS = 16  # hash slots per split: weights are rounded to sixteenths at most
 
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_LLDP = 0x88CC
@@ -62,6 +73,8 @@ ACTIONS = {
     "push_vlan": "apply",
     "pop_vlan": "apply",
     "clear_in_port": "apply",
+    "set_reg": "apply",
+    "hash_split": "apply",
     "metadata": "instruction",
     "goto": "instruction",
 }
@@ -168,6 +181,21 @@ def counting_entry(mac: str, actions: tuple) -> FlowEntry:
                      (("eth_dst", mac), ("metadata", FROM_LOCAL_HOST)), actions)
 
 
+def split_entry(group_id: int, slot: int, actions: tuple) -> FlowEntry:
+    """Table 2: flows of the split ``group_id`` that hashed into ``slot``."""
+    return FlowEntry(TABLE_SPLIT, PRIORITY_FORWARD, (("reg0", slot), ("reg1", group_id)),
+                     actions)
+
+
+def split_actions(group_id: int, slots: int) -> tuple:
+    """Table 1's actions for a destination split by hashing (see split_entry)."""
+    return (("set_reg", 1, group_id), ("hash_split", slots), ("goto", TABLE_SPLIT))
+
+
+def split_miss_entry() -> FlowEntry:
+    return entry(TABLE_SPLIT, PRIORITY_MISS, TO_CONTROLLER)
+
+
 def learned_host(flow: FlowEntry) -> tuple[str, int] | None:
     """(MAC, port) if ``flow`` is a learning entry, else None."""
     fields = dict(flow.match)
@@ -200,6 +228,15 @@ class Effects:
     outputs: list = field(default_factory=list)  # [(port, fields as sent, share of flows)]
     to_controller: bool = False
     goto: int | None = None
+    # After a hash_split: [(fields, share of flows)], one per slot, each going on to
+    # ``goto``; otherwise the frame itself goes on.
+    forks: list | None = None
+
+    def continuations(self, fields: dict, share: float = 1.0) -> list:
+        """[(fields, share)] of the frames that go on to table ``goto``."""
+        if self.goto is None:
+            return []
+        return self.forks if self.forks is not None else [(fields, share)]
 
 
 def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
@@ -241,6 +278,11 @@ def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
             fields["metadata"] = step[1]
         elif name == "goto":
             effects.goto = step[1]
+        elif name == "set_reg":
+            fields["reg%d" % step[1]] = step[2]
+        elif name == "hash_split":
+            slots = step[1]
+            effects.forks = [(dict(fields, reg0=slot), share / slots) for slot in range(slots)]
         else:
             raise ValueError("unknown action %r" % (step,))
     return effects

@@ -16,6 +16,7 @@ from .memory import cycle_collector_paused
 from .paths import stable_ids, tree_towards
 from .pipeline import (
     FAST_FAILOVER,
+    MAX_SPLIT_SLOTS,
     SELECT,
     Bucket,
     GroupEntry,
@@ -25,6 +26,9 @@ from .pipeline import (
     forward_entry,
     learning_entry,
     link_port_entry,
+    split_actions,
+    split_entry,
+    split_miss_entry,
 )
 from .protection import Protection
 from .topology import Topology
@@ -53,16 +57,40 @@ def next_hops_towards(topo: Topology, root: int) -> dict[int, int]:
 
 
 def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | None = None,
-               protection: Protection | None = None) -> Plan:
+               protection: Protection | None = None,
+               hash_split_switches: frozenset = frozenset()) -> Plan:
     """Every switch's desired entries and groups, {dpid: {key: FlowEntry | GroupEntry}}.
     ``next_hops`` ({(u, d): ((port, weight), ...)}, see te.py) defaults to the
     shortest-path tree; with ``protection`` (protection.py) every next hop that has a
-    backup goes through a FAST_FAILOVER group."""
+    backup goes through a FAST_FAILOVER group.  Switches in ``hash_split_switches``
+    split traffic over several next hops through the split table (pipeline.py) rather
+    than a SELECT group."""
     with cycle_collector_paused():
-        return _build_plan(topo, host_idle_timeout, next_hops, protection)
+        return _build_plan(topo, host_idle_timeout, next_hops, protection,
+                           hash_split_switches)
 
 
-def _build_plan(topo, host_idle_timeout, next_hops, protection) -> Plan:
+def split_slots(hops: tuple) -> list[int]:
+    """The next hop of each hash slot, by weight: ((port, weight), ...) as te.py gives
+    them.  Weights summing to more than MAX_SPLIT_SLOTS are rounded to that many slots
+    (largest remainders), every next hop keeping at least one."""
+    total = sum(w for _, w in hops)
+    if total <= MAX_SPLIT_SLOTS:
+        counts = dict(hops)
+    else:
+        exact = {port: w * MAX_SPLIT_SLOTS / total for port, w in hops}
+        counts = {port: max(1, int(x)) for port, x in exact.items()}
+        while sum(counts.values()) < MAX_SPLIT_SLOTS:
+            counts[max(exact, key=lambda p: (exact[p] - counts[p], -p))] += 1
+        while sum(counts.values()) > MAX_SPLIT_SLOTS:
+            shrinkable = [p for p in counts if counts[p] > 1]
+            if not shrinkable:  # more next hops than slots: one slot each
+                break
+            counts[min(shrinkable, key=lambda p: (exact[p] - counts[p], p))] -= 1
+    return [port for port, _ in sorted(hops) for _ in range(counts[port])]
+
+
+def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switches) -> Plan:
     if next_hops is None:
         next_hops = {(u, h.dpid): ((port, 1),) for h in topo.hosts.values()
                      for u, port in next_hops_towards(topo, h.dpid).items()}
@@ -121,11 +149,18 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection) -> Plan:
         return (("group", group.group_id),)
 
     routes_to: dict = {}  # d -> {u: actions}
+    for u in hash_split_switches & set(plan):
+        add(u, split_miss_entry())
     for (u, d), hops in next_hops.items():
         if u not in plan:
             continue
         if len(hops) == 1:
             routes_to.setdefault(d, {})[u] = via(u, d, hops[0][0])
+        elif u in hash_split_switches:
+            slots = split_slots(hops)
+            for slot, port in enumerate(slots):
+                add(u, split_entry(gids[d], slot, via(u, d, port)))
+            routes_to.setdefault(d, {})[u] = split_actions(gids[d], len(slots))
         else:
             group = GroupEntry(gids[d], SELECT, tuple(Bucket(via(u, d, port), weight=weight)
                                                       for port, weight in sorted(hops)))

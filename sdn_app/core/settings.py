@@ -57,6 +57,10 @@ class Settings:
     protection: bool = _setting(
         True, "Pre-install FAST_FAILOVER backups so switches divert traffic themselves "
               "when a port goes down (see core/protection.py).")
+    hash_split: bool = _setting(
+        True, "On Open vSwitch over OpenFlow 1.3, split traffic over next hops by hashing "
+              "each flow's addresses and ports in a split table (SELECT groups there "
+              "ignore UDP ports); false keeps SELECT groups.")
     # ((dpid, port, Mbit/s), ...); written '<dpid hex>/<port>:<Mbit/s>,...'
     link_capacity_mbps: tuple = _setting(
         (), "Capacity of switch ports, overriding the advertised speed: "

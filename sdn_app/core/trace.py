@@ -3,7 +3,7 @@ what the switches will do, not what the policy meant them to do."""
 
 from __future__ import annotations
 
-from .pipeline import forward_entry, groups_of, run_actions
+from .pipeline import TABLE_SPLIT, forward_entry, groups_of, run_actions, split_entry
 from .plan import Plan
 from .topology import Host, Topology, TopologyError, dpid_to_str
 
@@ -23,9 +23,16 @@ def trace(plan: Plan, topo: Topology, src: Host, dst: Host) -> list[dict]:
 
         def live(port_no):
             return port_no in ports and ports[port_no].live
-        effects = run_actions(flow.actions, {"in_port": in_port}, groups_of(plan[dpid]),
-                              live, share)
-        for out_port, _fields, part in effects.outputs:
+        groups = groups_of(plan[dpid])
+        effects = run_actions(flow.actions, {"in_port": in_port}, groups, live, share)
+        outputs = list(effects.outputs)
+        for fields, part in effects.continuations({"in_port": in_port}, share):
+            if effects.goto != TABLE_SPLIT:
+                continue
+            slot = plan[dpid].get(split_entry(fields["reg1"], fields["reg0"], ()).key)
+            if slot is not None:
+                outputs += run_actions(slot.actions, fields, groups, live, part).outputs
+        for out_port, _fields, part in outputs:
             here = hops + [{"dpid": dpid_to_str(dpid), "in_port": in_port,
                             "out_port": out_port}]
             if (dpid, out_port) == (dst.dpid, dst.port):

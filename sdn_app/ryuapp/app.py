@@ -57,6 +57,9 @@ class ElasticController(app_manager.RyuApp):
         for dpid, port, mbps in self.settings.link_capacity_mbps:
             self.topo.capacity_overrides[(dpid, port)] = mbps * 1e6
         self.sessions: dict[int, SwitchSession] = {}  # dpid -> connected switch
+        # Switches that split flows by hashing (codec.splits_by_hash); kept across a
+        # disconnect, so their plan does not change while they are away.
+        self.hash_split_switches: set[int] = set()
         self.policy = self.settings.policy
         self.path_stretch = self.settings.path_stretch
         self.next_hops = {}  # (u, d) -> ((port, weight), ...) in force
@@ -103,6 +106,19 @@ class ElasticController(app_manager.RyuApp):
         """The session of this very connection (not a newer one of the same switch)."""
         session = self.sessions.get(dp.id)
         return session if session is not None and session.dp is dp else None
+
+    @set_ev_cls(ofp_event.EventOFPDescStatsReply, MAIN_DISPATCHER)
+    def _desc(self, ev):
+        session = self._session(ev.msg.datapath)
+        if session is None:
+            return
+        splits = self.settings.hash_split and codec.splits_by_hash(session.dp, ev.msg.body)
+        if splits != (session.dpid in self.hash_split_switches):
+            self.logger.info("switch %s splits flows by %s", dpid_to_str(session.dpid),
+                             "hashing in its split table" if splits else "SELECT groups")
+            (self.hash_split_switches.add if splits else self.hash_split_switches.discard)(
+                session.dpid)
+            self.coalescer.request()
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
     def _port_desc(self, ev):
@@ -212,7 +228,8 @@ class ElasticController(app_manager.RyuApp):
         self.next_hops = proposed
         protection = (plan_protection(self.topo.graph, proposed, self.path_stretch)
                       if self.settings.protection else None)
-        plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed, protection)
+        plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed, protection,
+                          frozenset(self.hash_split_switches))
         waves = update_waves(self.topo, in_force, proposed)
         totals = self.reconciler.send_plan(self.sessions, waves, plan)
         self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),

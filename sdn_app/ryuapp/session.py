@@ -14,8 +14,9 @@ from . import codec
 class SwitchSession:
     """A switch's control connection, from its features handshake to its disconnect.
 
-    On creation it asks for the switch's ports and for our entries in its tables (to
-    take them over after a controller restart); until the entries have been read back,
+    On creation it asks for the switch's description (what it is decides how it splits
+    flows), its ports and our entries in its tables (to take them over after a
+    controller restart); until the entries have been read back,
     ``tables.installed`` is None and the reconciler leaves the switch alone.
     """
 
@@ -33,6 +34,7 @@ class SwitchSession:
         self.demand_meters = MeterBank(*meters)  # destination MAC -> bytes/s entering here
         self._counted: set | None = None  # demand meters seen in a multipart reply
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
+        datapath.send_msg(codec.desc_request(datapath))
         datapath.send_msg(codec.port_desc_request(datapath))
         request = codec.flow_stats_request(datapath, self.cookie)
         datapath.send_msg(request)

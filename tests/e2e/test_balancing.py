@@ -3,14 +3,18 @@ counters show, and policy changes over REST."""
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
 from sdn_app.lab.emulation import (
+    REPO,
     ControllerProcess,
     capacity_settings,
     emulated_network,
     expected_topology,
+    flow_lines,
     host_port,
     iperf3,
     ovs_ofctl,
@@ -134,14 +138,47 @@ def test_policy_changes_over_rest_rewrite_the_groups(balanced):
     assert not ping_pairs(net)[1]
 
 
-def test_openflow13_switches_get_weighted_select_groups_too(tmp_path):
+def split_slots(bridge="s10101", protocols="OpenFlow13"):
+    """{port: hash slots} the branching switch's split table gives the destination:
+    each slot's FAST_FAILOVER group counts for its primary port."""
+    groups = dump_groups(protocols)
+    slots = {}
+    for line in flow_lines(bridge, protocols):
+        if "table=2" in line and "reg1=0x%x" % DESTINATION in line:
+            group = int(re.search(r"group:(\d+)", line).group(1))
+            port = int(re.search(r"output:(\d+)", groups[group].split("bucket=")[1]).group(1))
+            slots[port] = slots.get(port, 0) + 1
+    return slots
+
+
+def test_openflow13_open_vswitch_splits_udp_flows_by_weight_too(tmp_path):
+    """OVS's SELECT groups over OpenFlow 1.3 ignore UDP ports (300 flows went one way),
+    so 1.3 OVS switches split by hashing into their split table: slots by weight, and
+    300 UDP flows that differ only in source port follow the weights on the switch's
+    own counters."""
     with ControllerProcess(log_path=tmp_path / "c.log", settings=capacity_settings(SPEC)) as ctl, \
             emulated_network(SPEC, ctl.of_port, "OpenFlow13") as net:
         wait_converged(ctl, net)
         assert not ping_pairs(net)[1]
-        line = group_line("OpenFlow13")
-        assert line and "type=select" in line and "selection_method" not in line
-        assert sorted(bucket_weights(line, "OpenFlow13").values()) == [1, 4]
+        ports = uplinks(net)
+        assert wait_until(lambda: split_slots() == {ports[10]: 1, ports[40]: 4}, 5), \
+            (split_slots(), flow_lines("s10101"))
+        assert group_line("OpenFlow13") is None  # no SELECT group on this switch
+        assert any("multipath(symmetric_l3l4+udp" in line for line in flow_lines("s10101"))
+
+        before = port_bytes("s10101")
+        src, dst = net.get("h1"), net.get("h3")
+        sender = src.popen([sys.executable, "-m", "sdn_app.lab.probe", "flows", "--dst",
+                            dst.IP(), "--flows", "300", "--mbps", "16", "--seconds", "4"],
+                           stdout=subprocess.PIPE, cwd=str(REPO))
+        assert json.loads(sender.communicate(timeout=30)[0])["sent"] > 4000
+        after = port_bytes("s10101")
+        sent = {cap: after[p]["tx"] - before[p]["tx"] for cap, p in ports.items()}
+        share = sent[40] / (sent[10] + sent[40])
+        # Slots 1:4 put 80% of the flows on the fast path; within 12% of that.
+        assert 0.8 * 0.88 <= share <= 0.8 * 1.12, (share, sent)
+        assert ctl.alive() and "Traceback" not in ctl.log_tail(200)
+
         stats = ctl.get("/v1/stats/%016x" % BRANCH)
         switch = switch_by_dpid(net, "%x" % BRANCH)
         assert {p["port_no"] for p in stats} == {

@@ -221,3 +221,24 @@ def test_hash_split_entries_survive_the_wire_round_trip():
             wire.append(type(inst).parser(bytes(buf), 0))
         reported.instructions = wire
         assert codec.flow_entry_from_stats(dp, reported) == flow
+
+
+def test_ryus_ofctl_can_show_a_split_entry():
+    """ryu.app.ofctl_rest renders flows with ryu.lib.ofctl_v1_3; it must not fail on the
+    multipath action a switch reports back (it answered 501 before codec's shim, as
+    NX_UNKNOWN it shows the action's bytes)."""
+    import base64
+
+    from ryu.lib import ofctl_v1_3
+    from ryu.ofproto import nicira_ext
+    dp = datapath("1.3")
+    actions = codec._actions(dp, (("set_reg", 1, 7), ("hash_split", 5)))
+    inst = dp.ofproto_parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS, actions)
+    buf = bytearray()
+    inst.serialize(buf, 0)
+    parsed = type(inst).parser(bytes(buf), 0).actions
+    shown = [ofctl_v1_3.action_to_str(act) for act in parsed]
+    assert shown[0] == "SET_FIELD: {reg1:7}"
+    assert shown[1].startswith("NX_UNKNOWN: {subtype: %d," % nicira_ext.NXAST_MULTIPATH)
+    body = base64.b64decode(shown[1].split("data: ")[1].rstrip("}"))
+    assert body[:2] == b"\x00\x03"  # multipath's body begins with its hash fields

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 
 from ryu.lib.packet import arp, ethernet, lldp, packet
-from ryu.ofproto import nicira_ext, ofproto_v1_5
+from ryu.ofproto import nicira_ext, ofproto_v1_3_parser, ofproto_v1_5, ofproto_v1_5_parser
 
 from ..core.meters import PORT_COUNTERS
 from ..core.pipeline import ACTIONS, INSTRUCTION_ORDER, SELECT, VLAN_PRESENT, FlowEntry, GroupEntry
@@ -80,6 +80,22 @@ def _encode_clear_in_port(datapath, step):
 # algorithm it split 300 UDP flows that differ only in their ports 0.76 on a 3:1 split
 # over OpenFlow 1.3 (../shared/ENVIRONMENT.md), where SELECT groups sent them all one way.
 HASH_FIELDS_L3L4_UDP = 3
+
+
+def _nicira_action_body(action) -> bytes:
+    """An NX action's experimenter body (after type, length, experimenter, subtype)."""
+    buf = bytearray()
+    action.serialize(buf, 0)
+    return bytes(buf[10:])
+
+
+# Ryu 4.34's ofctl (behind ryu.app.ofctl_rest) shows a Nicira action it has no format
+# for by its ``data``, which Ryu's own NXActionMultipath lacks: without this, GET
+# /stats/flow/<dpid> of a switch holding our split entries answered 501 (seen in the
+# test that runs us beside ofctl_rest).  With it, the action shows as EXPERIMENTER.
+for _parser in (ofproto_v1_3_parser, ofproto_v1_5_parser):
+    if not hasattr(_parser.NXActionMultipath, "data"):
+        _parser.NXActionMultipath.data = property(_nicira_action_body)
 
 
 def _encode_set_reg(datapath, step):

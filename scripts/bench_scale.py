@@ -182,13 +182,10 @@ def exponent(rows: list[dict], phase: str, key: str = "total") -> float | None:
 
 
 def table(headers, rows) -> str:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
-
-    def line(values):
-        return "  ".join("%-*s" % (w, v) for w, v in zip(widths, values, strict=True)).rstrip()
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
+    """The lab's table, imported here: a --compare child must import only the core of
+    the revision it measures (PYTHONPATH), so this module imports no sdn_app at the top."""
+    from sdn_app.lab.report import table as lab_table
+    return lab_table(headers, rows)
 
 
 def report(label: str, rows: list[dict]) -> str:

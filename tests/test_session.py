@@ -11,7 +11,6 @@ from sdn_app.core.pipeline import (
     FAST_FAILOVER,
     Bucket,
     GroupEntry,
-    counted_destination,
     counting_entry,
     forward_entry,
 )
@@ -105,11 +104,10 @@ def test_demand_comes_from_counting_entries_and_stops_with_them():
     plain = forward_entry(H1, (("output", 2),))
     for t, count in ((0.0, 0), (1.0, 1000)):
         session.add_flow_counters(reply([stat(counting, byte_count=count),
-                                         stat(plain, byte_count=5 * count)]),
-                                  t, counted_destination)
+                                         stat(plain, byte_count=5 * count)]), t)
     assert set(session.demand_meters.meters) == {H2}
     assert session.demand_meters.rate(H2, "bytes") > 0
-    session.add_flow_counters(reply([stat(plain, byte_count=9000)]), 2.0, counted_destination)
+    session.add_flow_counters(reply([stat(plain, byte_count=9000)]), 2.0)
     assert session.demand_meters.meters == {}
 
 

@@ -22,7 +22,7 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from ..core.events import RECONCILED, EventLog
 from ..core.frames import handle_frame
-from ..core.pipeline import ETH_TYPE_LLDP, TABLE_FORWARD, counted_destination, learned_host
+from ..core.pipeline import ETH_TYPE_LLDP, TABLE_FORWARD, learned_host
 from ..core.plan import build_plan
 from ..core.protection import plan_protection
 from ..core.reconcile import Coalescer, Reconciler, update_waves
@@ -116,8 +116,10 @@ class ElasticController(app_manager.RyuApp):
         if splits != (session.dpid in self.hash_split_switches):
             self.logger.info("switch %s splits flows by %s", dpid_to_str(session.dpid),
                              "hashing in its split table" if splits else "SELECT groups")
-            (self.hash_split_switches.add if splits else self.hash_split_switches.discard)(
-                session.dpid)
+            if splits:
+                self.hash_split_switches.add(session.dpid)
+            else:
+                self.hash_split_switches.discard(session.dpid)
             self.coalescer.request()
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
@@ -138,7 +140,7 @@ class ElasticController(app_manager.RyuApp):
             return
         now = time.monotonic()
         if not session.is_readback(ev.msg):
-            session.add_flow_counters(ev.msg, now, counted_destination)
+            session.add_flow_counters(ev.msg, now)
             return
         entries = session.add_readback(ev.msg)
         if entries is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ryu.lib import hub
 
 from ..core.meters import MeterBank
+from ..core.pipeline import counted_destination
 from ..core.reconcile import SwitchTables
 from . import codec
 
@@ -105,15 +106,14 @@ class SwitchSession:
         self.readback = None
         self.tables.start_empty()
 
-    def add_flow_counters(self, msg, now: float, is_counting) -> None:
-        """Demand from a polled flow-stats reply: ``is_counting(table, match)`` gives the
-        destination MAC of a counting entry.  Entries the switch no longer reports carry
-        no demand any more."""
+    def add_flow_counters(self, msg, now: float) -> None:
+        """Demand from a polled flow-stats reply, read off our counting entries.  Entries
+        the switch no longer reports carry no demand any more."""
         if self._counted is None:
             self._counted = set()
         for stat in msg.body:
             match, byte_count = codec.flow_counters(self.dp, stat)
-            mac = is_counting(stat.table_id, match)
+            mac = counted_destination(stat.table_id, match)
             if mac is not None:
                 self.demand_meters.update(mac, {"bytes": byte_count}, now)
                 self._counted.add(mac)

@@ -57,6 +57,10 @@ class Settings:
     protection: bool = _setting(
         True, "Pre-install FAST_FAILOVER backups so switches divert traffic themselves "
               "when a port goes down (see core/protection.py).")
+    wave_drain: float = _setting(
+        0.02, "Seconds each wave of an update waits after the switches' barrier replies, "
+              "for their cached datapath flows to follow, before the next wave.",
+        min=0, max=1)
     hash_split: bool = _setting(
         True, "On Open vSwitch over OpenFlow 1.3, split traffic over next hops by hashing "
               "each flow's addresses and ports in a split table (SELECT groups there "

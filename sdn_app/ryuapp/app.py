@@ -40,12 +40,6 @@ READBACK_TIMEOUT = 5.0
 DUPLICATE_WINDOW = 0.5
 # How long one wave of an update waits for the switches' barrier replies at most.
 BARRIER_TIMEOUT = 0.5
-# ... and then, before the next wave: a barrier reply says a switch's OpenFlow tables
-# changed, but Open vSwitch revalidates the flows cached in its datapath a little later,
-# so packets may still take the old path for a moment.  Seen: a packet sent 2 ms after
-# the first switch confirmed its move off a detour still went the old way and was
-# dropped by the next switch, which had meanwhile turned to send straight back.
-WAVE_DRAIN = 0.02
 
 
 class ElasticController(app_manager.RyuApp):
@@ -253,13 +247,18 @@ class ElasticController(app_manager.RyuApp):
     def _wait_applied(self, sessions) -> None:
         """Until each switch has answered a barrier (it has applied everything sent to
         it before), BARRIER_TIMEOUT at most: a silent switch must not stall the rest;
-        then WAVE_DRAIN for the switches' cached datapath flows to follow."""
+        then ``wave_drain`` for the switches' cached datapath flows to follow."""
         waiting = [(session, *session.request_barrier()) for session in sessions]
         deadline = time.monotonic() + BARRIER_TIMEOUT
         for session, xid, replied in waiting:
             replied.wait(max(0.0, deadline - time.monotonic()))
             session.forget_barrier(xid)
-        hub.sleep(WAVE_DRAIN)
+        # A barrier reply says a switch's OpenFlow tables changed, but Open vSwitch
+        # revalidates the flows cached in its datapath a little later: a packet sent
+        # 2 ms after the first switch confirmed its move off a detour still went the
+        # old way and was dropped by the next switch, which had already turned to send
+        # straight back (scripts/bench_detour_move.py measures it).
+        hub.sleep(self.settings.wave_drain)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):

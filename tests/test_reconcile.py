@@ -129,6 +129,19 @@ def test_each_wave_waits_for_the_barriers_of_the_switches_it_changed():
     assert rig.log == []
 
 
+def test_the_pause_between_waves_comes_between_them_only():
+    plan = diamond_plan()
+    a, b, c, d = sorted(plan)
+    rig = Harness(plan)
+    rig.start_empty()
+    rig.reconciler.send_plan(rig.switches, waves=[[d], [b, c]], plan=plan,
+                             between_waves=lambda: rig.log.append(("pause",)))
+    marks = [m for m in rig.log if m[0] in ("barrier", "pause")]
+    assert marks == [("barrier", (d,)), ("pause",), ("barrier", (b, c)), ("pause",),
+                     ("barrier", (a,))]
+    assert rig.log.index(("pause",)) < min(i for i, m in enumerate(rig.log) if m[0] == b)
+
+
 def test_what_the_plan_drops_is_deleted_only_after_the_grace():
     old, new = diamond_plan(), diamond_plan(drop_host="h2")
     rig = Harness(old)

@@ -129,22 +129,28 @@ class Reconciler:
         self.retire_grace = retire_grace
         self.plan: dict = {}  # the plan in force: {dpid: {key: item}}
 
-    def send_plan(self, switches: dict, waves: list | None = None, plan: dict | None = None
-                  ) -> dict:
+    def send_plan(self, switches: dict, waves: list | None = None, plan: dict | None = None,
+                  between_waves=None) -> dict:
         """Bring every switch ({dpid: Switch}) to ``plan`` (default: the plan in force,
-        which it then replaces), wave after wave; switches in no wave go last.  Returns
+        which it then replaces), wave after wave; switches in no wave go last.
+        ``between_waves()``, if given, runs after a wave that changed switches and before
+        the next one (a pause for the switches' caches, when traffic moves).  Returns
         message counts: flow_mods, group_mods, waves (those that changed something)."""
         if plan is not None:
             self.plan = plan
         waves = list(waves or [])
         waves.append(sorted(set(switches) - {d for w in waves for d in w}))
         totals = {"flow_mods": 0, "group_mods": 0, "waves": 0}
+        pause_due = False
         for wave in waves:
             changed = []
             for dpid in wave:
                 switch = switches.get(dpid)
                 if switch is None or switch.tables.installed is None:
                     continue
+                if pause_due and between_waves is not None:
+                    between_waves()
+                pause_due = False
                 counts = self.sync(switch, self.plan.get(dpid, {}))
                 for name, count in counts.items():
                     totals[name] += count
@@ -153,6 +159,7 @@ class Reconciler:
             if changed:
                 totals["waves"] += 1
                 self.wait_applied(changed)  # before the next wave sends into them
+                pause_due = True
         now = self.clock()
         if any(now - since < self.retire_grace for switch in switches.values()
                for since in switch.tables.retiring.values()):

@@ -51,15 +51,13 @@ class NetworkView:
         return topology_dict(self._state.topo)
 
     def switches(self) -> list[dict]:
-        topo = self._state.topo
-        return [switch_dict(topo, d) for d in sorted(topo.graph)]
+        return switches_dicts(self._state.topo)
 
     def switch(self, dpid: int) -> dict:
         return switch_dict(self._state.topo, dpid)
 
     def hosts(self) -> list[dict]:
-        return [host_dict(h) for h in sorted(self._state.topo.hosts.values(),
-                                             key=lambda h: h.mac)]
+        return hosts_dicts(self._state.topo)
 
     def host(self, key: str) -> dict:
         return host_dict(self._state.topo.find_host(key))
@@ -108,11 +106,16 @@ class NetworkView:
 # -- JSON forms of the model ----------------------------------------------------------------
 
 def topology_dict(topo: Topology) -> dict:
-    return {
-        "switches": [switch_dict(topo, d) for d in sorted(topo.graph)],
-        "links": links_dicts(topo),
-        "hosts": [host_dict(h) for h in sorted(topo.hosts.values(), key=lambda h: h.mac)],
-    }
+    return {"switches": switches_dicts(topo), "links": links_dicts(topo),
+            "hosts": hosts_dicts(topo)}
+
+
+def switches_dicts(topo: Topology) -> list[dict]:
+    return [switch_dict(topo, d) for d in sorted(topo.graph)]
+
+
+def hosts_dicts(topo: Topology) -> list[dict]:
+    return [host_dict(h) for h in sorted(topo.hosts.values(), key=lambda h: h.mac)]
 
 
 def links_dicts(topo: Topology) -> list[dict]:

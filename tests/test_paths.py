@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from sdn_app.core.paths import Fabric, fabric
-from sdn_app.core.protection import _reach_bits
+from sdn_app.core.protection import reach_bitsets
 from sdn_app.core.topology import Port, Topology
 
 
@@ -105,7 +105,7 @@ def check(graph, rng):
         for stretch in (0, 1):
             dag = cached.dag(root, stretch)
             assert dag == oracle_dag(graph, root, stretch)
-            bits = _reach_bits(dag, root, {n: 1 << i for i, n in enumerate(cached.nodes)})
+            bits = reach_bitsets(dag, root, {n: 1 << i for i, n in enumerate(cached.nodes)})
             for w in dag:
                 assert {n for i, n in enumerate(cached.nodes) if bits[w] >> i & 1} == \
                     reachable_in_dag(dag, w)

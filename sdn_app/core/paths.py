@@ -63,6 +63,10 @@ class Fabric:
     def tree(self, root, skip_node=None, skip_edges=()) -> dict:
         """For every switch that can reach ``root``: the output port of its first hop on
         a shortest path there, lowest (neighbour, port) first."""
+        return self.tree_and_distances(root, skip_node, skip_edges)[0]
+
+    def tree_and_distances(self, root, skip_node=None, skip_edges=()) -> tuple[dict, dict]:
+        """(tree, distances): see tree and distances."""
         dist = self.distances(root, skip_node, skip_edges)
         hops = {}
         for node, d in dist.items():
@@ -72,19 +76,21 @@ class Fabric:
                 if dist.get(nbr) == d - 1 and (node, port) not in skip_edges:
                     hops[node] = port
                     break
-        return hops
+        return hops, dist
 
     def dag(self, root, stretch: int = 0) -> dict:
         """{u: [(v, port), ...]}: u's allowed next hops toward ``root``: neighbours
         strictly closer to it (so no choice of weights can loop), on paths at most
-        ``stretch`` hops longer than the shortest."""
+        ``stretch`` hops longer than the shortest.  Switches come by increasing
+        distance to ``root``."""
         dist = self.distances(root)
-        dag = {}
-        for u, du in dist.items():
-            if u != root:
-                dag[u] = [(v, port) for v, port in self.out[u]
-                          if v in dist and dist[v] < du and 1 + dist[v] <= du + stretch]
-        return dag
+        return {u: self.dag_row(u, dist, stretch) for u in dist if u != root}
+
+    def dag_row(self, u, dist: dict, stretch: int = 0) -> list:
+        """u's entry in the dag toward the root of ``dist`` (see dag)."""
+        du = dist[u]
+        return [(v, port) for v, port in self.out[u]
+                if v in dist and dist[v] < du and 1 + dist[v] <= du + stretch]
 
     def without_cable(self, u, port) -> set:
         """The (node, port) edges of both directions of the cable leaving u by port."""

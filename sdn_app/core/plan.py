@@ -90,6 +90,71 @@ def split_slots(hops: tuple) -> list[int]:
     return [port for port, _ in sorted(hops) for _ in range(counts[port])]
 
 
+class Buckets:
+    """Group buckets, one object per distinct bucket: a plan holds hundreds of thousands
+    of groups with a few distinct buckets per switch (fewer to make, less memory)."""
+
+    def __init__(self):
+        self.made: dict = {}
+
+    def primary(self, port: int) -> Bucket:
+        key = ("primary", port)
+        if key not in self.made:
+            self.made[key] = Bucket((("output", port),), watch_port=port)
+        return self.made[key]
+
+    def secondary(self, backup) -> Bucket:
+        # The backup port may be the one the frame came in on (a detour that turns back,
+        # an alternate upstream): OpenFlow drops output to the ingress port, so the
+        # bucket first clears in_port (measured: without it OVS blackholed a fat-tree
+        # core-link cut; see the codec for the OpenFlow 1.5 gap).
+        key = ("backup", backup.port, backup.tag)
+        if key not in self.made:
+            detour = ((("clear_in_port",),)
+                      + ((("push_vlan", backup.tag),) if backup.tag else ())
+                      + (("output", backup.port),))
+            self.made[key] = Bucket(detour, watch_port=backup.port)
+        return self.made[key]
+
+
+def route_items(u: int, d: int, hops: tuple, backups: dict, failover_ids_at_u: dict,
+                group_id: int, split: bool, buckets: Buckets) -> tuple[tuple, list]:
+    """Switch u's forwarding toward destination switch d: (the actions its entries for
+    d's hosts take, the groups and split entries those need).  ``backups``: Protection's
+    {(u, p, d): Backup}; ``failover_ids_at_u``: {(d, p): id of u's FAST_FAILOVER group};
+    ``group_id``: d's SELECT / split id; ``split``: u splits by hashing rather than by
+    a SELECT group."""
+    items = []
+
+    def via(port: int) -> tuple:
+        """Actions sending out of ``port``, protected where possible."""
+        backup = backups.get((u, port, d))
+        if backup is None:
+            return (("output", port),)
+        group = GroupEntry(failover_ids_at_u[(d, port)], FAST_FAILOVER,
+                           (buckets.primary(port), buckets.secondary(backup)))
+        items.append(group)
+        return (("group", group.group_id),)
+
+    if len(hops) == 1:
+        return via(hops[0][0]), items
+    if split:
+        slots = split_slots(hops)
+        items.extend(split_entry(group_id, slot, via(port)) for slot, port in enumerate(slots))
+        return split_actions(group_id, len(slots)), items
+    group = GroupEntry(group_id, SELECT, tuple(Bucket(via(port), weight=weight)
+                                               for port, weight in sorted(hops)))
+    items.append(group)
+    return (("group", group_id),), items
+
+
+def host_route_items(mac: str, actions: tuple, ingress: bool) -> list:
+    """A switch's entries for one host: forwarding, and counting where hosts enter."""
+    if ingress:
+        return [forward_entry(mac, actions), counting_entry(mac, actions)]
+    return [forward_entry(mac, actions)]
+
+
 def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switches) -> Plan:
     if next_hops is None:
         next_hops = {(u, h.dpid): ((port, 1),) for h in topo.hosts.values()
@@ -116,63 +181,24 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
             for dpid, port in hops.items():
                 if dpid in plan:
                     add(dpid, detour_entry(tag, port))
-
-    buckets: dict = {}  # equal buckets are one object: fewer to make, less memory
-
-    def primary(port: int) -> Bucket:
-        key = ("primary", port)
-        if key not in buckets:
-            buckets[key] = Bucket((("output", port),), watch_port=port)
-        return buckets[key]
-
-    def secondary(backup) -> Bucket:
-        # The backup port may be the one the frame came in on (a detour that turns back,
-        # an alternate upstream): OpenFlow drops output to the ingress port, so the
-        # bucket first clears in_port (measured: without it OVS blackholed a fat-tree
-        # core-link cut; see the codec for the OpenFlow 1.5 gap).
-        key = ("backup", backup.port, backup.tag)
-        if key not in buckets:
-            detour = ((("clear_in_port",),)
-                      + ((("push_vlan", backup.tag),) if backup.tag else ())
-                      + (("output", backup.port),))
-            buckets[key] = Bucket(detour, watch_port=backup.port)
-        return buckets[key]
-
-    def via(u: int, d: int, port: int) -> tuple:
-        """Actions sending u's traffic for d out of ``port``, protected where possible."""
-        backup = backups.get((u, port, d))
-        if backup is None:
-            return (("output", port),)
-        group = GroupEntry(ff_ids[u][(d, port)], FAST_FAILOVER,
-                           (primary(port), secondary(backup)))
-        add(u, group)
-        return (("group", group.group_id),)
-
-    routes_to: dict = {}  # d -> {u: actions}
     for u in hash_split_switches & set(plan):
         add(u, split_miss_entry())
+    buckets = Buckets()
+    routes_to: dict = {}  # d -> {u: actions}
     for (u, d), hops in next_hops.items():
         if u not in plan:
             continue
-        if len(hops) == 1:
-            routes_to.setdefault(d, {})[u] = via(u, d, hops[0][0])
-        elif u in hash_split_switches:
-            slots = split_slots(hops)
-            for slot, port in enumerate(slots):
-                add(u, split_entry(gids[d], slot, via(u, d, port)))
-            routes_to.setdefault(d, {})[u] = split_actions(gids[d], len(slots))
-        else:
-            group = GroupEntry(gids[d], SELECT, tuple(Bucket(via(u, d, port), weight=weight)
-                                                      for port, weight in sorted(hops)))
-            add(u, group)
-            routes_to.setdefault(d, {})[u] = (("group", group.group_id),)
+        actions, items = route_items(u, d, hops, backups, ff_ids[u], gids[d],
+                                     u in hash_split_switches, buckets)
+        routes_to.setdefault(d, {})[u] = actions
+        for item in items:
+            add(u, item)
     ingress_switches = {h.dpid for h in topo.hosts.values()}
     for host in topo.hosts.values():
         add(host.dpid, learning_entry(host.mac, host.port, host_idle_timeout))
         routes = dict(routes_to.get(host.dpid, {}))
         routes[host.dpid] = (("output", host.port),)
         for u, actions in routes.items():
-            add(u, forward_entry(host.mac, actions))
-            if u in ingress_switches:
-                add(u, counting_entry(host.mac, actions))
+            for item in host_route_items(host.mac, actions, u in ingress_switches):
+                add(u, item)
     return plan

@@ -66,43 +66,66 @@ def _plan_protection(graph, next_hops, stretch) -> Protection:
     trees: dict = {}
     tags: dict = {}
 
-    def reach(d, w) -> int:
-        if d not in reach_bits:
-            reach_bits[d] = _reach_bits(dags[d], d, bit)
-        return reach_bits[d].get(w, bit[w])
+    def tree(key):
+        if key not in trees:
+            trees[key] = detour_tree(fab, key)[0]
+        return trees[key]
 
-    for (u, d), hops in sorted(next_hops.items()):
+    def may_tag(key):
+        return key in tags or len(tags) < TAG_LAST - TAG_FIRST + 1
+
+    # By destination, then switch: the order the incremental Routing also builds in, so
+    # both give the same answer even when VLAN ids run out.
+    for (u, d), hops in sorted(next_hops.items(), key=lambda item: (item[0][1], item[0][0])):
         if u not in fab.out or d not in dags:
             continue
-        neighbours = {port: nbr for nbr, port in fab.out[u]}
-        used = [p for p, _ in hops]
-        for p in used:
-            v = neighbours.get(p)
-            if v is None:
-                continue
-            avoid = 0 if v == d else bit[v]  # the failed neighbour, unless it is d
-            backup = None
-            for q in sorted(set(used) - {p}):  # 1. another next hop in use
-                if q in neighbours and not avoid & reach(d, neighbours[q]):
-                    backup = Backup(q)
-                    break
-            if backup is None:  # 2. a loop-free alternate
-                for q, w in sorted(neighbours.items()):
-                    if q in used or bit[w] & avoid or (w != d and w not in dags[d]):
-                        continue
-                    if w == d or not (bit[u] | avoid) & reach(d, w):
-                        backup = Backup(q)
-                        break
-            if backup is None:  # 3. a tagged detour
-                backup = _detour(fab, u, p, v, d, trees, tags, result)
+        if d not in reach_bits:
+            reach_bits[d] = reach_bitsets(dags[d], d, bit)
+        for p, backup, path in backups_at(fab, u, d, [p for p, _ in hops], dags[d],
+                                          reach_bits[d], bit, tree, may_tag):
             if backup is None:
                 result.unprotected.append((u, p, d))
-            else:
-                result.backups[(u, p, d)] = backup
+                continue
+            result.backups[(u, p, d)] = backup
+            if path is not None:
+                tags[backup.tag] = backup.tag
+                result.detours.setdefault(backup.tag, {}).update(path)
     return _with_stable_tags(result, tags)
 
 
-def _reach_bits(dag: dict, root: int, bit: dict) -> dict:
+def backups_at(fab, u, d, used: list, dag: dict, reach: dict, bit: dict, tree, may_tag):
+    """[(p, Backup or None, detour path or None)] for each port p in ``used`` (u's next
+    hops toward d), in the order of preference of the module docstring.  ``reach`` is
+    reach_bitsets of ``dag``; ``tree(key)`` the detour tree of a key (element, d) (see
+    detour_tree), ``may_tag(key)`` whether a detour may take a VLAN id.  A tagged
+    Backup's tag is still its key (see _with_stable_tags); its path is
+    {switch: out port, d: None}."""
+    neighbours = {port: nbr for nbr, port in fab.out[u]}
+    found = []
+    for p in used:
+        v = neighbours.get(p)
+        if v is None:
+            continue
+        avoid = 0 if v == d else bit[v]  # the failed neighbour, unless it is d
+        backup = path = None
+        for q in sorted(set(used) - {p}):  # 1. another next hop in use
+            if q in neighbours and not avoid & reach.get(neighbours[q], bit[neighbours[q]]):
+                backup = Backup(q)
+                break
+        if backup is None:  # 2. a loop-free alternate
+            for q, w in sorted(neighbours.items()):
+                if q in used or bit[w] & avoid or (w != d and w not in dag):
+                    continue
+                if w == d or not (bit[u] | avoid) & reach[w]:
+                    backup = Backup(q)
+                    break
+        if backup is None:  # 3. a tagged detour
+            backup, path = _detour(fab, u, p, v, d, tree, may_tag)
+        found.append((p, backup, path))
+    return found
+
+
+def reach_bitsets(dag: dict, root: int, bit: dict) -> dict:
     """{w: bitset of every switch a frame can visit from w along ``dag``, w included}.
     ``dag`` lists switches by increasing distance to ``root`` (paths.Fabric.dag), so
     each switch's next hops are done before it."""
@@ -115,40 +138,52 @@ def _reach_bits(dag: dict, root: int, bit: dict) -> dict:
     return reach
 
 
-def _with_stable_tags(result: Protection, keys: dict) -> Protection:
+def _with_stable_tags(result: Protection, keys) -> Protection:
     """Replace the provisional tags (detour keys) by VLAN ids derived from the keys, so a
     recomputation after one failure rewrites only the detours that changed."""
-    ids = stable_ids(list(keys), lambda key: zlib.crc32(repr(key).encode()), TAG_FIRST,
-                     TAG_LAST - TAG_FIRST + 1)
+    ids = tag_ids(keys)
     result.backups = {k: Backup(b.port, ids[b.tag]) if b.tag is not None else b
                       for k, b in result.backups.items()}
     result.detours = {ids[key]: hops for key, hops in result.detours.items()}
     return result
 
 
-def _detour(fab, u, p, v, d, trees, tags, result):
-    """A tagged detour from u to d around v (or the u-v cable), recording the entries the
-    switches on it need.  None when no path is left or VLAN ids ran out."""
-    for element in ((("node", v),) if v != d else ()) + (("link", u, p),):
-        key = (element, d)
-        if key not in trees:
-            if element[0] == "node":
-                trees[key] = fab.tree(d, skip_node=v)
-            else:
-                trees[key] = fab.tree(d, skip_edges=fab.without_cable(u, p))
-        tree = trees[key]
-        if u not in tree:
+def tag_ids(keys) -> dict:
+    """The VLAN id of each detour key (element, d)."""
+    return stable_ids(list(keys), lambda key: zlib.crc32(repr(key).encode()), TAG_FIRST,
+                      TAG_LAST - TAG_FIRST + 1)
+
+
+def detour_keys(u, p, v, d) -> tuple:
+    """The keys (element, d) of the detours u may take around its next hop v by port p,
+    in order of preference: around the switch v (unless v is d), then the cable."""
+    return tuple((element, d) for element in
+                 ((("node", v),) if v != d else ()) + (("link", u, p),))
+
+
+def detour_tree(fab, key) -> tuple[dict, dict]:
+    """(tree, distances) toward d in the graph without the key's element."""
+    (element, d) = key
+    if element[0] == "node":
+        return fab.tree_and_distances(d, skip_node=element[1])
+    return fab.tree_and_distances(d, skip_edges=fab.without_cable(element[1], element[2]))
+
+
+def _detour(fab, u, p, v, d, tree, may_tag):
+    """A tagged detour from u to d around v (or the u-v cable): (Backup whose tag is the
+    detour's key, {switch: out port, d: None}), or (None, None) when no path is left or
+    VLAN ids ran out."""
+    for key in detour_keys(u, p, v, d):
+        hops = tree(key)
+        if u not in hops:
             continue
-        if key not in tags:
-            if len(tags) >= TAG_LAST - TAG_FIRST + 1:
-                return None
-            tags[key] = key  # a provisional tag: the key; see _with_stable_tags
-        tag = tags[key]
-        entries = result.detours.setdefault(tag, {})
-        node = fab.far[(u, tree[u])]
+        if not may_tag(key):
+            return None, None
+        path = {}
+        node = fab.far[(u, hops[u])]
         while node != d:
-            entries[node] = tree[node]
-            node = fab.far[(node, tree[node])]
-        entries[d] = None
-        return Backup(tree[u], tag)
-    return None
+            path[node] = hops[node]
+            node = fab.far[(node, hops[node])]
+        path[d] = None
+        return Backup(hops[u], key), path
+    return None, None

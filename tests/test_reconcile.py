@@ -325,3 +325,32 @@ def test_the_barrier_check_catches_a_wrong_order():
     rig.on_barrier = lambda: check_all_pairs(topo_after, rig.held(), ends)
     with pytest.raises(AssertionError):
         rig.reconciler.send_plan(rig.switches, waves=list(reversed(waves)), plan=new)
+
+
+def test_touched_keys_limit_what_is_compared_until_a_switch_needs_a_full_look():
+    """With the keys a Routing update touched, only those are compared: an entry changed
+    behind the reconciler's back (not touched) is left alone, until something makes the
+    image uncertain (here the switch reporting a removal), and then the whole table is."""
+    a = FlowEntry(1, 100, (("eth_dst", "02:00:00:00:00:aa"),), (("output", 1),))
+    b = FlowEntry(1, 100, (("eth_dst", "02:00:00:00:00:bb"),), (("output", 2),))
+    h = Harness([1])
+    h.start_empty()
+    h.reconciler.send_plan(h.switches, plan={1: {a.key: a}})
+    h.log.clear()
+    plan = h.reconciler.plan
+    plan[1][b.key] = b  # a Routing mutates the plan in force in place
+    h.reconciler.send_plan(h.switches, plan=plan, touched={1: set()})
+    assert h.messages() == []  # b was not touched: not compared, not sent
+    h.reconciler.send_plan(h.switches, plan=plan, touched={1: {b.key}})
+    assert [(op, item) for _, op, item in h.messages()] == [("add", b)]
+    h.log.clear()
+    del plan[1][b.key]
+    h.switches[1].tables.removed(a.key)  # the switch dropped a by itself
+    h.reconciler.send_plan(h.switches, plan=plan, touched={1: set()})
+    ops = [(op, item) for _, op, item in h.messages()]
+    assert ("add", a) in ops  # a full comparison put a back
+    h.clock.now += RETIRE_GRACE
+    h.log.clear()
+    h.reconciler.send_plan(h.switches, plan=plan, touched={1: set()})
+    assert [(op, item) for _, op, item in h.messages()] == [("delete", b)]  # retiring entries are
+    # still looked at without being touched

@@ -98,6 +98,40 @@ class Fabric:
         return {(u, port), *((x, q) for x, q in self.cable.get((u, port), ()) if x == v)}
 
 
+def settled_after(fab: Fabric, dist: dict, removed, added, usable=None) -> set | None:
+    """Whether hop counts toward a root (``dist``, from Fabric.distances before the edge
+    changes ``removed`` and ``added``, [(u, port, v, v_port)], ``fab`` after them) still
+    hold: the switches whose choice of closer neighbours may differ, or None when some
+    distance changes and the search must run again.  ``usable(u, port, v, v_port)``
+    leaves out edges the search skips.
+
+    Distances survive a removed edge that was on no shortest path, or whose tail keeps
+    another neighbour one hop closer (with one such removal: that neighbour's own path
+    cannot run through the tail), and an added edge that leads to no switch closer than
+    one hop less than its tail."""
+    touched = set()
+    cut = 0
+    for u, port, v, v_port in removed:
+        du, dv = dist.get(u), dist.get(v)
+        if du is None or dv != du - 1 or (usable and not usable(u, port, v, v_port)):
+            continue
+        cut += 1
+        if cut > 1 or not any(dist.get(w) == du - 1 and (not usable or usable(u, q, w, None))
+                              for w, q in fab.out[u]):
+            return None
+        touched.add(u)
+    for u, port, v, v_port in added:
+        dv = dist.get(v)
+        if dv is None or (usable and not usable(u, port, v, v_port)):
+            continue
+        du = dist.get(u)
+        if du is None or dv + 1 < du:
+            return None
+        if dv + 1 == du:
+            touched.add(u)
+    return touched
+
+
 def fabric(graph) -> Fabric:
     """The Fabric of ``graph`` as it is now (cached per graph version)."""
     version = graph.graph.get("version")

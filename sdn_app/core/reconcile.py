@@ -77,11 +77,16 @@ class SwitchTables:
         self.installed: dict | None = None
         self.hold_until: float | None = None  # no deletions before this (take-over)
         self.retiring: dict = {}  # key -> when the plan stopped needing it
+        # The next sync compares the whole table, not only the keys a plan update
+        # touched: after a take-over, a removal by the switch, an expired hold or a
+        # failed send, the image may differ from the plan anywhere.
+        self.compare_all = True
 
     def take_over(self, entries: dict, hold_until: float) -> None:
         """Adopt what the switch reported holding; if it held anything, delete nothing
         before ``hold_until``."""
         self.installed = dict(entries)
+        self.compare_all = True
         if entries:
             self.hold_until = hold_until
 
@@ -89,17 +94,20 @@ class SwitchTables:
         """The switch's entries were cleared (it never reported them): start afresh."""
         self.installed = {}
         self.hold_until = None
+        self.compare_all = True
 
     def removed(self, key) -> None:
         """The switch removed an entry itself (idle timeout)."""
         if self.installed is not None:
             self.installed.pop(key, None)
+            self.compare_all = True
 
     def hold_expired(self, now: float) -> bool:
         """True once, when the take-over hold has passed: time to remove what the new
         plan did not re-prove."""
         if self.hold_until is not None and now >= self.hold_until:
             self.hold_until = None
+            self.compare_all = True
             return True
         return False
 
@@ -130,14 +138,25 @@ class Reconciler:
         self.plan: dict = {}  # the plan in force: {dpid: {key: item}}
 
     def send_plan(self, switches: dict, waves: list | None = None, plan: dict | None = None,
-                  between_waves=None) -> dict:
+                  between_waves=None, touched: dict | None = None) -> dict:
         """Bring every switch ({dpid: Switch}) to ``plan`` (default: the plan in force,
         which it then replaces), wave after wave; switches in no wave go last.
         ``between_waves()``, if given, runs after a wave that changed switches and before
-        the next one (a pause for the switches' caches, when traffic moves).  Returns
-        message counts: flow_mods, group_mods, waves (those that changed something)."""
+        the next one (a pause for the switches' caches, when traffic moves).
+        ``touched`` ({dpid: keys}, from routing.Routing.update) names the only keys that
+        can differ from the plan sent before: those (and entries retiring) are compared,
+        not whole tables; None compares everything.  Returns message counts: flow_mods,
+        group_mods, waves (those that changed something)."""
         if plan is not None:
             self.plan = plan
+        try:
+            return self._send_plan(switches, waves, between_waves, touched)
+        except BaseException:  # what was sent is unknown: compare everything next time
+            for switch in switches.values():
+                switch.tables.compare_all = True
+            raise
+
+    def _send_plan(self, switches, waves, between_waves, touched) -> dict:
         waves = list(waves or [])
         waves.append(sorted(set(switches) - {d for w in waves for d in w}))
         totals = {"flow_mods": 0, "group_mods": 0, "waves": 0}
@@ -151,7 +170,8 @@ class Reconciler:
                 if pause_due and between_waves is not None:
                     between_waves()
                 pause_due = False
-                counts = self.sync(switch, self.plan.get(dpid, {}))
+                keys = None if touched is None else touched.get(dpid, ())
+                counts = self.sync(switch, self.plan.get(dpid, {}), keys)
                 for name, count in counts.items():
                     totals[name] += count
                 if any(counts.values()):
@@ -166,10 +186,18 @@ class Reconciler:
             self.resend_later(self.retire_grace)
         return totals
 
-    def sync(self, switch: Switch, desired: dict) -> dict:
-        """Send one switch what differs from ``desired``, in install order; counts."""
+    def sync(self, switch: Switch, desired: dict, keys=None) -> dict:
+        """Send one switch what differs from ``desired``, in install order; counts.
+        ``keys``: compare only these and the retiring entries (see send_plan)."""
         tables = switch.tables
-        to_add, to_delete = diff(tables.installed, desired)
+        if keys is None or tables.compare_all:
+            to_add, to_delete = diff(tables.installed, desired)
+            tables.compare_all = False
+        else:
+            installed = tables.installed
+            to_add = [desired[k] for k in keys if k in desired and installed.get(k) != desired[k]]
+            to_delete = [installed[k] for k in set(keys) | set(tables.retiring)
+                         if k in installed and k not in desired]
         now = self.clock()
         if tables.hold_until is not None and now < tables.hold_until:
             to_delete = []

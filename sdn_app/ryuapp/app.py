@@ -23,9 +23,8 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 from ..core.events import RECONCILED, EventLog
 from ..core.frames import handle_frame
 from ..core.pipeline import ETH_TYPE_LLDP, TABLE_FORWARD, learned_host
-from ..core.plan import build_plan
-from ..core.protection import plan_protection
 from ..core.reconcile import Coalescer, Reconciler, update_waves
+from ..core.routing import INCREMENTAL_POLICIES, Routing
 from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
@@ -62,7 +61,10 @@ class ElasticController(app_manager.RyuApp):
         self.hash_split_switches: set[int] = set()
         self.policy = self.settings.policy
         self.path_stretch = self.settings.path_stretch
-        self.next_hops = {}  # (u, d) -> ((port, weight), ...) in force
+        # Next hops, backups and the plan in force, updated where a change reaches.
+        self.routing = Routing(self.path_stretch, self.settings.protection,
+                               self.settings.host_idle_timeout)
+        self._policy_changed = False
         self.damper = Damper(self.settings.rebalance_threshold, self.settings.rebalance_hold)
         self._restored = set()  # (dpid, port) of links back since the last recomputation
         self.last_reconcile = {}  # timings and message counts of the last recomputation
@@ -215,23 +217,25 @@ class ElasticController(app_manager.RyuApp):
             self.reconciler.send_plan(self.sessions)
             return
         started = time.monotonic()
-        allowed = allowed_ports(self.topo, self.path_stretch)
         restored, self._restored = self._restored, set()
-        revert = {d for (u, d), ports in allowed.items()
-                  if any((u, port) in restored for port in ports)}
-        in_force = self.next_hops
-        current = {key: hops for key, hops in in_force.items() if key[1] not in revert}
-        proposed = compute_next_hops(self.topo, self.policy, self.demand(),
-                                     self.path_stretch, current)
+        in_force = dict(self.routing.next_hops)
+        given = None
+        if self.policy not in INCREMENTAL_POLICIES:  # adaptive: the LP, then the Damper
+            allowed = allowed_ports(self.topo, self.path_stretch)
+            revert = {d for (u, d), ports in allowed.items()
+                      if any((u, port) in restored for port in ports)}
+            # a new policy takes effect whole, not damped
+            damp_from = {} if self._policy_changed else in_force
+            current = {key: hops for key, hops in damp_from.items() if key[1] not in revert}
+            given = compute_next_hops(self.topo, self.policy, self.demand(),
+                                      self.path_stretch, current)
+            given = self.damper.apply(given, damp_from, time.monotonic(), allowed,
+                                      revert=revert)
+        self._policy_changed = False
+        touched = self.routing.update(self.topo, self.policy, given,
+                                      frozenset(self.hash_split_switches))
         computed = time.monotonic()
-        if self.policy == "adaptive":
-            proposed = self.damper.apply(proposed, self.next_hops, computed, allowed,
-                                         revert=revert)
-        self.next_hops = proposed
-        protection = (plan_protection(self.topo.graph, proposed, self.path_stretch)
-                      if self.settings.protection else None)
-        plan = build_plan(self.topo, self.settings.host_idle_timeout, proposed, protection,
-                          frozenset(self.hash_split_switches))
+        proposed, plan = self.routing.next_hops, self.routing.plan
         waves = update_waves(self.topo, in_force, proposed)
         # Traffic that already had a path moves: pause between waves for the switches'
         # cached datapath flows.  A barrier reply says a switch's OpenFlow tables
@@ -242,7 +246,8 @@ class ElasticController(app_manager.RyuApp):
         # destinations have nothing in flight and go out at once.
         moving = any(key in in_force and in_force[key] != hops for key, hops in proposed.items())
         pause = (lambda: hub.sleep(self.settings.wave_drain)) if moving else None
-        totals = self.reconciler.send_plan(self.sessions, waves, plan, between_waves=pause)
+        totals = self.reconciler.send_plan(self.sessions, waves, plan, between_waves=pause,
+                                           touched=touched)
         self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
                                    total_seconds=round(time.monotonic() - started, 4))
         causes = self.event_log.take_causes()
@@ -277,7 +282,7 @@ class ElasticController(app_manager.RyuApp):
             self.logger.info("policy %s -> %s", self.policy, policy)
             self.event("policy", old=self.policy, new=policy)
             self.policy = policy
-            self.next_hops = {}  # a new policy takes effect whole, not damped
+            self._policy_changed = True
             self.coalescer.request()
 
     def demand(self) -> dict:

@@ -10,6 +10,9 @@ process of its own so peak memory and the allocator start fresh:
   and how many entries and groups differ from the plan before (what the reconciler
   sends), against the number of destination switches whose paths used the cable;
 * a host joining: the same recomputation;
+* where the revision has it (core/routing.py), all of these are one call of the
+  incremental ``Routing.update`` on the state the previous step left, as in the
+  controller (no phases apart); older revisions compute everything afresh each time;
 * entries and groups per switch (max / mean) and the process's peak memory;
 * optionally ``adaptive`` with a random-permutation demand between edge switches.
 
@@ -37,6 +40,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 PHASES = ("next_hops", "protection", "plan")
+
+
+def incremental_routing():
+    """The incremental Routing (core/routing.py) where the revision has one, else None."""
+    try:
+        from sdn_app.core.routing import Routing
+    except ImportError:
+        return None
+    return Routing
 
 
 def core_api():
@@ -104,7 +116,15 @@ def measure(k: int, adaptive: bool) -> dict:
     topo, edges, cable = fat_tree(k, Port, Topology)
     out = {"k": k, "switches": len(topo.graph), "hosts": len(topo.hosts)}
 
+    routing_class = incremental_routing()
+    routing = routing_class(host_idle_timeout=300) if routing_class else None
+
     def recompute(policy="ecmp", demand=None):
+        if routing is not None:  # one incremental update: no phases apart
+            start = time.perf_counter()
+            routing.update(topo, policy)
+            total = time.perf_counter() - start
+            return routing.next_hops, routing.plan, dict.fromkeys(PHASES, None) | {"total": total}
         times = {}
         start = time.perf_counter()
         hops = compute_next_hops(topo, policy, demand)
@@ -125,13 +145,14 @@ def measure(k: int, adaptive: bool) -> dict:
     out["groups_per_switch"] = {"max": max(groups), "mean": round(sum(groups) / len(groups), 1)}
     (a, pa), (b, pb) = cable
     crossing = {d for (u, d), hop in hops.items() if u == a and any(p == pa for p, _ in hop)}
+    out["incremental"] = routing is not None
     for name, live in (("link_loss", False), ("link_back", True)):
         topo.port_changed(a, Port(pa, live=live), 20.0)
         topo.port_changed(b, Port(pb, live=live), 20.0)
         if live:
             topo.link_seen(a, pa, b, pb, 21.0)
             topo.link_seen(b, pb, a, pa, 21.0)
-        before = plan
+        before = {dpid: dict(entries) for dpid, entries in plan.items()}  # Routing mutates it
         hops, plan, times = recompute()
         changed = sum(1 for dpid, entries in plan.items() for key, item in entries.items()
                       if before.get(dpid, {}).get(key) != item)
@@ -172,7 +193,7 @@ def run_child(tree: Path, k: int, adaptive: bool, timeout: float) -> dict | None
 def exponent(rows: list[dict], phase: str, key: str = "total") -> float | None:
     """e in time ~ switches^e, least squares over the fabrics measured."""
     points = [(math.log(r["switches"]), math.log(r[phase][key])) for r in rows
-              if "error" not in r and r[phase][key] > 0]
+              if "error" not in r and r[phase].get(key)]
     if len(points) < 2:
         return None
     mx = sum(x for x, _ in points) / len(points)
@@ -199,7 +220,8 @@ def report(label: str, rows: list[dict]) -> str:
         lines.append([
             "fattree,%d" % r["k"], "%d/%d" % (r["switches"], r["hosts"]),
             secs(r["cold"]["total"]),
-            "/".join(secs(r["cold"][p]) for p in PHASES),
+            "incremental" if r.get("incremental") else "/".join(secs(r["cold"][p])
+                                                                 for p in PHASES),
             secs(r["link_loss"]["total"]),
             "%d (+%d del) for %d dst" % (r["link_loss"]["changed"], r["link_loss"]["removed"],
                                          r["link_loss"]["destinations_crossing"]),

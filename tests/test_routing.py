@@ -176,3 +176,8 @@ def test_a_link_loss_on_a_fat_tree_touches_few_switches():
     assert touched is not None
     assert len(touched) < len(topo.graph)
     assert nx.is_weakly_connected(topo.graph)
+
+
+def test_before_its_first_update_the_state_is_empty():
+    routing = Routing()
+    assert (routing.plan, routing.next_hops, routing.backups) == ({}, {}, {})

@@ -76,6 +76,11 @@ class Routing:
         self.host_idle_timeout = host_idle_timeout
         self._fresh_key = None
         self._starting = True
+        self.plan: dict = {}
+        self.next_hops: dict = {}
+        self.backups: dict = {}
+        self.unprotected: set = set()
+        self.detours: dict = {}
 
     # -- state ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 
 from .memory import cycle_collector_paused
-from .paths import stable_ids, tree_towards
+from .paths import StableIds, stable_ids, tree_towards
 from .pipeline import (
     FAST_FAILOVER,
     MAX_SPLIT_SLOTS,
@@ -48,7 +48,17 @@ def group_ids(dpids) -> dict[int, int]:
 def failover_ids(keys) -> dict:
     """FAST_FAILOVER group ids for one switch's (destination, port) keys: from 2**31 up,
     clear of the SELECT ids."""
-    return stable_ids(keys, lambda k: zlib.crc32(b"%d:%d" % k), 2**31, 2**31 - 256)
+    return stable_ids(keys, _failover_start, 2**31, 2**31 - 256)
+
+
+def failover_id_keeper(homes: dict) -> StableIds:
+    """failover_ids kept up to date as a switch's keys change (``homes`` shared by all
+    switches: a key's home id is the same everywhere)."""
+    return StableIds(_failover_start, 2**31, 2**31 - 256, homes)
+
+
+def _failover_start(key) -> int:
+    return zlib.crc32(b"%d:%d" % key)
 
 
 def next_hops_towards(topo: Topology, root: int) -> dict[int, int]:

@@ -179,11 +179,17 @@ def _detour(fab, u, p, v, d, tree, may_tag):
             continue
         if not may_tag(key):
             return None, None
-        path = {}
-        node = fab.far[(u, hops[u])]
-        while node != d:
-            path[node] = hops[node]
-            node = fab.far[(node, hops[node])]
-        path[d] = None
-        return Backup(hops[u], key), path
+        return Backup(hops[u], key), detour_path(fab, hops, u, d)
     return None, None
+
+
+def detour_path(fab, hops: dict, u, d) -> dict:
+    """{switch: out port, d: None}: where a frame u tags goes on the detour tree
+    ``hops`` toward d, after u."""
+    path = {}
+    node = fab.far[(u, hops[u])]
+    while node != d:
+        path[node] = hops[node]
+        node = fab.far[(node, hops[node])]
+    path[d] = None
+    return path

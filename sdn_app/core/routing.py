@@ -8,16 +8,18 @@ everything the fresh computation derives (distances, DAG rows, next hops, reacha
 bitsets, backups and detour paths, each switch's actions) and after a change rebuilds
 only the pieces whose inputs changed.  Each cached piece has an exact test:
 
-* distances and DAG toward d change only when a removed edge was in the DAG (every
-  shortest path survives otherwise) or an added edge leads to a switch strictly closer
-  to d; then only the rows of switches whose distance, neighbours' distance or own
-  edges changed are rebuilt;
+* distances toward d (and in each detour tree) are brought up to date in place by
+  paths.redistance, which searches only where they change (a removed edge on no
+  shortest path, or whose tail keeps another neighbour one hop closer, changes
+  nothing); then only the rows (DAG row, tree hop) of switches whose distance,
+  neighbours' distance or own edges changed are rebuilt;
 * reachability bitsets (protection.reach_bitsets) change for rebuilt rows and, in DAG
   order, upstream of them;
 * a switch's backups toward d (protection.backups_at) depend on its next hops, its
   edges, its neighbours' reachability and DAG membership, and the detour trees it
-  consulted; a detour tree is kept with its distances and dropped when a removed edge
-  was one of its branches or an added edge offers a shorter or earlier-tied branch;
+  consulted; of a tree, only whether the switch is in it decides which detour it
+  takes, so a switch whose tree changed elsewhere keeps its detour and only the
+  detour's path (protection.detour_path) is walked again;
 * a switch's entries toward d (plan.route_items) depend on its next hops, their
   backups and the group ids; host entries on the destination's hosts.
 
@@ -34,8 +36,8 @@ from __future__ import annotations
 
 import heapq
 
-from .memory import cycle_collector_paused
-from .paths import fabric, settled_after
+from .memory import cycle_collector_paused, exempt_from_collection
+from .paths import choices_to_redo, fabric, redistance
 from .pipeline import (
     control_entries,
     detour_entry,
@@ -43,8 +45,16 @@ from .pipeline import (
     link_port_entry,
     split_miss_entry,
 )
-from .plan import Buckets, failover_ids, group_ids, host_route_items, route_items
-from .protection import TAG_FIRST, TAG_LAST, Backup, backups_at, detour_tree, tag_ids
+from .plan import Buckets, failover_id_keeper, group_ids, host_route_items, route_items
+from .protection import (
+    TAG_FIRST,
+    TAG_LAST,
+    Backup,
+    backups_at,
+    detour_path,
+    detour_tree,
+    tag_ids,
+)
 from .topology import Topology
 
 INCREMENTAL_POLICIES = ("shortest", "ecmp")  # others pass their next hops in
@@ -94,6 +104,7 @@ class Routing:
         self._bit = {node: 1 << i for i, node in enumerate(fab.nodes)}
         self._gids = group_ids(fab.nodes)
         self._dests: dict = {}  # d -> _Destination
+        self._fab = None  # the Fabric of the last update
         self._links: dict = {}  # (src, src_port) -> (dst, dst_port)
         self._hosts: dict = {}  # mac -> (dpid, port)
         self._hosts_at: dict = {}  # d -> {mac: port}
@@ -102,7 +113,8 @@ class Routing:
         self._detour_users: dict = {}  # detour key -> {(u, p): path}
         self._tags: dict = {}  # detour key -> VLAN id
         self._protected: dict = {dpid: set() for dpid in fab.nodes}  # u -> {(d, p)}
-        self._ff_ids: dict = {dpid: {} for dpid in fab.nodes}
+        homes: dict = {}
+        self._ff_ids: dict = {dpid: failover_id_keeper(homes) for dpid in fab.nodes}
         self._buckets = Buckets()
         self._overflow = False
         self._protected_changed: set = set()
@@ -150,25 +162,35 @@ class Routing:
                 self._starting = fresh = True
                 self._update(topo, fab, proposed)
             self._starting = False
-            return None if fresh else self._touched
+        if fresh:  # the state just built will live on: spare the collector walking it
+            exempt_from_collection()
+        return None if fresh else self._touched
 
     def _update(self, topo, fab, proposed) -> None:
         self._overflow = False
-        links = {(link.src, link.src_port): (link.dst, link.dst_port) for link in topo.links()}
-        removed, added = [], []  # (u, port, v, v_port): directed edges gone and come
-        for u, port in set(self._links) | set(links):
-            old, new = self._links.get((u, port)), links.get((u, port))
-            if old != new:
-                if old is not None:
-                    removed.append((u, port, *old))
-                if new is not None:
-                    added.append((u, port, *new))
-        for dst, dst_port in {v for v in self._links.values()} - set(links.values()):
-            self._drop(dst, link_port_entry(dst_port).key)
-        for dst, dst_port in set(links.values()) - set(self._links.values()):
-            self._put(dst, link_port_entry(dst_port))
-        self._links = links
+        removed, added = self._edge_changes(fab)
+        self._update_hosts_and_destinations(topo, fab, proposed, removed, added)
 
+    def _edge_changes(self, fab) -> tuple[list, list]:
+        """The directed edges gone and come, [(u, port, v, v_port)], since the last
+        update, and the link ports' entries.  A Fabric is cached per graph version and
+        every edge change bumps it, so the same Fabric means the same edges."""
+        if fab is self._fab:
+            return [], []
+        self._fab = fab
+        links, before = fab.links, self._links
+        removed = [(*edge, *far) for edge, far in (before.items() - links.items())]
+        added = [(*edge, *far) for edge, far in (links.items() - before.items())]
+        if removed or added:
+            old_ends, new_ends = set(before.values()), set(links.values())
+            for dst, dst_port in old_ends - new_ends:
+                self._drop(dst, link_port_entry(dst_port).key)
+            for dst, dst_port in new_ends - old_ends:
+                self._put(dst, link_port_entry(dst_port))
+        self._links = links
+        return removed, added
+
+    def _update_hosts_and_destinations(self, topo, fab, proposed, removed, added) -> None:
         hosts = {mac: (h.dpid, h.port) for mac, h in topo.hosts.items() if h.dpid in self.plan}
         gone = [(mac, where) for mac, where in self._hosts.items() if hosts.get(mac) != where]
         came = [(mac, where) for mac, where in hosts.items() if self._hosts.get(mac) != where]
@@ -184,16 +206,18 @@ class Routing:
         for d in sorted(set(self._dests) - ingress):
             self._drop_destination(d)
         dirty: set = set()  # (u, d) whose entries must be rebuilt
-        stale_trees = self._repair_trees(fab, removed, added)
+        stale_trees, rerouted = self._repair_trees(fab, removed, added) if removed or added \
+            else ({}, {})
         by_destination = self._proposed_by_destination(proposed)
         for d in sorted(ingress):
             if d not in self._dests:
                 self._dests[d] = _Destination()
-                self._refresh_destination(fab, d, self._dests[d], None, removed, added,
-                                          by_destination.get(d), stale_trees, dirty)
-            else:
-                self._refresh_destination(fab, d, self._dests[d], removed + added, removed,
-                                          added, by_destination.get(d), stale_trees, dirty)
+                self._refresh_destination(fab, d, self._dests[d], True, removed, added,
+                                          by_destination.get(d), set(), (), dirty)
+            elif removed or added or proposed is not None:
+                self._refresh_destination(fab, d, self._dests[d], False, removed, added,
+                                          by_destination.get(d),
+                                          stale_trees.get(d, set()), rerouted.get(d, ()), dirty)
         if self._overflow:
             return
         self._renumber_tags(dirty)
@@ -242,21 +266,18 @@ class Routing:
 
     # -- one destination ----------------------------------------------------------------
 
-    def _refresh_destination(self, fab, d, state, edges, removed, added, proposed,
-                             stale_trees, dirty) -> None:
-        """Bring one destination's distances, DAG, next hops and backups up to date.
-        ``edges`` None: everything anew."""
-        rows = None if edges is None else settled_after(fab, state.dist, removed, added)
-        if rows is None:  # distances changed: search again
-            old_dist = state.dist
+    def _refresh_destination(self, fab, d, state, anew, removed, added, proposed,
+                             stale_trees, rerouted, dirty) -> None:
+        """Bring one destination's distances, DAG, next hops and backups up to date
+        (``anew``: a destination just come, everything from scratch).
+        ``stale_trees`` and ``rerouted``: this destination's part of what
+        _repair_trees returns."""
+        if anew:
             state.dist = fab.distances(d)
-            if edges is None:
-                rows = set(state.dist) - {d}
-            else:
-                moved = {n for n in set(old_dist) | set(state.dist)
-                         if old_dist.get(n) != state.dist.get(n)}
-                rows = moved | {u for n in moved if n in fab.into for u in fab.into[n]}
-                rows |= {edge[0] for edge in edges}
+            rows = set(state.dist) - {d}
+        else:
+            moved = redistance(fab, state.dist, removed, added)
+            rows = choices_to_redo(fab, state.dist, moved, removed, added)
         for u in rows:
             if u in state.dist and u != d:
                 state.dag[u] = fab.dag_row(u, state.dist, self.stretch)
@@ -278,17 +299,21 @@ class Routing:
                 dirty.add((u, d))
         if not self.protect:
             return
-        if edges is not None:
+        if not anew:
             recheck.update(self._neighbours_changed(state, removed, added))
         # A switch's backups read its neighbours' bitsets only at its own bit and its
         # next hops' (protection.backups_at), and their DAG membership.
+        masks: dict = {}
+
+        def watched(u):
+            if u not in masks:
+                masks[u] = self._watched_bits(fab, state, u)
+            return masks[u]
         for w, flipped in self._update_reach(fab, d, state, rows).items():
             for u in fab.into.get(w, ()):
-                if flipped is None or flipped & self._watched_bits(fab, state, u):
+                if u not in recheck and (flipped is None or flipped & watched(u)):
                     recheck.add(u)
-        for key, users in stale_trees.items():
-            if key[1] == d:
-                recheck.update(users)
+        recheck |= stale_trees
         for u in recheck:
             if u in state.hops and u in fab.out:
                 consulted: set = set()
@@ -301,6 +326,28 @@ class Routing:
                 if found != state.backups.get(u, []):
                     dirty.add((u, d))
                 self._set_backups(d, state, u, found, consulted)
+        for key, (u, p) in rerouted:
+            if u not in recheck:
+                self._follow_tree(fab, d, state, key, u, p, dirty)
+
+    def _follow_tree(self, fab, d, state, key, u, p, dirty) -> None:
+        """u's detour for port p after its tree was mended in place: the same key (the
+        mending changed no switch's distance, so no switch joined or left the tree, and
+        backups_at would pick this key again), the tree's first hop and path now."""
+        tree = self._trees[key][0]
+        found = state.backups[u]
+        for i, (q, backup, path) in enumerate(found):
+            if q != p or backup is None or backup.tag != key:
+                continue
+            new_path = detour_path(fab, tree, u, d)
+            if new_path == path and tree[u] == backup.port:
+                return
+            found[i] = (p, Backup(tree[u], key), new_path)
+            self._set_detour_path(key, (u, p), new_path)
+            if tree[u] != backup.port:
+                self.backups[(u, p, d)] = Backup(tree[u], self._tags.get(key))
+                dirty.add((u, d))
+            return
 
     def _neighbours_changed(self, state, removed, added) -> set:
         """Switches whose backups toward this destination an edge change can alter
@@ -368,8 +415,10 @@ class Routing:
                 reach[n] = mask
                 changed[n] = None if old is None else old ^ mask
                 for x in fab.into.get(n, ()):
-                    row = dag.get(x)
-                    if row and x not in done and any(v == n for v, _ in row):
+                    # n is in x's DAG row (Fabric.dag_row) when x is in the DAG and
+                    # n is closer, by at most 1 + stretch hops
+                    if (x not in done and x in dag and dist[n] < dist[x]
+                            and 1 + dist[n] <= dist[x] + self.stretch):
                         heapq.heappush(heap, (dist[x], x))
         return changed
 
@@ -389,36 +438,45 @@ class Routing:
         self._overflow = True
         return False
 
-    def _repair_trees(self, fab, removed, added) -> dict:
-        """Bring the kept detour trees up to date with the edge changes: a changed first
-        hop is mended in place (paths.settled_after), changed distances search again
-        (a tree whose cable is gone is dropped).  Returns {key: switches whose backups
-        must be looked at again}: the users whose path crosses a mended switch, or all
-        who consulted a tree searched again."""
-        recheck = {}
+    def _repair_trees(self, fab, removed, added) -> tuple[dict, dict]:
+        """Bring the kept detour trees up to date with the edge changes, in place
+        (paths.redistance; a tree whose cable is gone is dropped).  Returns, by
+        destination d, ({d: switches whose backups must be looked at again}: those that
+        consulted a dropped tree, or a tree they joined or left; {d: [(key, (u, p))]}:
+        the detour users whose path crosses a switch whose hop changed: they keep their
+        detour, only its path moves)."""
+        recheck, rerouted = {}, {}
         for key, (tree, dist) in list(self._trees.items()):
-            element = key[0]
+            element, d = key
             if element[0] == "link" and (element[1], element[2]) not in fab.far:
                 del self._trees[key]
-                recheck[key] = set(self._tree_users.get(key, ()))
+                recheck.setdefault(d, set()).update(self._tree_users.get(key, ()))
                 continue
             usable = self._usable(fab, element)
-            touched = settled_after(fab, dist, removed, added, usable)
-            if touched is None:
-                self._trees[key] = detour_tree(fab, key)
-                recheck[key] = set(self._tree_users.get(key, ()))
-                continue
+            moved = redistance(fab, dist, removed, added, usable)
+            came_or_went = {x for x, old in moved.items() if old is None or x not in dist}
+            if came_or_went:
+                recheck.setdefault(d, set()).update(
+                    came_or_went.intersection(self._tree_users.get(key, ())))
             mended = set()
-            for x in touched:
-                port = next((q for w, q in fab.out[x]
-                             if dist.get(w) == dist[x] - 1 and usable(x, q, w, None)), None)
+            for x in choices_to_redo(fab, dist, moved, removed, added):
+                if x == d:
+                    continue
+                port = None
+                if x in dist:
+                    port = next(q for w, q in fab.out[x]
+                                if dist.get(w) == dist[x] - 1 and usable(x, q, w, None))
                 if port != tree.get(x):
-                    tree[x] = port
+                    if port is None:
+                        del tree[x]
+                    else:
+                        tree[x] = port
                     mended.add(x)
             if mended:
-                recheck[key] = {u for (u, _p), path in self._detour_users.get(key, {}).items()
-                                if u in mended or not mended.isdisjoint(path)}
-        return recheck
+                rerouted.setdefault(d, []).extend(
+                    (key, user) for user, path in self._detour_users.get(key, {}).items()
+                    if user[0] in mended or not mended.isdisjoint(path))
+        return recheck, rerouted
 
     def _usable(self, fab, element):
         """The edges a detour tree around ``element`` may use (see Fabric.without_cable)."""
@@ -489,11 +547,16 @@ class Routing:
         if set(old) != set(self._detour_users):
             self._tags = tag_ids(self._detour_users)
         moved = {key for key in set(old) | set(self._tags) if old.get(key) != self._tags.get(key)}
+        kept = {}  # VLAN id -> the entries of a detour whose id stays: only differences go
         for key in moved | changed:
             vlan = old.get(key)
-            if vlan is not None and self.detours.get(vlan) is not None:
+            if vlan is None or self.detours.get(vlan) is None:
+                continue
+            if key in moved:
                 for dpid, port in self.detours.pop(vlan).items():
                     self._drop(dpid, detour_entry(vlan, port).key)
+            else:
+                kept[vlan] = self.detours.pop(vlan)
         for key in moved | changed:
             vlan = self._tags.get(key)
             if vlan is None:
@@ -502,28 +565,27 @@ class Routing:
             for path in self._detour_users[key].values():
                 union.update(path)
             self.detours[vlan] = union
+            before = kept.pop(vlan, {})
+            for dpid, port in before.items():
+                if dpid not in union:
+                    self._drop(dpid, detour_entry(vlan, port).key)
             for dpid, port in union.items():
-                if dpid in self.plan:
+                if dpid in self.plan and (dpid not in before or before[dpid] != port):
                     self._put(dpid, detour_entry(vlan, port))
-        for key in moved | changed:
-            d = key[1]
+        for key in moved | changed:  # new users and moved tags: the backups' VLAN ids
+            d, vlan = key[1], self._tags.get(key)
             for u, p in self._detour_users.get(key, {}):
-                self.backups[(u, p, d)] = Backup(self.backups[(u, p, d)].port, self._tags[key])
-                dirty.add((u, d))
+                backup = self.backups[(u, p, d)]
+                if backup.tag != vlan:
+                    self.backups[(u, p, d)] = Backup(backup.port, vlan)
+                    dirty.add((u, d))
 
     def _renumber_failover_groups(self, dirty: set) -> None:
         """FAST_FAILOVER group ids (plan.failover_ids, a function of a switch's set of
         protected (destination, port)) where that set changed."""
         for u in self._protected_changed:
-            keys = self._protected[u]
-            old = self._ff_ids[u]
-            if set(old) == keys:
-                continue
-            new = failover_ids(keys)
-            self._ff_ids[u] = new
-            for d, p in keys:
-                if old.get((d, p)) != new[(d, p)]:
-                    dirty.add((u, d))
+            for d, _p in self._ff_ids[u].assign(self._protected[u]):
+                dirty.add((u, d))
         self._protected_changed = set()
 
     # -- entries ------------------------------------------------------------------------
@@ -536,7 +598,7 @@ class Routing:
         if hops is None:
             self._drop_routes(u, d, state)
             return
-        actions, items = route_items(u, d, hops, self.backups, self._ff_ids[u], self._gids[d],
+        actions, items = route_items(u, d, hops, self.backups, self._ff_ids[u].ids, self._gids[d],
                                      u in self._fresh_key[2], self._buckets)
         keys = [item.key for item in items]
         for key in set(state.items.get(u, ())) - set(keys):

@@ -128,7 +128,7 @@ class Topology:
             port.up_since = prev.up_since if kept_up else now
             switch.ports[port.port_no] = port
         self.graph.add_node(dpid, switch=switch)
-        self._changed()
+        self._changed(dpid)
         if old:
             for port_no in old.ports:
                 new = switch.ports.get(port_no)
@@ -149,7 +149,7 @@ class Topology:
         if dpid not in self.graph:
             return False
         self.graph.remove_node(dpid)
-        self._changed()
+        self._changed(dpid)
         self.down_links = {k: lk for k, lk in self.down_links.items()
                            if dpid not in (lk.src, lk.dst)}
         for mac in [m for m, h in self.hosts.items() if h.dpid == dpid]:
@@ -226,13 +226,16 @@ class Topology:
                 link.last_seen = now
                 return False
         # The same source port cannot lead to two places: forget any stale far end.
+        ends = {src, dst}
         for link in [lk for lk in self.links_at(src, src_port) if lk.src == src]:
             self.graph.remove_edge(link.src, link.dst, key=link.src_port)
+            ends.add(link.dst)
         for link in [lk for lk in self.links_at(dst, dst_port) if lk.dst == dst]:
             self.graph.remove_edge(link.src, link.dst, key=link.src_port)
+            ends.add(link.src)
         self.graph.add_edge(src, dst, key=src_port,
                             link=Link(src, src_port, dst, dst_port, last_seen=now))
-        self._changed()
+        self._changed(*ends)
         self.down_links.pop((src, src_port), None)
         # Anything learned as a host on either end was really the other switch.
         for mac in [m for m, h in self.hosts.items()
@@ -243,11 +246,13 @@ class Topology:
     def _link_down(self, link: Link) -> None:
         self.graph.remove_edge(link.src, link.dst, key=link.src_port)
         self.down_links[(link.src, link.src_port)] = link
-        self._changed()
+        self._changed(link.src, link.dst)
 
-    def _changed(self) -> None:
-        """The graph changed: what paths.fabric cached for it is stale."""
+    def _changed(self, *switches: int) -> None:
+        """The graph changed at ``switches`` (a switch, or the ends of edges that came or
+        went): what paths.fabric cached for it is stale there."""
         self.graph.graph["version"] += 1
+        self.graph.graph.setdefault("changed_at", set()).update(switches)
 
     def port_received(self, dpid: int, port_no: int, now: float) -> None:
         """Statistics show the port receiving: evidence that links into it work."""

@@ -6,14 +6,18 @@ For each fabric (built straight into the core's Topology model, no Mininet), in 
 process of its own so peak memory and the allocator start fresh:
 
 * cold: next hops (``ecmp``), protection (FAST_FAILOVER backups and detours), the plan;
-* one link loss (a core-aggregation cable) and its restoration: the same three again,
-  and how many entries and groups differ from the plan before (what the reconciler
-  sends), against the number of destination switches whose paths used the cable;
-* a host joining: the same recomputation;
+* link losses and restorations, one at a time, on several cables (the first
+  core-aggregation cable, then random ones of both kinds, the same on every revision):
+  the same three again (median and worst), and for the first cable how many entries
+  and groups differ from the plan before (what the reconciler sends), against the
+  number of destination switches whose paths used the cable;
+* hosts joining, one at a time: the same recomputation (median);
 * where the revision has it (core/routing.py), all of these are one call of the
   incremental ``Routing.update`` on the state the previous step left, as in the
   controller (no phases apart); older revisions compute everything afresh each time;
-* entries and groups per switch (max / mean) and the process's peak memory;
+* entries and groups per switch (max / mean) and the process's peak memory (each
+  child is capped at --memory-gb, so a fabric too big for the machine reports an
+  error rather than swapping);
 * optionally ``adaptive`` with a random-permutation demand between edge switches.
 
 ``--compare REV`` runs the same measurement on another revision of this repository
@@ -31,6 +35,7 @@ import json
 import math
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 PHASES = ("next_hops", "protection", "plan")
+SAMPLES = 5  # cables cut (and restored) and hosts joined per fabric
 
 
 def incremental_routing():
@@ -68,8 +74,8 @@ def core_api():
 
 
 def fat_tree(k: int, Port, Topology):  # noqa: N803 - classes passed in
-    """A k-ary fat tree as the controller would learn it: (Topology, edge switches, a
-    core-aggregation cable as ((dpid, port), (dpid, port)))."""
+    """A k-ary fat tree as the controller would learn it: (Topology, edge switches,
+    its cables as ((dpid, port), (dpid, port)), the core-aggregation ones first)."""
     half = k // 2
     topo = Topology(settle_time=0.0)
     ports: dict = {}
@@ -106,14 +112,13 @@ def fat_tree(k: int, Port, Topology):  # noqa: N803 - classes passed in
             mac = "02:00:00:%02x:%02x:%02x" % (n >> 16, (n >> 8) & 0xFF, n & 0xFF)
             topo.learn_host(mac, edge, port, 10.0, "10.%d.%d.%d" % (n >> 16, (n >> 8) & 0xFF,
                                                                     n & 0xFF))
-    agg, agg_port, core, core_port = wires[0]
-    return topo, edges, ((agg, agg_port), (core, core_port))
+    return topo, edges, [((a, pa), (b, pb)) for a, pa, b, pb in wires]
 
 
 def measure(k: int, adaptive: bool) -> dict:
     """One fabric, in this process (the child side of the benchmark)."""
     compute_next_hops, plan_protection, build_plan, Port, Topology = core_api()
-    topo, edges, cable = fat_tree(k, Port, Topology)
+    topo, edges, cables = fat_tree(k, Port, Topology)
     out = {"k": k, "switches": len(topo.graph), "hosts": len(topo.hosts)}
 
     routing_class = incremental_routing()
@@ -143,25 +148,39 @@ def measure(k: int, adaptive: bool) -> dict:
     groups = [sum(1 for key in e if key[0] == "group") for e in plan.values()]
     out["entries_per_switch"] = {"max": max(flows), "mean": round(sum(flows) / len(flows), 1)}
     out["groups_per_switch"] = {"max": max(groups), "mean": round(sum(groups) / len(groups), 1)}
-    (a, pa), (b, pb) = cable
-    crossing = {d for (u, d), hop in hops.items() if u == a and any(p == pa for p, _ in hop)}
     out["incremental"] = routing is not None
-    for name, live in (("link_loss", False), ("link_back", True)):
-        topo.port_changed(a, Port(pa, live=live), 20.0)
-        topo.port_changed(b, Port(pb, live=live), 20.0)
-        if live:
-            topo.link_seen(a, pa, b, pb, 21.0)
-            topo.link_seen(b, pb, a, pa, 21.0)
-        before = {dpid: dict(entries) for dpid, entries in plan.items()}  # Routing mutates it
-        hops, plan, times = recompute()
-        changed = sum(1 for dpid, entries in plan.items() for key, item in entries.items()
-                      if before.get(dpid, {}).get(key) != item)
-        removed = sum(1 for dpid, entries in before.items() for key in entries
-                      if key not in plan.get(dpid, {}))
-        out[name] = dict(times, changed=changed, removed=removed,
-                         destinations_crossing=len(crossing))
-    topo.learn_host("02:ff:00:00:00:01", edges[0], 1, 30.0, "10.255.0.1")
-    _, _, out["host_join"] = recompute()
+    rng = random.Random(k)
+    sample = [cables[0]] + rng.sample(cables[1:], min(SAMPLES - 1, len(cables) - 1))
+    times: dict = {"link_loss": [], "link_back": []}
+    for n, ((a, pa), (b, pb)) in enumerate(sample):
+        crossing = {d for (u, d), hop in hops.items()
+                    if u == a and any(p == pa for p, _ in hop)}
+        for name, live in (("link_loss", False), ("link_back", True)):
+            topo.port_changed(a, Port(pa, live=live), 20.0 + n)
+            topo.port_changed(b, Port(pb, live=live), 20.0 + n)
+            if live:
+                topo.link_seen(a, pa, b, pb, 20.5 + n)
+                topo.link_seen(b, pb, a, pa, 20.5 + n)
+            before = {dpid: dict(entries) for dpid, entries in plan.items()} if n == 0 \
+                else None  # Routing mutates the plan: keep a copy to compare with
+            hops, plan, step = recompute()
+            times[name].append(step["total"])
+            if before is not None:
+                out[name] = dict(step, destinations_crossing=len(crossing), changed=sum(
+                    1 for dpid, entries in plan.items() for key, item in entries.items()
+                    if before.get(dpid, {}).get(key) != item), removed=sum(
+                    1 for dpid, entries in before.items() for key in entries
+                    if key not in plan.get(dpid, {})))
+    for name, values in times.items():
+        out[name].update(total=statistics.median(values), worst=max(values),
+                         samples=len(values))
+    joins = []
+    for n in range(SAMPLES):
+        topo.learn_host("02:ff:00:00:00:%02x" % n, edges[n % len(edges)], 1, 30.0 + n,
+                        "10.255.0.%d" % (n + 1))
+        joins.append(recompute()[2]["total"])
+    out["host_join"] = {"total": statistics.median(joins), "worst": max(joins),
+                        "samples": len(joins)}
     if adaptive:
         rng = random.Random(k)
         shuffled = edges[:]
@@ -175,9 +194,11 @@ def measure(k: int, adaptive: bool) -> dict:
     return out
 
 
-def run_child(tree: Path, k: int, adaptive: bool, timeout: float) -> dict | None:
+def run_child(tree: Path, k: int, adaptive: bool, timeout: float,
+              memory_gb: float) -> dict | None:
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(k)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(k),
+           "--memory-gb", str(memory_gb)]
     if adaptive:
         cmd.append("--adaptive")
     try:
@@ -222,19 +243,20 @@ def report(label: str, rows: list[dict]) -> str:
             secs(r["cold"]["total"]),
             "incremental" if r.get("incremental") else "/".join(secs(r["cold"][p])
                                                                  for p in PHASES),
-            secs(r["link_loss"]["total"]),
+            "%s (%s)" % (secs(r["link_loss"]["total"]), secs(r["link_loss"]["worst"])),
             "%d (+%d del) for %d dst" % (r["link_loss"]["changed"], r["link_loss"]["removed"],
                                          r["link_loss"]["destinations_crossing"]),
-            secs(r["link_back"]["total"]), secs(r["host_join"]["total"]),
+            "%s (%s)" % (secs(r["link_back"]["total"]), secs(r["link_back"]["worst"])),
+            secs(r["host_join"]["total"]),
             "%d / %.0f" % (r["entries_per_switch"]["max"], r["entries_per_switch"]["mean"]),
             "%d / %.0f" % (r["groups_per_switch"]["max"], r["groups_per_switch"]["mean"]),
             "%s" % r["peak_rss_mb"]
             + (" | adaptive %.2f s" % r["adaptive_seconds"] if "adaptive_seconds" in r else ""),
         ])
     out = [label, table(["fabric", "switches/hosts", "cold s", "hops/protect/plan s",
-                         "link loss s", "changed entries+groups", "link back s",
-                         "host join s", "entries max/mean", "groups max/mean",
-                         "peak MB"], lines)]
+                         "link loss s, median (worst)", "changed entries+groups (1st cable)",
+                         "link back s, median (worst)", "host join s (median)",
+                         "entries max/mean", "groups max/mean", "peak MB"], lines)]
     growth = ["%s %s" % (phase, "%.2f" % e if (e := exponent(rows, "cold", phase)) else "-")
               for phase in PHASES + ("total",)]
     out.append("growth exponents (cold, time ~ switches^e): " + ", ".join(growth))
@@ -248,12 +270,20 @@ def main(argv=None) -> int:
                         help="fabrics on which to time one adaptive rebalance as well")
     parser.add_argument("--compare", metavar="REV", help="measure this revision too")
     parser.add_argument("--timeout", type=float, default=900, help="per fabric, seconds")
+    parser.add_argument("--memory-gb", type=float, default=16,
+                        help="address-space cap of each fabric's process")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--adaptive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child, args.adaptive)))
+        cap = int(args.memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        try:
+            print(json.dumps(measure(args.child, args.adaptive)))
+        except MemoryError:
+            print(json.dumps({"k": args.child,
+                              "error": "over the %.0f GB memory cap" % args.memory_gb}))
         return 0
     trees = [("this tree", REPO)]
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
@@ -270,7 +300,8 @@ def main(argv=None) -> int:
                     print("[bench_scale] %s: fattree,%d ..." % (label, k), file=sys.stderr,
                           flush=True)
                     started = time.monotonic()
-                    row = run_child(tree, k, k in args.adaptive_k, args.timeout)
+                    row = run_child(tree, k, k in args.adaptive_k, args.timeout,
+                                    args.memory_gb)
                     print("[bench_scale]   done in %.1f s" % (time.monotonic() - started),
                           file=sys.stderr, flush=True)
                     results[label].append(row)

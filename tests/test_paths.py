@@ -8,7 +8,7 @@ import random
 import networkx as nx
 import pytest
 
-from sdn_app.core.paths import Fabric, fabric, redistance
+from sdn_app.core.paths import Fabric, StableIds, fabric, redistance, stable_ids
 from sdn_app.core.protection import reach_bitsets
 from sdn_app.core.topology import Port, Topology
 
@@ -171,3 +171,24 @@ def test_distances_brought_up_to_date_equal_a_new_search(seed):
             assert dist == fab.distances(root, skip_node=skip)
             assert moved == {n: old.get(n) for n in set(old) | set(dist)
                              if old.get(n) != dist.get(n)}
+
+
+@pytest.mark.parametrize("span", [40, 1000, 2**31])
+def test_stable_ids_kept_up_to_date_equal_ones_assigned_afresh(span):
+    """StableIds through random key sets (a narrow span forces collisions, so the slow
+    path runs too): always stable_ids of the keys, and the keys reported are exactly
+    those whose id is new or moved."""
+    rng = random.Random(span)
+    kept = StableIds(lambda key: key * 7919, 5, span)
+    keys: set = set()
+    for _ in range(200):
+        before = dict(kept.ids)
+        maybe = set(rng.sample(range(60), rng.randint(1, 8)))
+        for key in maybe:
+            if rng.random() < 0.5:
+                keys.add(key)
+            else:
+                keys.discard(key)
+        moved = kept.assign(set(keys), maybe if rng.random() < 0.5 else None)
+        assert kept.ids == stable_ids(keys, lambda key: key * 7919, 5, span)
+        assert moved == {key for key, gid in kept.ids.items() if before.get(key) != gid}

@@ -290,11 +290,16 @@ class StableIds:
             home = self.homes[key] = self.first + (self.start(key) - self.first) % self.span
         return home
 
-    def assign(self, keys: set) -> set:
-        """Make ``ids`` stable_ids(keys); returns the keys whose id is new or moved."""
+    def assign(self, keys: set, maybe=None) -> set:
+        """Make ``ids`` stable_ids(keys); returns the keys whose id is new or moved.
+        ``maybe``: the only keys that may have come or gone (default: any)."""
         ids = self.ids
-        came = keys - ids.keys()
-        went = ids.keys() - keys if len(ids) + len(came) != len(keys) else ()
+        if maybe is None:
+            came = keys - ids.keys()
+            went = ids.keys() - keys if len(ids) + len(came) != len(keys) else ()
+        else:
+            came = {key for key in maybe if key in keys and key not in ids}
+            went = [key for key in maybe if key in ids and key not in keys]
         if not came and not went:
             return set()
         homes = {key: self._home(key) for key in came}

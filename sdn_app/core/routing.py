@@ -63,12 +63,14 @@ INCREMENTAL_POLICIES = ("shortest", "ecmp")  # others pass their next hops in
 class _Destination:
     """What is kept toward one destination switch."""
 
-    __slots__ = ("dist", "dag", "hops", "reach", "backups", "routes", "items", "consulted")
+    __slots__ = ("dist", "dag", "hops", "watch", "reach", "backups", "routes", "items",
+                 "consulted")
 
     def __init__(self):
         self.dist: dict = {}  # switch -> hops to d
         self.dag: dict = {}  # switch (not d) -> [(neighbour, port)] strictly closer
         self.hops: dict = {}  # switch -> ((port, weight), ...) in force
+        self.watch: dict = {}  # switch with hops -> bits its backups read (_watched_bits)
         self.reach: dict = {}  # switch -> bitset (protection.reach_bitsets)
         self.backups: dict = {}  # switch -> [(port, Backup (tag: its key) | None, path)]
         self.routes: dict = {}  # switch -> actions of its entries for d's hosts
@@ -117,7 +119,7 @@ class Routing:
         self._ff_ids: dict = {dpid: failover_id_keeper(homes) for dpid in fab.nodes}
         self._buckets = Buckets()
         self._overflow = False
-        self._protected_changed: set = set()
+        self._protected_changed: dict = {}  # u -> (d, p) that may have come or gone
         self._changed_detours: set = set()  # detour keys whose users or paths changed
         self._touched: dict = {}
         for dpid in fab.nodes:
@@ -297,21 +299,21 @@ class Routing:
                 self._set_hops(d, state, u, hops)
                 recheck.add(u)
                 dirty.add((u, d))
+        for u in recheck:  # next hops, or where they lead, may have changed
+            if u in state.hops:
+                state.watch[u] = self._watched_bits(fab, state, u)
+            else:
+                state.watch.pop(u, None)
         if not self.protect:
             return
         if not anew:
             recheck.update(self._neighbours_changed(state, removed, added))
         # A switch's backups read its neighbours' bitsets only at its own bit and its
         # next hops' (protection.backups_at), and their DAG membership.
-        masks: dict = {}
-
-        def watched(u):
-            if u not in masks:
-                masks[u] = self._watched_bits(fab, state, u)
-            return masks[u]
+        watch = state.watch
         for w, flipped in self._update_reach(fab, d, state, rows).items():
             for u in fab.into.get(w, ()):
-                if u not in recheck and (flipped is None or flipped & watched(u)):
+                if u not in recheck and (flipped is None or flipped & watch.get(u, 0)):
                     recheck.add(u)
         recheck |= stale_trees
         for u in recheck:
@@ -383,6 +385,8 @@ class Routing:
             self.next_hops[(u, d)] = hops
 
     def _watched_bits(self, fab, state, u) -> int:
+        """What u's backups read of its neighbours' bitsets (protection.backups_at): its
+        own bit and its next hops'."""
         mask = self._bit[u]
         for port, _ in state.hops.get(u, ()):
             mask |= self._bit[fab.far[(u, port)]]
@@ -452,6 +456,9 @@ class Routing:
                 del self._trees[key]
                 recheck.setdefault(d, set()).update(self._tree_users.get(key, ()))
                 continue
+            if not any(tree.get(u) == port for u, port, *_ in removed) and not any(
+                    v in dist and dist.get(u, dist[v] + 1) > dist[v] for u, _, v, _ in added):
+                continue  # every tree path is intact and no new edge leads closer
             usable = self._usable(fab, element)
             moved = redistance(fab, dist, removed, added, usable)
             came_or_went = {x for x, old in moved.items() if old is None or x not in dist}
@@ -505,7 +512,9 @@ class Routing:
                 if not users:
                     del self._tree_users[key]
                     self._trees.pop(key, None)
-        self._protected_changed.add(u)
+        changed = self._protected_changed.setdefault(u, set())
+        changed.update((d, p) for p, _, _ in state.backups.get(u, ()))
+        changed.update((d, p) for p, _, _ in found)
         for p, backup, path in state.backups.get(u, []):
             self.backups.pop((u, p, d), None)
             self.unprotected.discard((u, p, d))
@@ -583,10 +592,10 @@ class Routing:
     def _renumber_failover_groups(self, dirty: set) -> None:
         """FAST_FAILOVER group ids (plan.failover_ids, a function of a switch's set of
         protected (destination, port)) where that set changed."""
-        for u in self._protected_changed:
-            for d, _p in self._ff_ids[u].assign(self._protected[u]):
+        for u, maybe in self._protected_changed.items():
+            for d, _p in self._ff_ids[u].assign(self._protected[u], maybe):
                 dirty.add((u, d))
-        self._protected_changed = set()
+        self._protected_changed = {}
 
     # -- entries ------------------------------------------------------------------------
 

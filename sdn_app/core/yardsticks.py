@@ -22,14 +22,17 @@ def optimal_max_utilization(topo: Topology, demand: dict) -> float:
                                                  for i in range(len(links)))}
     n = len(index)
     u_var = n
+    leaving, entering = {}, {}
+    for i, (a, _, b) in enumerate(links):
+        leaving.setdefault(a, []).append(i)
+        entering.setdefault(b, []).append(i)
     eq, b_eq = SparseRows(n + 1), []
     for d in dsts:
         for node in topo.graph:
             if node == d:
                 continue
-            terms = [(index[(d, i)], 1.0) for i, (a, _, _) in enumerate(links) if a == node]
-            terms += [(index[(d, i)], -1.0) for i, (_, _, b) in enumerate(links) if b == node]
-            eq.add_row(terms)
+            eq.add_row([(index[(d, i)], 1.0) for i in leaving.get(node, ())]
+                       + [(index[(d, i)], -1.0) for i in entering.get(node, ())])
             b_eq.append(demand.get((node, d), 0.0) / 1e6)
     ub, b_ub = SparseRows(n + 1), []
     for i, (a, port, _) in enumerate(links):

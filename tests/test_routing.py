@@ -13,6 +13,7 @@ import networkx as nx
 import pytest
 from shipped_topologies import SETTLED, model_of
 
+from sdn_app.core.pipeline import TABLE_FORWARD
 from sdn_app.core.plan import build_plan
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.routing import Routing
@@ -181,3 +182,21 @@ def test_a_link_loss_on_a_fat_tree_touches_few_switches():
 def test_before_its_first_update_the_state_is_empty():
     routing = Routing()
     assert (routing.plan, routing.next_hops, routing.backups) == ({}, {}, {})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_when_vlan_ids_run_out_the_rest_goes_unprotected_as_in_a_fresh_computation(
+        seed, monkeypatch):
+    """A fabric needing more detours than VLAN ids (fattree,24 needs ~14k of 4094)
+    protects what fits, in the order a fresh computation takes, and still forwards
+    everything: here with room for only a few detours."""
+    import sdn_app.core.protection as protection
+    import sdn_app.core.routing as routing
+    for module in (protection, routing):
+        monkeypatch.setattr(module, "TAG_LAST", protection.TAG_FIRST + 3)
+    rng = random.Random(seed)
+    topo = random_mesh(rng, switches=10, extra=8, hosts=8)
+    _, at_start, plan = fresh(topo, "ecmp", 0, True, frozenset())
+    assert at_start.unprotected, "the ids ran out: some next hops go unprotected"
+    assert any(key[0] == TABLE_FORWARD for entries in plan.values() for key in entries)
+    run_steps(topo, rng, 20, "ecmp")  # each step equal to a fresh computation

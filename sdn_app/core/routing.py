@@ -26,7 +26,9 @@ only the pieces whose inputs changed.  Each cached piece has an exact test:
 So the result equals a fresh computation; tests/test_routing.py checks that through
 random link, switch and host changes against compute_next_hops + plan_protection +
 build_plan.  A change of the switch set, policy, or hash-splitting switches, or VLAN
-ids running out, starts afresh (also exact, only slower).
+ids running out, starts afresh (also exact, only slower); a fabric that needs more
+detours than there are VLAN ids (4094: fattree,24 needs more) starts afresh at every
+update, protecting what fits, in a fresh computation's order.
 
 ``update`` returns the plan keys it touched per switch ({dpid: keys}, or None after a
 fresh start), so the reconciler diffs those and not the whole table.
@@ -88,6 +90,7 @@ class Routing:
         self.host_idle_timeout = host_idle_timeout
         self._fresh_key = None
         self._starting = True
+        self._saturated = False  # the last fresh computation ran out of VLAN ids
         self.plan: dict = {}
         self.next_hops: dict = {}
         self.backups: dict = {}
@@ -153,7 +156,9 @@ class Routing:
             fab = fabric(topo.graph)
             key = (tuple(fab.nodes), policy if proposed is None else None,
                    frozenset(hash_split_switches) & set(fab.nodes))
-            fresh = key != self._fresh_key
+            # Once VLAN ids ran out, which next hops got one depends on the order a
+            # fresh computation takes: only another fresh one gives the same answer.
+            fresh = key != self._fresh_key or self._saturated
             if fresh:
                 self._reset(fab, key)
             self._touched = {}
@@ -163,6 +168,7 @@ class Routing:
                 self._reset(fab, key)
                 self._starting = fresh = True
                 self._update(topo, fab, proposed)
+            self._saturated = fresh and self._overflow
             self._starting = False
         if fresh:  # the state just built will live on: spare the collector walking it
             exempt_from_collection()
@@ -220,8 +226,8 @@ class Routing:
                 self._refresh_destination(fab, d, self._dests[d], False, removed, added,
                                           by_destination.get(d),
                                           stale_trees.get(d, set()), rerouted.get(d, ()), dirty)
-        if self._overflow:
-            return
+        if self._overflow and not self._starting:
+            return  # update() starts afresh, where what does not fit goes unprotected
         self._renumber_tags(dirty)
         self._renumber_failover_groups(dirty)
         done: set = set()  # (u, d) whose entries for all of d's hosts were just written

@@ -45,7 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 PHASES = ("next_hops", "protection", "plan")
-SAMPLES = 5  # cables cut (and restored) and hosts joined per fabric
+SAMPLES = 5  # cables cut (and restored) and hosts joined per fabric (--samples)
 
 
 def incremental_routing():
@@ -115,7 +115,7 @@ def fat_tree(k: int, Port, Topology):  # noqa: N803 - classes passed in
     return topo, edges, [((a, pa), (b, pb)) for a, pa, b, pb in wires]
 
 
-def measure(k: int, adaptive: bool) -> dict:
+def measure(k: int, adaptive: bool, samples: int = SAMPLES) -> dict:
     """One fabric, in this process (the child side of the benchmark)."""
     compute_next_hops, plan_protection, build_plan, Port, Topology = core_api()
     topo, edges, cables = fat_tree(k, Port, Topology)
@@ -150,7 +150,7 @@ def measure(k: int, adaptive: bool) -> dict:
     out["groups_per_switch"] = {"max": max(groups), "mean": round(sum(groups) / len(groups), 1)}
     out["incremental"] = routing is not None
     rng = random.Random(k)
-    sample = [cables[0]] + rng.sample(cables[1:], min(SAMPLES - 1, len(cables) - 1))
+    sample = [cables[0]] + rng.sample(cables[1:], min(samples - 1, len(cables) - 1))
     times: dict = {"link_loss": [], "link_back": []}
     for n, ((a, pa), (b, pb)) in enumerate(sample):
         crossing = {d for (u, d), hop in hops.items()
@@ -175,7 +175,7 @@ def measure(k: int, adaptive: bool) -> dict:
         out[name].update(total=statistics.median(values), worst=max(values),
                          samples=len(values))
     joins = []
-    for n in range(SAMPLES):
+    for n in range(samples):
         topo.learn_host("02:ff:00:00:00:%02x" % n, edges[n % len(edges)], 1, 30.0 + n,
                         "10.255.0.%d" % (n + 1))
         joins.append(recompute()[2]["total"])
@@ -281,10 +281,10 @@ def fluid_max_utilization(topo, next_hops: dict, demand: dict) -> float:
 
 
 def run_child(tree: Path, k: int, adaptive: bool, timeout: float,
-              memory_gb: float) -> dict | None:
+              memory_gb: float, samples: int) -> dict | None:
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(k),
-           "--memory-gb", str(memory_gb)]
+           "--memory-gb", str(memory_gb), "--samples", str(samples)]
     if adaptive:
         cmd.append("--adaptive")
     try:
@@ -365,6 +365,8 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="per fabric, seconds")
     parser.add_argument("--memory-gb", type=float, default=16,
                         help="address-space cap of each fabric's process")
+    parser.add_argument("--samples", type=int, default=SAMPLES,
+                        help="cables cut and hosts joined per fabric")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--adaptive", action="store_true", help=argparse.SUPPRESS)
@@ -373,7 +375,7 @@ def main(argv=None) -> int:
         cap = int(args.memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         try:
-            print(json.dumps(measure(args.child, args.adaptive)))
+            print(json.dumps(measure(args.child, args.adaptive, args.samples)))
         except MemoryError:
             print(json.dumps({"k": args.child,
                               "error": "over the %.0f GB memory cap" % args.memory_gb}))
@@ -394,7 +396,7 @@ def main(argv=None) -> int:
                           flush=True)
                     started = time.monotonic()
                     row = run_child(tree, k, k in args.adaptive_k, args.timeout,
-                                    args.memory_gb)
+                                    args.memory_gb, args.samples)
                     print("[bench_scale]   done in %.1f s" % (time.monotonic() - started),
                           file=sys.stderr, flush=True)
                     results[label].append(row)

@@ -148,3 +148,18 @@ def test_only_openflow13_open_vswitch_splits_by_hashing(hardware, version, split
     dp = SimpleNamespace(ofproto=VERSIONS[version][0], ofproto_parser=VERSIONS[version][1])
     desc = SimpleNamespace(mfr_desc="Nicira, Inc.", hw_desc=hardware)
     assert codec.splits_by_hash(dp, desc) is splits
+
+
+def test_a_port_poll_answered_tells_when_it_was_asked():
+    """The last part of a port-stats reply names the time its request went out: what
+    Topology.expire_links needs to tell a silent link from a controller behind."""
+    dp, session = new_session()
+    session.poll_ports(10.0)
+    first = dp.sent[-1].xid
+    session.poll_ports(11.0)
+    second = dp.sent[-1].xid
+    assert session.answered(reply([], more=True, xid=first)) is None, "more parts to come"
+    assert session.answered(reply([], xid=first)) == 10.0
+    assert session.answered(reply([], xid=first)) is None, "each request answers once"
+    assert session.answered(reply([], xid=999)) is None, "not one of ours"
+    assert session.answered(reply([], xid=second)) == 11.0

@@ -59,13 +59,20 @@ def test_port_down_removes_its_links_and_reports_them_down():
     assert {d["state"] for d in links_dicts(topo)} == {"up"}
 
 
+def answered(topo, when, *dpids):
+    for dpid in dpids or sorted(topo.graph):
+        topo.switch_answered(dpid, when)
+
+
 def test_silent_links_expire_but_not_those_of_a_disconnected_switch():
     topo = line()
     topo.link_seen(2, 1, 1, 2, T0 + 5)  # only 2 -> 1 keeps talking
+    answered(topo, T0 + 4.5)
     expired = topo.expire_links(T0 + 5, timeout=3)
     assert [(lk.src, lk.dst) for lk in expired] == [(1, 2)]
     topo = line()
     topo.switch_disconnected(1)
+    answered(topo, T0 + 9, 2)
     expired = topo.expire_links(T0 + 10, timeout=3)
     assert [(lk.src, lk.dst) for lk in expired] == [(2, 1)]
     assert 1 in topo.graph, "a switch cut off from the controller keeps forwarding"
@@ -190,7 +197,22 @@ def test_restore_host_from_a_taken_over_entry_skips_settling_but_not_sanity():
 def test_a_busy_link_whose_lldp_is_lost_in_congestion_stays_up():
     topo = line()
     topo.port_received(2, 1, T0 + 5)  # traffic keeps arriving over 1 -> 2
+    answered(topo, T0 + 6)
     expired = topo.expire_links(T0 + 6, timeout=3)
     assert [(lk.src, lk.dst) for lk in expired] == [(2, 1)], "only the silent direction"
+    answered(topo, T0 + 9)
     expired = topo.expire_links(T0 + 9, timeout=3)
     assert [(lk.src, lk.dst) for lk in expired] == [(1, 2)], "traffic stopped too"
+
+
+def test_a_controller_that_fell_behind_does_not_call_links_silent():
+    """Links go silent only once both ends answered requests sent after the silence
+    began: a controller busy for longer than the timeout finds LLDP queued, not lost."""
+    topo = line()
+    assert topo.expire_links(T0 + 30, timeout=3) == [], "nothing answered since T0"
+    answered(topo, T0 + 2.5)
+    assert topo.expire_links(T0 + 30, timeout=3) == [], "answers not yet past the timeout"
+    answered(topo, T0 + 29, 1)
+    assert topo.expire_links(T0 + 30, timeout=3) == [], "the far end has not caught up"
+    answered(topo, T0 + 29, 2)
+    assert len(topo.expire_links(T0 + 30, timeout=3)) == 2

@@ -309,7 +309,7 @@ class ElasticController(app_manager.RyuApp):
                 if session.tables.installed is None:
                     continue
                 try:
-                    session.send_msg(codec.port_stats_request(session.dp))
+                    session.poll_ports(time.monotonic())
                     session.send_msg(codec.flow_stats_request(
                         session.dp, self.settings.cookie, TABLE_FORWARD))
                 except Exception:
@@ -336,6 +336,9 @@ class ElasticController(app_manager.RyuApp):
         for link in self.topo.links():
             if link.src == dp.id:
                 link.rate_bps = 8 * session.port_meters.rate(link.src_port, "tx_bytes")
+        sent_at = session.answered(ev.msg)
+        if sent_at is not None:
+            self.topo.switch_answered(dp.id, sent_at)
 
     # -- discovery ----------------------------------------------------------------------
 

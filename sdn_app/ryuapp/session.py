@@ -35,6 +35,7 @@ class SwitchSession:
         self.demand_meters = MeterBank(*meters)  # destination MAC -> bytes/s entering here
         self._counted: set | None = None  # demand meters seen in a multipart reply
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
+        self._polls: dict = {}  # xid of a port-stats request -> when it was sent
         datapath.send_msg(codec.desc_request(datapath))
         datapath.send_msg(codec.port_desc_request(datapath))
         request = codec.flow_stats_request(datapath, self.cookie)
@@ -47,6 +48,20 @@ class SwitchSession:
 
     def send_msg(self, msg) -> None:
         self.dp.send_msg(msg)
+
+    def poll_ports(self, now: float) -> None:
+        """Ask for port statistics, remembering when (see answered)."""
+        request = codec.port_stats_request(self.dp)
+        self.dp.send_msg(request)
+        self._polls[request.xid] = now
+        while len(self._polls) > 16:  # replies lost: forget the oldest asks
+            del self._polls[next(iter(self._polls))]
+
+    def answered(self, msg) -> float | None:
+        """When the request this (last) port-stats reply part answers was sent."""
+        if msg.flags & self.dp.ofproto.OFPMPF_REPLY_MORE:
+            return None
+        return self._polls.pop(msg.xid, None)
 
     # -- what the reconciler calls ----------------------------------------------------------
 

@@ -11,7 +11,13 @@ from test_protection import cables, check_all_pairs, staged_plans
 from sdn_app.core.pipeline import FAST_FAILOVER, SELECT, FlowEntry, GroupEntry
 from sdn_app.core.plan import build_plan
 from sdn_app.core.protection import plan_protection
-from sdn_app.core.reconcile import RETIRE_GRACE, Coalescer, Reconciler, SwitchTables
+from sdn_app.core.reconcile import (
+    MIN_WINDOW_SHARE,
+    RETIRE_GRACE,
+    Coalescer,
+    Reconciler,
+    SwitchTables,
+)
 from sdn_app.core.te import compute_next_hops
 
 
@@ -354,3 +360,29 @@ def test_touched_keys_limit_what_is_compared_until_a_switch_needs_a_full_look():
     h.reconciler.send_plan(h.switches, plan=plan, touched={1: set()})
     assert [(op, item) for _, op, item in h.messages()] == [("delete", b)]  # retiring entries are
     # still looked at without being touched
+
+
+def test_a_big_update_goes_out_in_windows_closed_by_barriers():
+    """No more than send_window messages (and MIN_WINDOW_SHARE per switch) go out
+    before the switches confirm them; each switch still gets its own in install order,
+    and everything arrives."""
+    plan = diamond_plan()
+    rig = Harness(plan)
+    rig.reconciler.send_window = 20
+    rig.start_empty()
+    rig.reconciler.send_plan(rig.switches, plan=plan)
+    assert rig.held() == plan
+    unconfirmed = 0
+    for entry in rig.log:
+        if entry[0] == "barrier":
+            unconfirmed = 0
+        else:
+            unconfirmed += 1
+            assert unconfirmed <= max(20, MIN_WINDOW_SHARE * len(plan))
+    whole = Harness(plan)
+    whole.start_empty()
+    whole.reconciler.send_plan(whole.switches, plan=plan)
+    barriers = [sum(1 for m in r.log if m[0] == "barrier") for r in (rig, whole)]
+    assert barriers[0] > barriers[1], "more windows than the one a whole send takes"
+    for dpid in plan:
+        assert rig.messages(dpid) == whole.messages(dpid), "same messages, same order"

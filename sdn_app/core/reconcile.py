@@ -35,6 +35,10 @@ LOG = logging.getLogger(__name__)
 # 2 runs of 3; with the grace 1 in 2 of 10 (the rest was the order across switches,
 # which update_waves fixes).
 RETIRE_GRACE = 0.5
+# Messages in flight to all switches at once before waiting for their barriers, and the
+# fewest a switch is given per window (Reconciler._send_windowed).
+SEND_WINDOW = 2000
+MIN_WINDOW_SHARE = 16
 
 
 def diff(installed: dict, desired: dict) -> tuple[list, list]:
@@ -130,11 +134,13 @@ class Reconciler:
     ``delay`` seconds (to delete what is then due).  ``clock()`` is monotonic seconds.
     """
 
-    def __init__(self, wait_applied, resend_later, clock, retire_grace: float = RETIRE_GRACE):
+    def __init__(self, wait_applied, resend_later, clock, retire_grace: float = RETIRE_GRACE,
+                 send_window: int = SEND_WINDOW):
         self.wait_applied = wait_applied
         self.resend_later = resend_later
         self.clock = clock
         self.retire_grace = retire_grace
+        self.send_window = send_window
         self.plan: dict = {}  # the plan in force: {dpid: {key: item}}
 
     def send_plan(self, switches: dict, waves: list | None = None, plan: dict | None = None,
@@ -162,33 +168,51 @@ class Reconciler:
         totals = {"flow_mods": 0, "group_mods": 0, "waves": 0}
         pause_due = False
         for wave in waves:
-            changed = []
+            queued = []  # (switch, its messages in install order)
             for dpid in wave:
                 switch = switches.get(dpid)
                 if switch is None or switch.tables.installed is None:
                     continue
-                if pause_due and between_waves is not None:
-                    between_waves()
-                pause_due = False
                 keys = None if touched is None else touched.get(dpid, ())
-                counts = self.sync(switch, self.plan.get(dpid, {}), keys)
-                for name, count in counts.items():
-                    totals[name] += count
-                if any(counts.values()):
-                    changed.append(switch)
-            if changed:
-                totals["waves"] += 1
-                self.wait_applied(changed)  # before the next wave sends into them
-                pause_due = True
+                messages = self.changes(switch, self.plan.get(dpid, {}), keys)
+                if messages:
+                    queued.append((switch, messages))
+            if not queued:
+                continue
+            if pause_due and between_waves is not None:
+                between_waves()
+            self._send_windowed(queued, totals)
+            totals["waves"] += 1
+            pause_due = True
         now = self.clock()
         if any(now - since < self.retire_grace for switch in switches.values()
                for since in switch.tables.retiring.values()):
             self.resend_later(self.retire_grace)
         return totals
 
-    def sync(self, switch: Switch, desired: dict, keys=None) -> dict:
-        """Send one switch what differs from ``desired``, in install order; counts.
-        ``keys``: compare only these and the retiring entries (see send_plan)."""
+    def _send_windowed(self, queued: list, totals: dict) -> None:
+        """Send [(switch, messages)], at most send_window messages in flight in all,
+        shared among the switches still sending, each window closed by barriers: a
+        switch answers keep-alives only after what it is still working through
+        (measured: Open vSwitch dropped 76 of 80 fattree,8 switches, in one process,
+        whose echo replies sat behind ~10,000 flow mods)."""
+        done = [0] * len(queued)
+        while True:
+            pending = [i for i, (_, messages) in enumerate(queued) if done[i] < len(messages)]
+            if not pending:
+                return
+            share = max(MIN_WINDOW_SHARE, self.send_window // len(pending))
+            for i in pending:
+                switch, messages = queued[i]
+                for item, delete in messages[done[i]:done[i] + share]:
+                    self._send(switch, item, delete, totals)
+                done[i] += share
+            self.wait_applied([queued[i][0] for i in pending])
+
+    def changes(self, switch: Switch, desired: dict, keys=None) -> list:
+        """What to send one switch to bring it to ``desired``: [(item, delete)], in
+        install order.  ``keys``: compare only these and the retiring entries (see
+        send_plan)."""
         tables = switch.tables
         if keys is None or tables.compare_all:
             to_add, to_delete = diff(tables.installed, desired)
@@ -203,21 +227,17 @@ class Reconciler:
             to_delete = []
         else:
             to_delete = self._retire(tables, to_delete, now)
-        counts = {"flow_mods": 0, "group_mods": 0}
+        return ([(item, False) for item in sorted(to_add, key=install_order)]
+                + [(item, True) for item in sorted(to_delete, key=install_order, reverse=True)])
 
-        def send(item, delete=False):
-            switch.send(item, delete=delete)
-            counts["group_mods" if item.key[0] == "group" else "flow_mods"] += 1
-            if delete:
-                tables.installed.pop(item.key, None)  # a flow-removed may have beaten us
-            else:
-                tables.installed[item.key] = item
-
-        for item in sorted(to_add, key=install_order):
-            send(item)
-        for item in sorted(to_delete, key=install_order, reverse=True):
-            send(item, delete=True)
-        return counts
+    @staticmethod
+    def _send(switch: Switch, item, delete: bool, totals: dict) -> None:
+        switch.send(item, delete=delete)
+        totals["group_mods" if item.key[0] == "group" else "flow_mods"] += 1
+        if delete:
+            switch.tables.installed.pop(item.key, None)  # a flow-removed may have beaten us
+        else:
+            switch.tables.installed[item.key] = item
 
     def _retire(self, tables: SwitchTables, unneeded: list, now: float) -> list:
         """Of what the plan no longer needs, what has been unneeded for retire_grace."""

@@ -199,6 +199,8 @@ class Routing:
         return removed, added
 
     def _update_hosts_and_destinations(self, topo, fab, proposed, removed, added) -> None:
+        """Hosts gone and come, destinations dropped, refreshed or new, then the entries
+        of every (switch, destination) whose inputs changed."""
         hosts = {mac: (h.dpid, h.port) for mac, h in topo.hosts.items() if h.dpid in self.plan}
         gone = [(mac, where) for mac, where in self._hosts.items() if hosts.get(mac) != where]
         came = [(mac, where) for mac, where in hosts.items() if self._hosts.get(mac) != where]

@@ -34,7 +34,7 @@ Result type: NextHops = {(u, d): ((port, weight), ...)} with integer weights.
 from __future__ import annotations
 
 import math
-from functools import reduce
+from functools import lru_cache, reduce
 
 import numpy as np
 from scipy.optimize import linprog
@@ -68,9 +68,16 @@ def integer_weights(shares: dict[int, float]) -> tuple:
     total = sum(shares.values())
     if total <= 0:
         shares, total = {p: 1.0 for p in shares}, float(len(shares))
-    weights = {p: max(1, round(s / total * WEIGHT_SCALE)) for p, s in shares.items()}
-    gcd = reduce(math.gcd, weights.values())
-    result = tuple(sorted((p, w // gcd) for p, w in weights.items()))
+    return _reduced(tuple(sorted((p, max(1, round(s / total * WEIGHT_SCALE)))
+                                 for p, s in shares.items())))
+
+
+@lru_cache(maxsize=4096)
+def _reduced(percents: tuple) -> tuple:
+    """((port, percent), ...) divided by their gcd; a few thousand distinct ones recur
+    across the tens of thousands of groups of a big fabric."""
+    gcd = reduce(math.gcd, (w for _, w in percents))
+    result = tuple((p, w // gcd) for p, w in percents)
     assert math.ceil(sum(w for _, w in result) / min(w for _, w in result)) <= MAX_WEIGHT_RATIO
     return result
 

@@ -239,45 +239,12 @@ def measure_adaptive(topo, edges, k, compute_next_hops) -> dict:
 
 
 def fluid_max_utilization(topo, next_hops: dict, demand: dict) -> float:
-    """The highest link utilisation when ``demand`` ({(u, d): bits/s}) splits over
-    ``next_hops`` ({(u, d): ((port, weight), ...)}) by weight, as a fluid.  Next hops
-    form a DAG toward each d, so flow is pushed in a topological order (reversed
-    depth-first postorder from the ingress switches)."""
-    far = {(lk.src, lk.src_port): lk.dst for lk in topo.links()}
-    entering: dict = {}
-    for (u, d), amount in demand.items():
-        if amount > 0:
-            entering.setdefault(d, {})[u] = amount
-
-    def onward(u, d):
-        return [far[(u, p)] for p, _ in next_hops.get((u, d), ()) if (u, p) in far]
-    load: dict = {}
-    for d, inflow in entering.items():
-        order, seen = [], set()
-        for source in inflow:
-            if source in seen:
-                continue
-            seen.add(source)
-            stack = [(source, iter(onward(source, d)))]
-            while stack:
-                node, rest = stack[-1]
-                for v in rest:
-                    if v not in seen:
-                        seen.add(v)
-                        stack.append((v, iter(onward(v, d))))
-                        break
-                else:
-                    stack.pop()
-                    order.append(node)
-        inflow = dict(inflow)
-        for u in reversed(order):
-            hops = [(p, w) for p, w in next_hops.get((u, d), ()) if (u, p) in far]
-            total = sum(w for _, w in hops)
-            for p, w in hops:
-                amount = inflow.get(u, 0.0) * w / total
-                load[(u, p)] = load.get((u, p), 0.0) + amount
-                inflow[far[(u, p)]] = inflow.get(far[(u, p)], 0.0) + amount
-    return max((v / topo.capacity(u, p) for (u, p), v in load.items()), default=0.0)
+    """The highest link utilisation when ``demand`` splits over ``next_hops`` by weight,
+    as a fluid (the core's yardstick)."""
+    from sdn_app.core.yardsticks import link_loads
+    return max((load / topo.capacity(u, port)
+                for (u, port), load in link_loads(topo, next_hops, demand).items()),
+               default=0.0)
 
 
 def run_child(tree: Path, k: int, adaptive: bool, timeout: float,

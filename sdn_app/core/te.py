@@ -331,8 +331,11 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
     # Only the part of each DAG that its demand can reach carries flow: every other
     # variable is zero in any solution, so leaving it out changes nothing but the size
     # (fattree,16 under a permutation: ~18k DAG edges instead of ~260k).
-    carrying = {d: reached_by(dag, [u for (u, dd), v in demand.items() if dd == d and v > 0])
-                for d, dag in dags.items()}
+    sources: dict = {}
+    for (u, d), v in demand.items():
+        if v > 0:
+            sources.setdefault(d, []).append(u)
+    carrying = {d: set(upstream_first(dag, sources.get(d, ()))) for d, dag in dags.items()}
     edges = [(d, u, v, port) for d, dag in dags.items() for u in carrying[d]
              for v, port in dag.get(u, ())]
     index = {e: i for i, e in enumerate(edges)}
@@ -398,18 +401,6 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
             else:
                 result[(u, d)] = dict(ref_shares[(u, d)])
     return result
-
-
-def reached_by(dag: dict, sources) -> set:
-    """The switches of ``dag`` a frame entering at ``sources`` can visit."""
-    seen = {u for u in sources if u in dag}
-    todo = list(seen)
-    while todo:
-        for v, _ in dag.get(todo.pop(), ()):
-            if v not in seen:
-                seen.add(v)
-                todo.append(v)
-    return seen
 
 
 class SparseRows:

@@ -308,8 +308,8 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
     minimises sum(t).  ``ref`` routes the same demand with capacity-proportional
     splits, so among equally good answers the one closest to it wins, which makes the
     answer unique and keeps weights stable from one run to the next.  (One LP with an
-    eps * sum(t) term gives the same answer; measured on fattree,12, HiGHS took 5.6 s
-    on it against 0.2 s for the two.)  Each LP has LP_TIME_LIMIT: past it the first
+    eps * sum(t) term approximates this order of aims; measured on fattree,12, HiGHS
+    took 5.6 s on it against 0.2 s for the two.)  Each LP has LP_TIME_LIMIT: past it the first
     falls back to the capacity-proportional split, the second to the first's answer.
     Where the capacity-proportional split is itself optimal, it is the answer (t = 0).
     """

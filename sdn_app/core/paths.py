@@ -94,15 +94,17 @@ class Fabric:
     def tree_and_distances(self, root, skip_node=None, skip_edges=()) -> tuple[dict, dict]:
         """(tree, distances): see tree and distances."""
         dist = self.distances(root, skip_node, skip_edges)
-        hops = {}
-        for node, d in dist.items():
-            if node == root:
-                continue
-            for nbr, port in self.out[node]:
-                if dist.get(nbr) == d - 1 and (node, port) not in skip_edges:
-                    hops[node] = port
-                    break
-        return hops, dist
+        return {node: self.tree_hop(node, dist, skip_edges) for node in dist
+                if node != root}, dist
+
+    def tree_hop(self, node, dist: dict, skip_edges=()) -> int:
+        """The port of ``node``'s first hop toward the root of ``dist`` (which must hold
+        node): the lowest (neighbour, port) one hop closer, not in ``skip_edges``."""
+        d = dist[node] - 1
+        for nbr, port in self.out[node]:
+            if dist.get(nbr) == d and (node, port) not in skip_edges:
+                return port
+        raise ValueError("%r has no hop toward the root of its distances" % (node,))
 
     def dag(self, root, stretch: int = 0) -> dict:
         """{u: [(v, port), ...]}: u's allowed next hops toward ``root``: neighbours

@@ -110,7 +110,6 @@ class Routing:
         self._gids = group_ids(fab.nodes)
         self._dests: dict = {}  # d -> _Destination
         self._fab = None  # the Fabric of the last update
-        self._links: dict = {}  # (src, src_port) -> (dst, dst_port)
         self._hosts: dict = {}  # mac -> (dpid, port)
         self._hosts_at: dict = {}  # d -> {mac: port}
         self._trees: dict = {}  # detour key -> (tree, distances)
@@ -185,8 +184,8 @@ class Routing:
         every edge change bumps it, so the same Fabric means the same edges."""
         if fab is self._fab:
             return [], []
+        links, before = fab.links, self._fab.links if self._fab is not None else {}
         self._fab = fab
-        links, before = fab.links, self._links
         removed = [(*edge, *far) for edge, far in (before.items() - links.items())]
         added = [(*edge, *far) for edge, far in (links.items() - before.items())]
         if removed or added:
@@ -195,7 +194,6 @@ class Routing:
                 self._drop(dst, link_port_entry(dst_port).key)
             for dst, dst_port in new_ends - old_ends:
                 self._put(dst, link_port_entry(dst_port))
-        self._links = links
         return removed, added
 
     def _update_hosts_and_destinations(self, topo, fab, proposed, removed, added) -> None:
@@ -467,20 +465,17 @@ class Routing:
             if not any(tree.get(u) == port for u, port, *_ in removed) and not any(
                     v in dist and dist.get(u, dist[v] + 1) > dist[v] for u, _, v, _ in added):
                 continue  # every tree path is intact and no new edge leads closer
-            usable = self._usable(fab, element)
-            moved = redistance(fab, dist, removed, added, usable)
+            moved = redistance(fab, dist, removed, added, self._usable(fab, element))
             came_or_went = {x for x, old in moved.items() if old is None or x not in dist}
             if came_or_went:
                 recheck.setdefault(d, set()).update(
                     came_or_went.intersection(self._tree_users.get(key, ())))
             mended = set()
+            skip = fab.without_cable(element[1], element[2]) if element[0] == "link" else ()
             for x in choices_to_redo(fab, dist, moved, removed, added):
                 if x == d:
                     continue
-                port = None
-                if x in dist:
-                    port = next(q for w, q in fab.out[x]
-                                if dist.get(w) == dist[x] - 1 and usable(x, q, w, None))
+                port = fab.tree_hop(x, dist, skip) if x in dist else None
                 if port != tree.get(x):
                     if port is None:
                         del tree[x]
@@ -500,7 +495,7 @@ class Routing:
             return lambda u, port, v, v_port: skipped not in (u, v)
         u0, p0 = element[1], element[2]
         far = fab.far[(u0, p0)]
-        links = self._links
+        links = fab.links
 
         def usable(u, port, v, v_port):
             if (u, port) == (u0, p0):

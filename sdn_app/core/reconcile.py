@@ -148,7 +148,8 @@ class Reconciler:
         """Bring every switch ({dpid: Switch}) to ``plan`` (default: the plan in force,
         which it then replaces), wave after wave; switches in no wave go last.
         ``between_waves()``, if given, runs after a wave that changed switches and before
-        the next one (a pause for the switches' caches, when traffic moves).
+        the next one that changes any (a pause for the switches' caches, when traffic
+        moves).
         ``touched`` ({dpid: keys}, from routing.Routing.update) names the only keys that
         can differ from the plan sent before: those (and entries retiring) are compared,
         not whole tables; None compares everything.  Returns message counts: flow_mods,

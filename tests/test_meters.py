@@ -25,6 +25,20 @@ def test_smoothing_reacts_within_a_few_intervals():
     assert meter.rate("b") < 0.5e6 and meter.grew == set()
 
 
+def test_a_counter_that_stops_reads_zero_once_its_average_is_below_one_per_second():
+    meter = RateMeter(time_constant=1.0, interval=1.0)
+    meter.update({"bytes": 0}, 0.0)
+    meter.update({"bytes": 300}, 1.0)
+    seconds = 1
+    while meter.rate("bytes") > 0:
+        seconds += 1
+        assert seconds < 20
+        meter.update({"bytes": 300}, float(seconds))
+    assert seconds == 7  # 300 * e^-5 = 2.0, 300 * e^-6 = 0.74
+    meter.update({"bytes": 301}, 8.0)  # and a trickle still counts
+    assert 0 < meter.rate("bytes") < 1
+
+
 def test_counter_reset_restarts_without_a_spike():
     meter = RateMeter(time_constant=0, interval=1)
     meter.update({"b": 5_000_000}, 0)

@@ -41,6 +41,9 @@ class FakeApp:
     def port_rate(self, dpid, port_no, counter):
         return 0.0
 
+    def demand(self):
+        return {(0x10001, 0x10101): 2e6, (0x10002, 0x10101): 0.0, (0x10101, 0x10001): 5e6}
+
 
 def rest_app(app):
     wsgi = WSGIApplication()
@@ -153,6 +156,14 @@ def test_stats_and_link_rates(api):
     assert api("/v1/stats/00000000000000ff")[0] == 404
     link = api("/v1/links")[1][0]
     assert {"capacity_bps", "rate_bps", "utilization"} <= set(link)
+
+
+def test_demand_lists_what_was_measured_largest_first(api):
+    status, rows = api("/v1/demand")
+    assert status == 200
+    assert rows == [{"src": "0000000000010101", "dst": "0000000000010001", "bps": 5e6},
+                    {"src": "0000000000010001", "dst": "0000000000010101", "bps": 2e6}]
+    assert api("/v1/demand?x=1")[0] == 400
 
 
 def test_events(api):

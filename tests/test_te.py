@@ -301,6 +301,30 @@ def test_a_pause_in_demand_keeps_the_placement():
     assert compute_next_hops(topo, "adaptive", {}, current=placed) == placed
 
 
+def test_a_stream_still_ramping_up_is_not_placed_whole_on_its_smoothed_rate():
+    """16 Mbit/s starts toward a far edge: a second in, its smoothed rate reads 6 Mbit/s
+    (it would fit one 10 Mbit/s uplink) but the last interval says 16; it stays split
+    until its rate has settled, then counts at its real size.  A light one is placed
+    whole once settled, and a placed one leaves placement as soon as the last interval
+    outgrows the link, not a time constant later."""
+    topo = fat_tree_at(10)
+    server, far = 0x30201, 0x30101
+    key = (server, far)
+    ramping = compute_next_hops(topo, "adaptive", {key: 6 * MBIT}, latest={key: 16 * MBIT})
+    assert len(ramping[key]) == 2
+    settled = compute_next_hops(topo, "adaptive", {key: 15 * MBIT}, latest={key: 16 * MBIT})
+    assert len(settled[key]) == 2
+    light = compute_next_hops(topo, "adaptive", {key: 1.9 * MBIT}, latest={key: 2 * MBIT})
+    assert len(light[key]) == 1
+    assert compute_next_hops(topo, "adaptive", {key: 4 * MBIT}, current=light,
+                             latest={key: 6 * MBIT}) == light, "grows, still fits: stays"
+    grown = compute_next_hops(topo, "adaptive", {key: 8 * MBIT}, current=light,
+                              latest={key: 16 * MBIT})
+    assert len(grown[key]) == 2
+    assert compute_next_hops(topo, "adaptive", {key: 1 * MBIT}, current=light,
+                             latest={key: 0.0}) == light, "paused: stays"
+
+
 def test_aggregates_over_half_a_link_are_placed_whole_when_that_costs_little():
     """Three VR streams to one far edge (6.6 Mbit/s) and two to another (4.4): each fits
     a 10 Mbit/s link, and placed whole the uplinks run at 0.66 and 0.44 (fluid optimum

@@ -17,6 +17,10 @@ PORT_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_dropped
 # A sample this much older than the previous one is not averaged across: the gap (a
 # switch that did not answer, a reconnect) would smear an old rate over a long time.
 MAX_GAP_INTERVALS = 10
+# An average decays toward zero without reaching it: a counter that stopped growing and
+# averages below one unit (byte, packet) per second reads zero, so what has gone quiet
+# stops counting as traffic (adaptive places a destination whole once it has demand).
+QUIET_BELOW = 1.0
 
 
 class RateMeter:
@@ -28,6 +32,7 @@ class RateMeter:
         self.last: dict[str, int] | None = None
         self.last_time = 0.0
         self.rates: dict[str, float] = {}
+        self.latest: dict[str, float] = {}  # each counter's rate over the last interval
         self.grew: set[str] = set()  # counters that increased between the last two samples
 
     def update(self, counters: dict[str, int], now: float) -> None:
@@ -53,14 +58,20 @@ class RateMeter:
                     return
             deltas[name] = delta / dt
         self.grew = {name for name, rate in deltas.items() if rate > 0}
+        self.latest = deltas
         alpha = 1.0 - math.exp(-dt / self.time_constant) if self.time_constant > 0 else 1.0
         for name, rate in deltas.items():
             old = self.rates.get(name)
-            self.rates[name] = rate if old is None else old + alpha * (rate - old)
+            smoothed = rate if old is None else old + alpha * (rate - old)
+            self.rates[name] = 0.0 if rate == 0 and smoothed < QUIET_BELOW else smoothed
         self.last, self.last_time = dict(counters), now
 
     def rate(self, name: str) -> float:
         return self.rates.get(name, 0.0)
+
+    def latest_rate(self, name: str) -> float:
+        """The last interval's rate, unsmoothed: ahead of ``rate`` while traffic ramps."""
+        return self.latest.get(name, 0.0)
 
 
 class MeterBank:

@@ -89,14 +89,20 @@ def shares_of(weights: tuple) -> dict[int, float]:
 
 PIN_FRACTIONS = (1.0, 0.5)  # aggregates up to this share of a link are placed whole
 PIN_HYSTERESIS = 1.3  # ... and stay placed whole until they pass 1.3 times that
+# An aggregate whose last interval ran above this many times its smoothed rate is still
+# ramping up: its smoothed rate says too little about its size to place it whole yet.
+RISING = 1.2
 WHOLE_SLACK = 0.15  # utilisation placement may cost over the fluid optimum ...
 WHOLE_OK = 0.8  # ... or any, as long as no link goes above this
 
 
 def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
-                      stretch: int = 0, current: dict | None = None) -> dict:
-    """NextHops for every switch toward every destination switch.  ``current`` (the
-    NextHops in force) lets adaptive placement keep a choice that is still good."""
+                      stretch: int = 0, current: dict | None = None,
+                      latest: dict | None = None) -> dict:
+    """NextHops for every switch toward every destination switch.  ``demand`` is the
+    smoothed traffic matrix, ``latest`` the same over the last interval alone (see
+    ``placeable``); ``current`` (the NextHops in force) lets adaptive placement keep a
+    choice that is still good."""
     if policy not in POLICIES:
         raise ValueError("policy must be one of %s, got %r" % (", ".join(POLICIES), policy))
     result = {}
@@ -123,7 +129,7 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
     fluid_optimum = highest_utilization(topo, port_loads(route_demand(dags, demand, split)))
     bound = max(fluid_optimum + WHOLE_SLACK, WHOLE_OK)
     for fraction in PIN_FRACTIONS:
-        pinned = placeable(topo, dags, demand, current, fraction)
+        pinned = placeable(topo, dags, demand, current, fraction, latest)
         if not pinned:
             continue
         fluid = {d: dags[d] for d in dags if d not in pinned}
@@ -172,20 +178,30 @@ def allowed_ports(topo: Topology, stretch: int = 0) -> dict:
 
 
 def placeable(topo: Topology, dags: dict, demand: dict, current: dict | None = None,
-              fraction: float = 1.0) -> set:
+              fraction: float = 1.0, latest: dict | None = None) -> set:
     """Destinations with measured demand whose every aggregate fits ``fraction`` of the
     smallest link it could leave by.  A destination placed whole now (``current``) stays
     so until an aggregate passes PIN_HYSTERESIS times that, and while its traffic pauses
     (an on/off source): demand hovering at the line or coming in bursts must not flip it
-    between placement and split at every recomputation."""
-    current = current or {}
+    between placement and split at every recomputation.
+
+    An aggregate counts at the larger of its smoothed and its ``latest`` rate, and one
+    still ramping up (``latest`` above RISING times the smoothed rate) keeps a destination
+    from being newly placed: the smoothed rate of a 16 Mbit/s stream that just started
+    read 6 Mbit/s, which fits a 10 Mbit/s link, and the stream went whole onto one path
+    for as long as the Damper held the choice."""
+    current, latest = current or {}, latest or {}
     result = set()
     for d, dag in dags.items():
-        loads = [(u, v) for (u, dd), v in demand.items() if dd == d and dag.get(u)]
+        loads = [(u, v, latest.get((u, dd), v)) for (u, dd), v in demand.items()
+                 if dd == d and dag.get(u)]
         placed_now = any(len(dag[u]) > 1 and len(current.get((u, d), ())) == 1 for u in dag)
+        if not placed_now and (not any(v > 0 for _, v, _ in loads)
+                               or any(last > RISING * v for _, v, last in loads)):
+            continue
         limit = fraction * (PIN_HYSTERESIS if placed_now else 1.0)
-        if (placed_now or any(v > 0 for _, v in loads)) and all(
-                v <= limit * min(topo.capacity(u, p) for _, p in dag[u]) for u, v in loads):
+        if all(max(v, last) <= limit * min(topo.capacity(u, p) for _, p in dag[u])
+               for u, v, last in loads):
             result.add(d)
     return result
 

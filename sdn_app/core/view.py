@@ -35,6 +35,9 @@ class ControllerState(Protocol):
     def port_rate(self, dpid: int, port_no: int, counter: str) -> float:
         """Per-second rate of one of PORT_COUNTERS (0 until two samples were seen)."""
 
+    def demand(self) -> dict:
+        """{(ingress switch, destination switch): bits/s} as last measured."""
+
     def set_policy(self, policy: str) -> None:
         """Change the traffic-engineering policy (ValueError if unknown)."""
 
@@ -67,6 +70,13 @@ class NetworkView:
 
     def paths(self, src: str, dst: str) -> dict:
         return path_report(self._state.plan, self._state.topo, src, dst)
+
+    def demand(self) -> list[dict]:
+        """The traffic matrix adaptive balances: bits/s entering at each switch toward
+        each destination switch, largest first (only what was measured above zero)."""
+        rows = [{"src": dpid_to_str(src), "dst": dpid_to_str(dst), "bps": round(bps, 1)}
+                for (src, dst), bps in self._state.demand().items() if bps > 0]
+        return sorted(rows, key=lambda row: (-row["bps"], row["src"], row["dst"]))
 
     def policy(self) -> dict:
         state = self._state

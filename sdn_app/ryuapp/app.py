@@ -228,7 +228,7 @@ class ElasticController(app_manager.RyuApp):
             damp_from = {} if self._policy_changed else in_force
             current = {key: hops for key, hops in damp_from.items() if key[1] not in revert}
             given = compute_next_hops(self.topo, self.policy, self.demand(),
-                                      self.path_stretch, current)
+                                      self.path_stretch, current, self.demand(latest=True))
             given = self.damper.apply(given, damp_from, time.monotonic(), allowed,
                                       revert=revert)
         self._policy_changed = False
@@ -285,9 +285,9 @@ class ElasticController(app_manager.RyuApp):
             self._policy_changed = True
             self.coalescer.request()
 
-    def demand(self) -> dict:
+    def demand(self, latest: bool = False) -> dict:
         """{(ingress switch, destination switch): bits/s} measured by the counting
-        entries (core/pipeline.py)."""
+        entries (core/pipeline.py), smoothed or (``latest``) over the last interval."""
         where = {mac: host.dpid for mac, host in self.topo.hosts.items()}
         result = {}
         for dpid, session in self.sessions.items():
@@ -295,7 +295,8 @@ class ElasticController(app_manager.RyuApp):
                 dst = where.get(mac)
                 if dst is not None and dst != dpid:
                     key = (dpid, dst)
-                    result[key] = result.get(key, 0.0) + 8 * meter.rate("bytes")
+                    rate = meter.latest_rate("bytes") if latest else meter.rate("bytes")
+                    result[key] = result.get(key, 0.0) + 8 * rate
         return result
 
     def port_rate(self, dpid: int, port_no: int, counter: str) -> float:

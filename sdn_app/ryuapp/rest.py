@@ -98,6 +98,12 @@ class RestApi(ControllerBase):
             raise ValueError("both src and dst are required (host MAC or IPv4 address)")
         return self.view.paths(src, dst)
 
+    @route("demand", "/v1/demand", methods=["GET"])
+    @json_api
+    def demand(self, req):
+        _only_params(req, set())
+        return self.view.demand()
+
     @route("policy", "/v1/policy", methods=["GET"])
     @json_api
     def policy(self, req):

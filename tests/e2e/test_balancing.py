@@ -5,6 +5,8 @@ import json
 import re
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -68,6 +70,16 @@ def bucket_weights(line, protocols="OpenFlow15"):
     return weights
 
 
+def learn_hosts(net):
+    """Let the controller learn every host from pings within each switch: traffic between
+    the two switches would be demand, which adaptive may place whole (see below)."""
+    by_switch = {}
+    for host in net.hosts:
+        by_switch.setdefault(host_port(host)[0], []).append(host)
+    for hosts in by_switch.values():
+        assert not ping_pairs(net, hosts)[1]
+
+
 @pytest.fixture
 def balanced(tmp_path):
     """Controller (adaptive) + unequal diamond speaking OpenFlow 1.5."""
@@ -76,7 +88,7 @@ def balanced(tmp_path):
                            settings=capacity_settings(SPEC)) as ctl, \
             emulated_network(SPEC, ctl.of_port, protocols) as net:
         wait_converged(ctl, net)
-        assert not ping_pairs(net)[1]
+        learn_hosts(net)
         yield ctl, net, "OpenFlow15"
         assert ctl.alive(), ctl.log_tail()
 
@@ -90,8 +102,19 @@ def test_adaptive_groups_follow_capacity_and_the_switch_splits_udp_flows(balance
 
     before = port_bytes("s10101", protocols)
     egress_before = port_bytes("s10104", protocols)
-    result = iperf3(net.get("h1"), net.get("h3"), udp=True, flows=64, seconds=5,
-                    mbps_per_flow=0.25)
+    result = {}
+    run = threading.Thread(target=lambda: result.update(iperf3(
+        net.get("h1"), net.get("h3"), udp=True, flows=64, seconds=6, mbps_per_flow=0.25)))
+    run.start()
+    # The controller measures that demand (above the 10 Mbit/s path, so not placed
+    # whole); with it below capacity the LP keeps the capacity-proportional split.
+    measured = wait_until(lambda: sum(row["bps"] for row in demand_toward(ctl, DESTINATION))
+                          > 10e6, 5)
+    time.sleep(2.5)  # a rebalance_interval (2 s) for the LP to run on it
+    weights_under_load = bucket_weights(group_line(protocols))
+    run.join()
+    assert measured, ctl.get("/v1/demand")
+    assert weights_under_load == {ports[10]: 1, ports[40]: 4}
     after = port_bytes("s10101", protocols)
     egress_after = port_bytes("s10104", protocols)
     sent = {cap: after[p]["tx"] - before[p]["tx"] for cap, p in ports.items()}
@@ -105,11 +128,8 @@ def test_adaptive_groups_follow_capacity_and_the_switch_splits_udp_flows(balance
     delivered = egress_after[port3]["tx"] - egress_before[port3]["tx"]
     assert result["offered_mbps"] > 10 and delivered >= 0.97 * offered, (offered, delivered)
 
-    # The controller measured that demand and its links' rates.
     links = {(lk["src"]["dpid"], lk["src"]["port_no"]): lk for lk in ctl.get("/v1/links")}
     assert links[("%016x" % BRANCH, ports[40])]["capacity_bps"] == 40e6
-    # Demand stays below capacity, so the LP keeps the capacity-proportional split.
-    assert bucket_weights(group_line(protocols)) == {ports[10]: 1, ports[40]: 4}
 
 
 def test_policy_changes_over_rest_rewrite_the_groups(balanced):
@@ -132,9 +152,44 @@ def test_policy_changes_over_rest_rewrite_the_groups(balanced):
         assert status == 400 and "error" in body
     assert ctl.get("/v1/policy")["policy"] == "shortest"
 
+    # Adaptive places a destination with light demand whole (core/te.py), so it splits
+    # by capacity only once the pings just sent have gone quiet in the demand it reads.
+    assert wait_until(lambda: not demand_toward(ctl, DESTINATION), 15), ctl.get("/v1/demand")
     ctl.request("/v1/policy", "PUT", b'{"policy": "adaptive"}')
     assert wait_until(lambda: bucket_weights(group_line(protocols) or "", protocols)
-                      == {ports[10]: 1, ports[40]: 4}, 5)
+                      == {ports[10]: 1, ports[40]: 4}, 5), group_line(protocols)
+    assert not ping_pairs(net)[1]
+
+
+def demand_toward(ctl, dpid):
+    return [row for row in ctl.get("/v1/demand") if int(row["dst"], 16) == dpid]
+
+
+def test_adaptive_places_a_light_stream_whole_on_the_least_loaded_path(balanced):
+    """A stream far below either path's capacity is not hashed over both: it goes
+    whole onto the path whose bottleneck it loads least (40 Mbit/s), as measured."""
+    ctl, net, protocols = balanced
+    ports = uplinks(net)
+    assert bucket_weights(group_line(protocols) or "", protocols) == {ports[10]: 1,
+                                                                      ports[40]: 4}
+    h1, h3 = net.get("h1"), net.get("h3")
+    sender = h1.popen([sys.executable, "-m", "sdn_app.lab.probe", "send", "--dst", h3.IP(),
+                       "--port", "9000", "--rate", "500", "--seconds", "20"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO))
+
+    def placed_whole():
+        paths = ctl.get("/v1/paths?src=10.0.0.1&dst=10.0.0.3")["paths"]
+        return len(paths) == 1 and paths[0]["hops"][0]["out_port"] == ports[40]
+    try:
+        assert wait_until(lambda: demand_toward(ctl, DESTINATION), 5), ctl.get("/v1/demand")
+        # demand is read every stats_interval, weights re-evaluated every
+        # rebalance_interval and changed at most every rebalance_hold (5 s)
+        assert wait_until(placed_whole, 15), ctl.get("/v1/paths?src=10.0.0.1&dst=10.0.0.3")
+        row = demand_toward(ctl, DESTINATION)[0]
+        assert int(row["src"], 16) == BRANCH and 0 < row["bps"] < 10e6, row
+    finally:
+        sender.kill()
+        sender.wait()
     assert not ping_pairs(net)[1]
 
 
@@ -159,7 +214,7 @@ def test_openflow13_open_vswitch_splits_udp_flows_by_weight_too(tmp_path):
     with ControllerProcess(log_path=tmp_path / "c.log", settings=capacity_settings(SPEC)) as ctl, \
             emulated_network(SPEC, ctl.of_port, "OpenFlow13") as net:
         wait_converged(ctl, net)
-        assert not ping_pairs(net)[1]
+        learn_hosts(net)
         ports = uplinks(net)
         assert wait_until(lambda: split_slots() == {ports[10]: 1, ports[40]: 4}, 5), \
             (split_slots(), flow_lines("s10101"))

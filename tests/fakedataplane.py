@@ -23,6 +23,7 @@ class Delivery:
     delivered: list = field(default_factory=list)  # [(dpid, port)] per branch leaving the fabric
     paths: list = field(default_factory=list)  # one [(dpid, in_port, out_port)] per branch
     dropped: list = field(default_factory=list)  # [(dpid, port)] sent to a failed port
+    frames: list = field(default_factory=list)  # (dpid, port, header fields) per delivery
 
 
 class FakeDataplane:
@@ -52,20 +53,33 @@ class FakeDataplane:
         assert len(winners) <= 1, "overlapping entries at one priority: %r" % winners
         return winners[0] if winners else None  # no table-miss entry: drop
 
-    def inject(self, dpid, in_port, eth_src, eth_dst, eth_type=0x0800, max_hops=64):
-        """Send a frame into a switch port and follow it everywhere it can go."""
+    def learn(self, dpid, flow):
+        """Add an entry a learn action made (or replace the one with its key)."""
+        entries = self.tables.setdefault((dpid, flow.table, dict(flow.match).get("eth_dst")),
+                                         [])
+        entries[:] = [f for f in entries if f.key != flow.key] + [flow]
+
+    def inject(self, dpid, in_port, eth_src, eth_dst, eth_type=0x0800, max_hops=64,
+               **headers):
+        """Send a frame into a switch port and follow it everywhere it can go.
+        ``headers``: further header fields (ipv4_src, tcp_dst, ...), rewritable."""
         result = Delivery()
-        pending = [(dpid, in_port, [], 0)]
+        start = {"eth_src": eth_src, "eth_dst": eth_dst, "eth_type": eth_type, **headers}
+        pending = [(dpid, in_port, [], 0, start)]
         while pending:
-            dpid, in_port, path, vlan = pending.pop()
+            dpid, in_port, path, vlan, header = pending.pop()
             if len(path) > max_hops:
                 raise AssertionError("forwarding loop: %r" % path[-10:])
-            fields = {"in_port": in_port, "eth_src": eth_src, "eth_dst": eth_dst,
-                      "eth_type": eth_type, "metadata": 0, "vlan_vid": vlan}
+            # registers start at zero for every frame a switch receives
+            fields = {**header, "in_port": in_port, "metadata": 0, "vlan_vid": vlan,
+                      "reg2": 0, "reg3": 0, "reg4": 0}
             outputs, tables = [], [(0, fields)]  # (table, frame) still to look up
 
             def live(port, dpid=dpid):
                 return (dpid, port) not in self.failed
+
+            def resubmit(table, frame, dpid=dpid):
+                return self.lookup(dpid, table, frame)
             while tables:
                 table, fields = tables.pop()
                 flow = self.lookup(dpid, table, fields)
@@ -73,9 +87,11 @@ class FakeDataplane:
                     continue
                 try:
                     effects = run_actions(flow.actions, fields, self.groups.get(dpid, {}),
-                                          live)
+                                          live, resubmit=resubmit)
                 except ValueError as exc:  # a plan the pipeline refuses to run
                     raise AssertionError(str(exc)) from None
+                for learned in effects.learned:
+                    self.learn(dpid, learned)
                 if effects.to_controller:
                     result.to_controller.append((dpid, flow.table))
                 outputs += [(port, sent) for port, sent, _share in effects.outputs]
@@ -93,11 +109,14 @@ class FakeDataplane:
                     result.dropped.append((dpid, port))
                     continue
                 links = [lk for lk in self.topo.links_at(dpid, port) if lk.src == dpid]
+                header = {k: v for k, v in sent_fields.items() if k not in (
+                    "in_port", "metadata", "vlan_vid") and not k.startswith("reg")}
                 if links:
                     pending.append((links[0].dst, links[0].dst_port, path + [hop],
-                                    sent_fields["vlan_vid"]))
+                                    sent_fields["vlan_vid"], header))
                 else:
                     assert sent_fields["vlan_vid"] == 0, "a tag leaked to a host"
                     result.delivered.append((dpid, port))
                     result.paths.append(path + [hop])
+                    result.frames.append((dpid, port, header))
         return result

@@ -16,6 +16,16 @@ Two tables, and a third on switches that split flows by hashing (below):
   marks them with metadata=FROM_LOCAL_HOST) hit a twin *counting entry* of higher
   priority whose counters measure the demand matrix exactly.
 
+* tables 3-5 (services, core/services.py), on switches with hosts: table 1 sends a
+  frame for a service's VIP and port through the *connections* table (3: per-connection
+  entries the switch learned, each loading its backend's id into reg3), then the
+  *service* table (4): a connection with no backend yet hashes into one of the
+  service's slots (reg4) and the *slots* table (5) gives it a backend, learns its
+  connection entry and comes back; one with a backend is rewritten to it and looked up
+  in table 1 again.  A backend's replies are rewritten back to the VIP in table 1, and
+  frames for a VIP that are not for a service (health-check answers) go to the
+  controller.  These tables are entered by OVS's ``resubmit``, which returns.
+
 * table 2 (split), only where a switch splits a destination's traffic over several
   next hops with a hash of each flow's 5-tuple instead of a SELECT group (OpenFlow 1.3
   Open vSwitch, whose SELECT groups ignore UDP ports): the table-1 entry writes the
@@ -37,6 +47,15 @@ Actions are tuples, the name first:
 ("set_reg", n, v)  write v into register n
 ("hash_split", n)  hash the flow's addresses and ports (symmetric, UDP included) into
                    reg0 = one of n equally likely slots (OVS's multipath action)
+("hash_slots", n, f)  the same into reg4 for one connection (a service's slot): f is
+                   "l3l4" (addresses and ports) or "src" (the IPv4 source alone); the
+                   simulation picks the slot from a hash of those fields, as a switch
+("set_field", f, v)  rewrite header field f (eth_src, ipv4_dst, tcp_dst, ...) to v
+("resubmit", t)    look the frame up in table t now, run that entry, then go on
+("learn_connection", table, ip_proto, backend_id, idle_timeout, cookie)
+                   add an entry to ``table`` matching this frame's addresses and ports
+                   that loads ``backend_id`` into reg3 (OVS's learn action); a TCP one
+                   also ends CONNECTION_FIN_TIMEOUT s after a FIN or RST
 =================  ===================================================================
 
 Adding an action is one line in ``ACTIONS`` and its case in ``run_actions``, plus its
@@ -45,19 +64,29 @@ encoder in the codec.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 TABLE_INGRESS = 0
 TABLE_FORWARD = 1
 TABLE_SPLIT = 2
+TABLE_CONNECTIONS = 3
+TABLE_SERVICE = 4
+TABLE_SLOTS = 5
+CONNECTION_FIN_TIMEOUT = 2
 MAX_SPLIT_SLOTS = 16  # hash slots per split: weights are rounded to sixteenths at most
 
 ETH_TYPE_ARP = 0x0806
+ETH_TYPE_IPV4 = 0x0800
+L4_NAMES = {6: "tcp", 17: "udp"}  # ip_proto -> the OXM prefix of its port fields
 ETH_TYPE_LLDP = 0x88CC
 
 PRIORITY_MISS = 0
 PRIORITY_FORWARD = 100
 PRIORITY_INGRESS_COUNT = 110  # table 1: counting entries (frames from local hosts)
+PRIORITY_SERVICE_REPLY = 115  # table 1: a backend's replies, rewritten to the VIP
+PRIORITY_VIP = 118  # table 1: anything else for a VIP (health-check answers)
+PRIORITY_SERVICE = 120  # table 1: frames for a service's VIP and port
 PRIORITY_DETOUR = 500  # table 0: frames on a tagged detour (protection.py)
 PRIORITY_CONTROL = 1000  # LLDP and ARP: above every forwarding entry
 
@@ -75,6 +104,10 @@ ACTIONS = {
     "clear_in_port": "apply",
     "set_reg": "apply",
     "hash_split": "apply",
+    "hash_slots": "apply",
+    "set_field": "apply",
+    "resubmit": "apply",
+    "learn_connection": "apply",
     "metadata": "instruction",
     "goto": "instruction",
 }
@@ -231,6 +264,7 @@ class Effects:
     # After a hash_split: [(fields, share of flows)], one per slot, each going on to
     # ``goto``; otherwise the frame itself goes on.
     forks: list | None = None
+    learned: list = field(default_factory=list)  # FlowEntry per learn_connection run
 
     def continuations(self, fields: dict, share: float = 1.0) -> list:
         """[(fields, share)] of the frames that go on to table ``goto``."""
@@ -239,13 +273,33 @@ class Effects:
         return self.forks if self.forks is not None else [(fields, share)]
 
 
+def slot_of(fields: dict, slots: int, over: str) -> int:
+    """The simulated switch's hash_slots: a stable hash of the fields named by ``over``."""
+    names = (("ipv4_src",) if over == "src" else
+             ("ipv4_src", "ipv4_dst", "ip_proto", "tcp_src", "tcp_dst", "udp_src", "udp_dst"))
+    text = "|".join(str(fields.get(name)) for name in names)
+    return zlib.crc32(text.encode()) % slots
+
+
+def connection_entry(table: int, ip_proto: int, backend_id: int, idle_timeout: int,
+                     fields: dict) -> FlowEntry:
+    """The entry a learn_connection step adds for the frame with header ``fields``."""
+    l4 = L4_NAMES[ip_proto]
+    return entry(table, PRIORITY_FORWARD, (("set_reg", 3, backend_id),),
+                 idle_timeout=idle_timeout, eth_type=ETH_TYPE_IPV4, ip_proto=ip_proto,
+                 ipv4_src=fields["ipv4_src"], ipv4_dst=fields["ipv4_dst"],
+                 **{l4 + "_src": fields[l4 + "_src"], l4 + "_dst": fields[l4 + "_dst"]})
+
+
 def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
-                effects: Effects | None = None) -> Effects:
+                effects: Effects | None = None, resubmit=None) -> Effects:
     """Apply action steps to a frame's header ``fields`` ({in_port, vlan_vid, metadata,
     ...}; changed in place as the switch would).  ``groups``: {group id: GroupEntry} of
     the switch; ``live(port)``: whether a watched port is up.  A SELECT group sends the
     frame down every bucket, each with its share of the flows (a switch hashes each flow
-    onto one), so callers see every path traffic can take."""
+    onto one), so callers see every path traffic can take.  ``resubmit(table, fields)``
+    returns the entry the frame matches in a table (None on a miss), for "resubmit";
+    a hash split before a resubmit follows one slot, ``fields["reg0"]`` if set."""
     effects = effects if effects is not None else Effects()
     for step in steps:
         name = step[0]
@@ -280,12 +334,49 @@ def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
             effects.goto = step[1]
         elif name == "set_reg":
             fields["reg%d" % step[1]] = step[2]
+        elif name == "hash_slots":
+            fields["reg4"] = slot_of(fields, step[1], step[2])
         elif name == "hash_split":
             slots = step[1]
             effects.forks = [(dict(fields, reg0=slot), share / slots) for slot in range(slots)]
+        elif name == "set_field":
+            fields[step[1]] = step[2]
+        elif name == "learn_connection":
+            _, table, ip_proto, backend_id, idle_timeout, _cookie = step
+            effects.learned.append(connection_entry(table, ip_proto, backend_id,
+                                                    idle_timeout, fields))
+        elif name == "resubmit":
+            if resubmit is None:
+                raise ValueError("resubmit needs the switch's tables: %r" % (step,))
+            flow = resubmit(step[1], fields)
+            if flow is not None:
+                inner = run_actions(flow.actions, fields, groups, live, share,
+                                    resubmit=resubmit)
+                effects.outputs += inner.outputs
+                effects.to_controller |= inner.to_controller
+                effects.learned += inner.learned
+                if inner.goto is not None:  # the entry's goto runs inside the resubmit
+                    effects.outputs += _continue(inner, fields, share, groups, live,
+                                                 resubmit, effects)
         else:
             raise ValueError("unknown action %r" % (step,))
     return effects
+
+
+def _continue(inner: Effects, fields: dict, share: float, groups, live, resubmit,
+              effects: Effects) -> list:
+    """Outputs of the tables an entry run by resubmit went on to with goto."""
+    outputs = []
+    for frame, part in inner.continuations(fields, share):
+        flow = resubmit(inner.goto, frame)
+        if flow is not None:
+            more = run_actions(flow.actions, frame, groups, live, part, resubmit=resubmit)
+            outputs += more.outputs
+            effects.to_controller |= more.to_controller
+            effects.learned += more.learned
+            if more.goto is not None:
+                outputs += _continue(more, frame, part, groups, live, resubmit, effects)
+    return outputs
 
 
 def groups_of(entries: dict) -> dict:

@@ -14,7 +14,18 @@ from ryu.lib.packet import arp, ethernet, lldp, packet
 from ryu.ofproto import nicira_ext, ofproto_v1_3_parser, ofproto_v1_5, ofproto_v1_5_parser
 
 from ..core.meters import PORT_COUNTERS
-from ..core.pipeline import ACTIONS, INSTRUCTION_ORDER, SELECT, VLAN_PRESENT, FlowEntry, GroupEntry
+from ..core.pipeline import (
+    ACTIONS,
+    CONNECTION_FIN_TIMEOUT,
+    ETH_TYPE_IPV4,
+    INSTRUCTION_ORDER,
+    L4_NAMES,
+    PRIORITY_FORWARD,
+    SELECT,
+    VLAN_PRESENT,
+    FlowEntry,
+    GroupEntry,
+)
 from ..core.topology import Port
 
 LLDP_CHASSIS_PREFIX = b"dpid:"
@@ -108,6 +119,54 @@ def _encode_hash_split(datapath, step):
         max_link=step[1] - 1, arg=0, ofs_nbits=nicira_ext.ofs_nbits(0, 31), dst="reg0")]
 
 
+# nx_hash_fields of OVS's multipath action: the IPv4 source address alone
+HASH_FIELDS_NW_SRC = 4
+HASH_SLOTS_FIELDS = {"l3l4": HASH_FIELDS_L3L4_UDP, "src": HASH_FIELDS_NW_SRC}
+
+
+def _encode_hash_slots(datapath, step):
+    return [datapath.ofproto_parser.NXActionMultipath(
+        fields=HASH_SLOTS_FIELDS[step[2]], basis=0, algorithm=nicira_ext.NX_MP_ALG_HRW,
+        max_link=step[1] - 1, arg=0, ofs_nbits=nicira_ext.ofs_nbits(0, 31), dst="reg4")]
+
+
+def _encode_set_field(datapath, step):
+    return [datapath.ofproto_parser.OFPActionSetField(**{step[1]: step[2]})]
+
+
+def _encode_resubmit(datapath, step):
+    return [datapath.ofproto_parser.NXActionResubmitTable(table_id=step[1])]
+
+
+def _encode_learn_connection(datapath, step):
+    """OVS's learn: an entry matching this frame's addresses and ports (copied from the
+    frame) that loads the backend's id into reg3."""
+    _, table, ip_proto, backend_id, idle_timeout, cookie = step
+    parser = datapath.ofproto_parser
+    l4 = L4_NAMES[ip_proto]
+    specs = [parser.NXFlowSpecMatch(src=ETH_TYPE_IPV4, dst=("eth_type_nxm", 0), n_bits=16),
+             parser.NXFlowSpecMatch(src=ip_proto, dst=("ip_proto_nxm", 0), n_bits=8)]
+    for name, bits in (("ipv4_src", 32), ("ipv4_dst", 32), (l4 + "_src", 16),
+                       (l4 + "_dst", 16)):
+        field = (name + "_nxm", 0)
+        specs.append(parser.NXFlowSpecMatch(src=field, dst=field, n_bits=bits))
+    specs.append(parser.NXFlowSpecLoad(src=backend_id, dst=("reg3", 0), n_bits=32))
+    return [parser.NXActionLearn(
+        table_id=table, specs=specs, idle_timeout=idle_timeout, priority=PRIORITY_FORWARD,
+        cookie=cookie, fin_idle_timeout=CONNECTION_FIN_TIMEOUT if l4 == "tcp" else 0)]
+
+
+def _decode_learn_connection(act) -> tuple:
+    proto = backend_id = None
+    for spec in act.specs:
+        if type(spec).__name__ == "NXFlowSpecMatch" and spec.dst == ("ip_proto_nxm", 0):
+            proto = spec.src
+        elif type(spec).__name__ == "NXFlowSpecLoad" and spec.dst == ("reg3", 0):
+            backend_id = spec.src
+    return ("learn_connection", act.table_id, proto, backend_id, act.idle_timeout,
+            act.cookie)
+
+
 # One encoder per apply-action of the pipeline's vocabulary (core/pipeline.ACTIONS);
 # instructions (metadata, goto) are built by flow_mod.
 ENCODERS = {
@@ -119,6 +178,10 @@ ENCODERS = {
     "clear_in_port": _encode_clear_in_port,
     "set_reg": _encode_set_reg,
     "hash_split": _encode_hash_split,
+    "hash_slots": _encode_hash_slots,
+    "set_field": _encode_set_field,
+    "resubmit": _encode_resubmit,
+    "learn_connection": _encode_learn_connection,
 }
 
 
@@ -261,9 +324,20 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
                 elif (isinstance(act, parser.OFPActionSetField)
                       and str(act.key).startswith("reg") and act.key[3:].isdigit()):
                     actions.append(("set_reg", int(act.key[3:]), act.value))
+                elif isinstance(act, parser.OFPActionSetField):
+                    value = act.value.lower() if isinstance(act.value, str) else act.value
+                    actions.append(("set_field", act.key, value))
                 elif (isinstance(act, parser.NXActionMultipath) and act.dst == "reg0"
                       and act.fields == HASH_FIELDS_L3L4_UDP):
                     actions.append(("hash_split", act.max_link + 1))
+                elif isinstance(act, parser.NXActionMultipath) and act.dst == "reg4" and \
+                        act.fields in HASH_SLOTS_FIELDS.values():
+                    over = {v: k for k, v in HASH_SLOTS_FIELDS.items()}[act.fields]
+                    actions.append(("hash_slots", act.max_link + 1, over))
+                elif isinstance(act, parser.NXActionResubmitTable):
+                    actions.append(("resubmit", act.table_id))
+                elif isinstance(act, parser.NXActionLearn):
+                    actions.append(_decode_learn_connection(act))
                 else:  # not ours: never equal to a planned entry, so it gets replaced
                     actions.append(("other", repr(act)))
         else:

@@ -1,0 +1,510 @@
+"""Services: virtual IPs load-balanced to backend hosts inside the switches.
+
+A service is a virtual IP and port (``vip``, ``port``, ``protocol``) and a pool of
+backends (``ip``, ``port``, ``weight``, ``role``).  The controller answers ARP for the
+VIP; at the client's ingress switch each new connection is given a backend and
+rewritten to it (MAC, IP, port), and the backend's replies are rewritten back at the
+backend's switch, so the client only ever sees the VIP.  Between the two the traffic
+rides the fabric like any other (weighted multipath, fast reroute).
+
+The switch decides, not the controller (no packet-in per connection): a connection's
+first packet hashes into one of ``SLOTS`` slots (the scheduler decides what it hashes:
+the 5-tuple for ``wrr``, the client's address alone for ``source_hash``) and the slot
+names a backend.  The same packet *learns* a per-connection entry (OVS's ``learn``)
+that pins the connection to its backend, so an established connection stays where it
+is when the pool changes: only the slots change, and only for new connections.  Slots
+are filled Maglev-style (``slot_table``): each backend walks its own permutation of the
+slots, taking them in turn in proportion to its weight, so shares follow the weights
+within a slot and a backend leaving moves only about its own share of clients.
+
+Health is the controller's: it probes every backend (``HealthSpec``: a TCP connect, a
+UDP request, an ICMP echo) every ``interval_ms``, marks it down after ``fall`` misses in
+a row and up after ``rise`` answers (``Health``), and a backend that is down, or that an
+operator set ``draining``, gets no slots; a draining one keeps its established
+connections.  Backups get slots only while no primary is up.
+
+This module is pure: parsing and checking service definitions, the state machine, the
+slot tables and the flow entries (pipeline terms) the plan adds for services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+
+from .pipeline import (
+    ETH_TYPE_IPV4,
+    PRIORITY_FORWARD,
+    PRIORITY_MISS,
+    PRIORITY_SERVICE,
+    PRIORITY_SERVICE_REPLY,
+    PRIORITY_VIP,
+    TABLE_CONNECTIONS,
+    TABLE_FORWARD,
+    TABLE_SERVICE,
+    TABLE_SLOTS,
+    TO_CONTROLLER,
+    entry,
+)
+
+PROTOCOLS = {"tcp": 6, "udp": 17}
+SCHEDULERS = ("wrr", "source_hash")
+ROLES = ("primary", "backup")
+HEALTH_KINDS = ("tcp", "udp", "icmp")
+SLOTS = 61  # a prime, as Maglev's permutations need; shares are in 1/61 steps
+MAX_WEIGHT = 1000
+# What a service's hash covers, per scheduler (pipeline action "hash_slots").
+HASH_FIELDS = {"wrr": "l3l4", "source_hash": "src"}
+UP, DOWN, DRAINING = "up", "down", "draining"
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    kind: str = "tcp"
+    interval_ms: int = 200
+    timeout_ms: int = 200
+    rise: int = 2
+    fall: int = 3
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    ip: str
+    port: int
+    weight: int = 1
+    role: str = "primary"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    vip: str
+    port: int
+    protocol: str
+    scheduler: str = "wrr"
+    backends: tuple = ()  # of BackendSpec
+    health: HealthSpec = field(default_factory=HealthSpec)
+
+    @property
+    def ip_proto(self) -> int:
+        return PROTOCOLS[self.protocol]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "vip": self.vip, "port": self.port,
+                "protocol": self.protocol, "scheduler": self.scheduler,
+                "backends": [backend_dict(b) for b in self.backends],
+                "health": dict(vars(self.health))}
+
+
+def backend_dict(backend: BackendSpec) -> dict:
+    return {"ip": backend.ip, "port": backend.port, "weight": backend.weight,
+            "role": backend.role}
+
+
+# -- parsing: every error names the field ----------------------------------------------
+
+def _fail(where: str, problem: str):
+    raise ValueError("%s: %s" % (where, problem))
+
+
+def _keys(obj, where: str, required: set, optional: set) -> dict:
+    if not isinstance(obj, dict):
+        _fail(where, "must be an object")
+    missing, unknown = required - set(obj), set(obj) - required - optional
+    if missing:
+        _fail(where, "missing %s" % ", ".join(sorted(missing)))
+    if unknown:
+        _fail(where, "unknown field %s" % ", ".join(sorted(unknown)))
+    return obj
+
+
+def _int(value, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        _fail(where, "must be an integer from %d to %d, got %r" % (low, high, value))
+    return value
+
+
+def _choice(value, where: str, choices) -> str:
+    if value not in choices:
+        _fail(where, "must be one of %s, got %r" % (", ".join(choices), value))
+    return value
+
+
+def _ipv4(value, where: str) -> str:
+    try:
+        address = ipaddress.IPv4Address(value)
+    except (ipaddress.AddressValueError, TypeError, ValueError):
+        _fail(where, "must be an IPv4 address, got %r" % (value,))
+    if address.is_multicast or address.is_unspecified or str(address).endswith(".255"):
+        _fail(where, "must be a unicast host address, got %r" % (value,))
+    return str(address)
+
+
+def parse_health(obj, where: str = "health") -> HealthSpec:
+    obj = _keys(obj, where, set(), {"kind", "interval_ms", "timeout_ms", "rise", "fall"})
+    spec = HealthSpec(
+        kind=_choice(obj.get("kind", "tcp"), where + ".kind", HEALTH_KINDS),
+        interval_ms=_int(obj.get("interval_ms", 200), where + ".interval_ms", 20, 60000),
+        timeout_ms=_int(obj.get("timeout_ms", 200), where + ".timeout_ms", 10, 60000),
+        rise=_int(obj.get("rise", 2), where + ".rise", 1, 100),
+        fall=_int(obj.get("fall", 3), where + ".fall", 1, 100))
+    return spec
+
+
+def parse_backend(obj, where: str = "backend", default_port: int | None = None) -> BackendSpec:
+    obj = _keys(obj, where, {"ip"}, {"port", "weight", "role"})
+    port = obj.get("port", default_port)
+    return BackendSpec(ip=_ipv4(obj["ip"], where + ".ip"),
+                       port=_int(port, where + ".port", 1, 65535),
+                       weight=_int(obj.get("weight", 1), where + ".weight", 0, MAX_WEIGHT),
+                       role=_choice(obj.get("role", "primary"), where + ".role", ROLES))
+
+
+def parse_service(obj, where: str = "service") -> ServiceSpec:
+    """A ServiceSpec from its JSON form; ValueError naming the field that is wrong."""
+    obj = _keys(obj, where, {"name", "vip", "port", "protocol", "backends"},
+                {"scheduler", "health"})
+    name = obj["name"]
+    if not isinstance(name, str) or not name or len(name) > 64 or not all(
+            c.isalnum() or c in "-_." for c in name):
+        _fail(where + ".name", "must be 1-64 letters, digits, '-', '_' or '.', got %r"
+              % (name,))
+    port = _int(obj["port"], where + ".port", 1, 65535)
+    if not isinstance(obj["backends"], list):
+        _fail(where + ".backends", "must be a list")
+    backends = tuple(parse_backend(b, "%s.backends[%d]" % (where, i), port)
+                     for i, b in enumerate(obj["backends"]))
+    ips = [b.ip for b in backends]
+    for i, ip in enumerate(ips):
+        if ip in ips[:i]:
+            _fail("%s.backends[%d].ip" % (where, i), "%s is listed twice" % ip)
+    spec = ServiceSpec(
+        name=name, vip=_ipv4(obj["vip"], where + ".vip"), port=port,
+        protocol=_choice(obj["protocol"], where + ".protocol", tuple(PROTOCOLS)),
+        scheduler=_choice(obj.get("scheduler", "wrr"), where + ".scheduler", SCHEDULERS),
+        backends=backends, health=parse_health(obj.get("health", {}), where + ".health"))
+    if spec.vip in ips:
+        _fail(where + ".vip", "is also a backend's address")
+    if spec.health.kind in PROTOCOLS and spec.health.kind != spec.protocol:
+        _fail(where + ".health.kind", "a %s check of a %s service: use %s or icmp"
+              % (spec.health.kind, spec.protocol, spec.protocol))
+    return spec
+
+
+def parse_services_file(obj) -> list[ServiceSpec]:
+    """The ``services_file`` JSON: {"services": [...]} or a bare list."""
+    items = obj.get("services") if isinstance(obj, dict) and set(obj) == {"services"} else obj
+    if not isinstance(items, list):
+        raise ValueError('services_file: must be {"services": [...]} or a list')
+    specs = [parse_service(item, "services[%d]" % i) for i, item in enumerate(items)]
+    seen = {}
+    for i, spec in enumerate(specs):
+        for key, what in ((spec.name, "name"), ((spec.vip, spec.port, spec.protocol), "vip")):
+            if key in seen:
+                _fail("services[%d].%s" % (i, what), "duplicates services[%d]" % seen[key])
+            seen[key] = i
+    return specs
+
+
+# -- health ----------------------------------------------------------------------------
+
+class Health:
+    """The heartbeat state machine of one backend: ``fall`` misses in a row take an up
+    backend down, ``rise`` answers in a row bring a down one up.  It starts down: a
+    backend gets traffic only once it has answered."""
+
+    def __init__(self, spec: HealthSpec):
+        self.spec = spec
+        self.up = False
+        self.streak = 0  # consecutive results against the current state
+        self.checks = 0
+        self.last_change: float | None = None
+
+    def result(self, answered: bool, now: float) -> bool:
+        """Record one probe's outcome; True when the state changed."""
+        self.checks += 1
+        if answered == self.up:
+            self.streak = 0
+            return False
+        self.streak += 1
+        if self.streak >= (self.spec.rise if answered else self.spec.fall):
+            self.up, self.streak, self.last_change = answered, 0, now
+            return True
+        return False
+
+
+# -- slots ---------------------------------------------------------------------------------
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def slot_table(weights: dict, previous: list | None = None, slots: int = SLOTS) -> list:
+    """[owner per slot] for {owner: weight > 0} (owners are strings, e.g. backend IPs):
+    each owner's share of slots is its share of the weight, to within one slot.
+
+    With ``previous`` (the table in force) every slot keeps its owner unless that owner
+    left or holds more than its share now, so a pool change moves only the slots it must
+    (a backend leaving: its own).  Without it the table is built afresh Maglev-style
+    (each owner has its own permutation of the slots, from hashes of its name; owners
+    take their next free preferred slot in turn, as often as their weight allows):
+    deterministic for a given pool, so a restarted controller builds the same table."""
+    owners = sorted((o, w) for o, w in weights.items() if w > 0)
+    if not owners:
+        return []
+    quota = _quotas(dict(owners), slots)
+    table = list(previous) if previous and len(previous) == slots else _maglev(owners, slots)
+    held = dict.fromkeys(quota, 0)
+    for slot, owner in enumerate(table):
+        if owner in held and held[owner] < quota[owner]:
+            held[owner] += 1
+        else:
+            table[slot] = None
+    for slot, owner in enumerate(table):
+        if owner is None:
+            owner = max(quota, key=lambda o: (quota[o] - held[o], o))
+            table[slot] = owner
+            held[owner] += 1
+    return table
+
+
+def _quotas(weights: dict, slots: int) -> dict:
+    """Slots per owner in proportion to weight, largest remainders rounding up."""
+    total = sum(weights.values())
+    exact = {o: slots * w / total for o, w in weights.items()}
+    quota = {o: int(x) for o, x in exact.items()}
+    for owner in sorted(exact, key=lambda o: (quota[o] - exact[o], o))[:slots - sum(
+            quota.values())]:
+        quota[owner] += 1
+    return quota
+
+
+def _maglev(owners: list, slots: int) -> list:
+    top = max(w for _, w in owners)
+    prefs = {o: (_hash("offset:" + o) % slots, _hash("skip:" + o) % (slots - 1) + 1)
+             for o, _ in owners}
+    nexts = dict.fromkeys(prefs, 0)
+    credit = dict.fromkeys(prefs, 0.0)
+    table: list = [None] * slots
+    filled = 0
+    while filled < slots:
+        for owner, weight in owners:
+            credit[owner] += weight / top
+            while credit[owner] >= 1 and filled < slots:
+                credit[owner] -= 1
+                offset, skip = prefs[owner]
+                while True:
+                    slot = (offset + nexts[owner] * skip) % slots
+                    nexts[owner] += 1
+                    if table[slot] is None:
+                        break
+                table[slot] = owner
+                filled += 1
+    return table
+
+
+# -- the pool at run time -------------------------------------------------------------------
+
+@dataclass
+class BackendState:
+    spec: BackendSpec
+    backend_id: int  # what the switches load into a register for this backend
+    health: Health
+    draining: bool = False
+
+    @property
+    def state(self) -> str:
+        return DRAINING if self.draining else UP if self.health.up else DOWN
+
+    def takes_new_connections(self) -> bool:
+        return self.health.up and not self.draining and self.spec.weight > 0
+
+
+class Service:
+    """One service and its backends' run-time state."""
+
+    def __init__(self, spec: ServiceSpec, service_id: int, new_backend_id):
+        self.spec = spec
+        self.service_id = service_id
+        self._new_backend_id = new_backend_id
+        self.backends: dict[str, BackendState] = {}
+        self._slot_owners: list = []  # backend IP per slot, as last given
+        for backend in spec.backends:
+            self.add_backend(backend)
+
+    def add_backend(self, backend: BackendSpec) -> BackendState:
+        if backend.ip in self.backends:
+            raise KeyError("backend %s is already in service %s" % (backend.ip,
+                                                                     self.spec.name))
+        if backend.ip == self.spec.vip:
+            raise ValueError("backend.ip: is the service's VIP")
+        state = BackendState(backend, self._new_backend_id(), Health(self.spec.health))
+        self.backends[backend.ip] = state
+        self._sync_spec()
+        return state
+
+    def remove_backend(self, ip: str) -> BackendState:
+        state = self.backends.pop(ip)
+        self._sync_spec()
+        return state
+
+    def set_weight(self, ip: str, weight: int) -> None:
+        state = self.backends[ip]
+        state.spec = BackendSpec(state.spec.ip, state.spec.port, weight, state.spec.role)
+        self._sync_spec()
+
+    def _sync_spec(self) -> None:
+        self.spec = ServiceSpec(self.spec.name, self.spec.vip, self.spec.port,
+                                self.spec.protocol, self.spec.scheduler,
+                                tuple(b.spec for b in self.backends.values()),
+                                self.spec.health)
+
+    def eligible(self) -> dict[str, int]:
+        """{ip: weight} of the backends new connections may go to: the primaries that
+        take them, or while none does, the backups that do."""
+        taking = [b for b in self.backends.values() if b.takes_new_connections()]
+        primaries = [b for b in taking if b.spec.role == "primary"]
+        return {b.spec.ip: b.spec.weight for b in (primaries or taking)}
+
+    def slots(self) -> list:
+        """[backend id per slot], empty when no backend takes new connections; changed
+        from the table last given only where the pool's change requires it."""
+        self._slot_owners = slot_table(self.eligible(), self._slot_owners)
+        ids = {ip: b.backend_id for ip, b in self.backends.items()}
+        return [ids[ip] for ip in self._slot_owners]
+
+
+def vip_mac(vip: str) -> str:
+    """The MAC the controller answers ARP for a VIP with: locally administered, the
+    VIP's four octets in its last four bytes (readable in dump-flows)."""
+    return "02:5d:" + ":".join("%02x" % int(octet) for octet in vip.split("."))
+
+
+CONNECTION_COOKIE_FLAG = 0x8000_0000
+
+
+def connection_cookie(cookie: int, backend_id: int) -> int:
+    """The cookie of the connection entries switches learn for one backend: our
+    cookie's upper half, then a flag and the backend's id.  Never equal to our cookie
+    (whose lower half stays below the flag), so the reconciler leaves them alone, and
+    one flow-stats request (CONNECTION_COOKIE_MASK) counts each backend's connections."""
+    return (cookie & ~0xFFFF_FFFF) | CONNECTION_COOKIE_FLAG | backend_id
+
+
+CONNECTION_COOKIE_MASK = ~0x7FFF_FFFF & (2**64 - 1)
+
+
+class ServiceTable:
+    """Every service, by name, with the ids the switches know them by."""
+
+    def __init__(self):
+        self.services: dict[str, Service] = {}
+        self._next_service_id = 1
+        self._next_backend_id = 1
+
+    def _backend_id(self) -> int:
+        backend_id, self._next_backend_id = self._next_backend_id, self._next_backend_id + 1
+        return backend_id
+
+    def check(self, spec: ServiceSpec, host_ips=()) -> None:
+        """ValueError if ``spec`` cannot join the table (KeyError: the name is taken)."""
+        if spec.name in self.services:
+            raise KeyError("service %s already exists" % spec.name)
+        if spec.vip in set(host_ips):
+            raise ValueError("service.vip: %s is a known host's address" % spec.vip)
+        for other in self.services.values():
+            if other.spec.vip == spec.vip and (other.spec.port, other.spec.protocol) == (
+                    spec.port, spec.protocol):
+                raise ValueError("service.vip: %s:%d/%s is service %s's already"
+                                 % (spec.vip, spec.port, spec.protocol, other.spec.name))
+            for backend in spec.backends:
+                self.check_backend(other, backend, spec.protocol)
+            if spec.vip in other.backends:
+                raise ValueError("service.vip: %s is a backend of service %s"
+                                 % (spec.vip, other.spec.name))
+
+    def check_backend(self, other: Service, backend: BackendSpec, protocol: str) -> None:
+        """A backend's address and port may serve one service: its replies are told
+        apart by them alone."""
+        taken = other.backends.get(backend.ip)
+        if taken is not None and taken.spec.port == backend.port and \
+                other.spec.protocol == protocol:
+            raise ValueError("backend %s:%d/%s already serves service %s"
+                             % (backend.ip, backend.port, protocol, other.spec.name))
+        if backend.ip == other.spec.vip:
+            raise ValueError("backend.ip: %s is service %s's VIP" % (backend.ip,
+                                                                     other.spec.name))
+
+    def add(self, spec: ServiceSpec, host_ips=()) -> Service:
+        self.check(spec, host_ips)
+        service = Service(spec, self._next_service_id, self._backend_id)
+        self._next_service_id += 1
+        self.services[spec.name] = service
+        return service
+
+    def add_backend(self, name: str, backend: BackendSpec) -> BackendState:
+        service = self.services[name]
+        for other in self.services.values():
+            if other is not service:
+                self.check_backend(other, backend, service.spec.protocol)
+        return service.add_backend(backend)
+
+    def remove(self, name: str) -> Service:
+        return self.services.pop(name)
+
+    def vips(self) -> dict[str, str]:
+        """{VIP: its MAC}."""
+        return {s.spec.vip: vip_mac(s.spec.vip) for s in self.services.values()}
+
+    def entries(self, mac_of, connection_idle_timeout: int, cookie: int) -> list:
+        """The flow entries every switch with hosts holds for the services (pipeline
+        terms).  ``mac_of(ip)``: a known host's MAC, or None; a backend not yet located
+        gets no rewrite (it cannot have been health-checked, so it has no slots)."""
+        if not self.services:
+            return []
+        out = [entry(table, PRIORITY_MISS, ())
+               for table in (TABLE_CONNECTIONS, TABLE_SERVICE, TABLE_SLOTS)]
+        vips_done = set()
+        for service in sorted(self.services.values(), key=lambda s: s.service_id):
+            spec, sid = service.spec, service.service_id
+            l4, mac = spec.protocol, vip_mac(spec.vip)
+            out.append(entry(
+                TABLE_FORWARD, PRIORITY_SERVICE,
+                (("set_reg", 2, sid), ("resubmit", TABLE_CONNECTIONS),
+                 ("resubmit", TABLE_SERVICE)),
+                eth_type=ETH_TYPE_IPV4, ip_proto=spec.ip_proto, ipv4_dst=spec.vip,
+                **{l4 + "_dst": spec.port}))
+            if spec.vip not in vips_done:
+                vips_done.add(spec.vip)
+                out.append(entry(TABLE_FORWARD, PRIORITY_VIP, TO_CONTROLLER,
+                                 eth_type=ETH_TYPE_IPV4, ipv4_dst=spec.vip))
+            out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
+                             (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),
+                              ("resubmit", TABLE_SLOTS)), reg2=sid, reg3=0))
+            ids = {b.backend_id: b for b in service.backends.values()}
+            for slot, backend_id in enumerate(service.slots()):
+                out.append(entry(TABLE_SLOTS, PRIORITY_FORWARD, (
+                    ("learn_connection", TABLE_CONNECTIONS, spec.ip_proto, backend_id,
+                     connection_idle_timeout, connection_cookie(cookie, backend_id)),
+                    ("set_reg", 3, backend_id), ("resubmit", TABLE_SERVICE)),
+                    reg2=sid, reg4=slot))
+            for backend_id, backend in sorted(ids.items()):
+                backend_mac = mac_of(backend.spec.ip)
+                if backend_mac is None:
+                    continue
+                rewrite = [("set_field", "eth_dst", backend_mac),
+                           ("set_field", "ipv4_dst", backend.spec.ip)]
+                if backend.spec.port != spec.port:
+                    rewrite.append(("set_field", l4 + "_dst", backend.spec.port))
+                out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
+                                 (*rewrite, ("resubmit", TABLE_FORWARD)), reg3=backend_id))
+                back = [("set_field", "eth_src", mac), ("set_field", "ipv4_src", spec.vip)]
+                if backend.spec.port != spec.port:
+                    back.append(("set_field", l4 + "_src", spec.port))
+                out.append(entry(TABLE_FORWARD, PRIORITY_SERVICE_REPLY,
+                                 (*back, ("resubmit", TABLE_FORWARD)),
+                                 eth_type=ETH_TYPE_IPV4, ip_proto=spec.ip_proto,
+                                 ipv4_src=backend.spec.ip,
+                                 **{l4 + "_src": backend.spec.port}))
+        return out

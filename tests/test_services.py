@@ -1,0 +1,299 @@
+"""Services (core/services.py): definitions and their errors, the heartbeat state machine,
+Maglev slot tables, and the service entries run on the simulated dataplane: a client's
+connection to the VIP reaches the backend its slot names, rewritten, through the fabric
+(and a failed link), the reply comes back from the VIP, and an established connection
+stays on its backend when the pool changes."""
+
+import collections
+import itertools
+
+import pytest
+from fakedataplane import FakeDataplane
+from shipped_topologies import model_of
+
+from sdn_app.core.pipeline import TABLE_CONNECTIONS
+from sdn_app.core.plan import build_plan
+from sdn_app.core.protection import plan_protection
+from sdn_app.core.services import (
+    SLOTS,
+    Health,
+    HealthSpec,
+    ServiceTable,
+    parse_service,
+    parse_services_file,
+    slot_table,
+    vip_mac,
+)
+from sdn_app.core.te import compute_next_hops
+
+COOKIE = 0x5DA0_0000_0000_0001
+
+
+def web(**changes):
+    obj = {"name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",
+           "backends": [{"ip": "10.0.0.2", "weight": 1}, {"ip": "10.0.0.3", "weight": 3},
+                        {"ip": "10.0.0.4", "role": "backup"}]}
+    obj.update(changes)
+    return obj
+
+
+# -- definitions ----------------------------------------------------------------------------
+
+def test_a_service_definition_with_defaults():
+    spec = parse_service(web())
+    assert spec.scheduler == "wrr" and spec.health == HealthSpec()
+    assert [(b.ip, b.port, b.weight, b.role) for b in spec.backends] == [
+        ("10.0.0.2", 80, 1, "primary"), ("10.0.0.3", 80, 3, "primary"),
+        ("10.0.0.4", 80, 1, "backup")]
+    assert parse_service(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"vip": "10.0.0.300"}, "service.vip"),
+    ({"port": 0}, "service.port"),
+    ({"protocol": "sctp"}, "service.protocol"),
+    ({"scheduler": "random"}, "service.scheduler"),
+    ({"backends": [{"ip": "10.0.0.2", "weight": -1}]}, "service.backends[0].weight"),
+    ({"backends": [{"ip": "10.0.0.2"}, {"ip": "10.0.0.2"}]}, "service.backends[1].ip"),
+    ({"backends": [{"ip": "10.0.0.2", "role": "spare"}]}, "service.backends[0].role"),
+    ({"backends": [{"addr": "10.0.0.2"}]}, "service.backends[0]"),
+    ({"health": {"fall": 0}}, "service.health.fall"),
+    ({"health": {"kind": "udp"}}, "service.health.kind"),
+    ({"name": "a b"}, "service.name"),
+    ({"vip": "10.0.0.2"}, "service.vip"),
+    ({"extra": 1}, "service"),
+])
+def test_bad_definitions_name_the_field(change, field):
+    with pytest.raises(ValueError) as err:
+        parse_service(web(**change))
+    assert str(err.value).startswith(field + ":"), str(err.value)
+
+
+def test_a_services_file_refuses_duplicates():
+    assert len(parse_services_file({"services": [web(), web(name="b", port=81)]})) == 2
+    with pytest.raises(ValueError, match=r"services\[1\]\.name"):
+        parse_services_file([web(), web()])
+    with pytest.raises(ValueError, match=r"services\[1\]\.vip"):
+        parse_services_file([web(), web(name="b")])
+    with pytest.raises(ValueError, match="services_file"):
+        parse_services_file({"service": []})
+
+
+def test_the_table_refuses_a_vip_that_is_a_host_or_a_shared_backend():
+    table = ServiceTable()
+    table.add(parse_service(web()))
+    with pytest.raises(KeyError):
+        table.add(parse_service(web()))
+    with pytest.raises(ValueError, match="known host"):
+        table.add(parse_service(web(name="b", vip="10.0.0.9")), host_ips=["10.0.0.9"])
+    with pytest.raises(ValueError, match="already serves"):
+        table.add(parse_service(web(name="b", vip="10.0.0.101")))
+    table.add(parse_service(web(name="b", vip="10.0.0.101", port=8080,
+                                backends=[{"ip": "10.0.0.2", "port": 8080}])))
+
+
+# -- health -----------------------------------------------------------------------------------
+
+def test_health_rises_and_falls_on_streaks_only():
+    health = Health(HealthSpec(rise=2, fall=3))
+    assert not health.up
+    assert [health.result(True, t) for t in (1, 2)] == [False, True] and health.up
+    # a flapping backend: a miss between answers never reaches fall
+    for t in range(3, 21):
+        assert not health.result(t % 2 == 0, t)
+    assert health.up
+    assert [health.result(False, t) for t in (21, 22, 23)] == [False, False, True]
+    assert not health.up and health.last_change == 23
+    assert not health.result(True, 24) and not health.result(False, 25)
+    assert not health.result(True, 26) and health.result(True, 27)
+
+
+# -- slots --------------------------------------------------------------------------------------
+
+def test_slots_follow_weights_within_one_slot():
+    for weights in ({"a": 1, "b": 1}, {"a": 1, "b": 3}, {"a": 5, "b": 2, "c": 1},
+                    {"a": 1, "b": 0}):
+        table = slot_table(weights)
+        assert len(table) == SLOTS and None not in table
+        counts = collections.Counter(table)
+        total = sum(weights.values())
+        for owner, weight in weights.items():
+            assert abs(counts[owner] - SLOTS * weight / total) <= 1, (weights, counts)
+    assert slot_table({}) == [] and slot_table({"a": 0}) == []
+
+
+def test_a_backend_leaving_moves_its_own_slots_only_and_one_joining_takes_its_share():
+    names = ["10.0.0.%d" % i for i in range(2, 8)]
+    before = slot_table(dict.fromkeys(names, 1))
+    assert slot_table(dict.fromkeys(names, 1)) == before, "deterministic"
+    for gone in names:
+        after = slot_table(dict.fromkeys([n for n in names if n != gone], 1), before)
+        assert [a for a, b in zip(before, after, strict=True) if a != b] == \
+            [gone] * before.count(gone)
+    joined = slot_table(dict.fromkeys(names + ["10.0.0.8"], 1), before)
+    moved = sum(1 for a, b in zip(before, joined, strict=True) if a != b)
+    assert moved == joined.count("10.0.0.8") in (SLOTS // 7, SLOTS // 7 + 1)
+    # a fresh table (a restarted controller) is balanced too, if not the same one
+    fresh = slot_table(dict.fromkeys(names[1:], 1))
+    assert max(map(fresh.count, names[1:])) - min(map(fresh.count, names[1:])) <= 1
+
+
+def test_backups_get_slots_only_while_no_primary_is_up():
+    table = ServiceTable()
+    service = table.add(parse_service(web()))
+    backends = service.backends
+    assert service.slots() == [], "nobody answered yet"
+    backends["10.0.0.4"].health.up = True
+    assert set(service.slots()) == {backends["10.0.0.4"].backend_id}
+    backends["10.0.0.2"].health.up = True
+    assert set(service.slots()) == {backends["10.0.0.2"].backend_id}
+    backends["10.0.0.3"].health.up = True
+    counts = collections.Counter(service.slots())
+    assert set(counts) == {backends["10.0.0.2"].backend_id, backends["10.0.0.3"].backend_id}
+    backends["10.0.0.3"].draining = True
+    assert set(service.slots()) == {backends["10.0.0.2"].backend_id}
+    service.set_weight("10.0.0.2", 0)
+    assert set(service.slots()) == {backends["10.0.0.4"].backend_id}
+
+
+# -- in the switches (simulated) --------------------------------------------------------------
+
+CLIENTS = ["10.0.0.%d" % i for i in range(5, 17)]
+
+
+def fabric_with(service_obj, failed=(), hash_split=False):
+    """fattree,4 with ECMP, protection and one service whose backends are all up; with
+    ``hash_split`` every switch splits by hashing (OpenFlow 1.3 Open vSwitch)."""
+    topo, _ = model_of("fattree,4")
+    table = ServiceTable()
+    service = table.add(parse_service(service_obj))
+    for backend in service.backends.values():
+        backend.health.up = True
+    hops = compute_next_hops(topo, "ecmp")
+    splits = frozenset(topo.graph) if hash_split else frozenset()
+    plan = build_plan(topo, next_hops=hops, protection=plan_protection(topo.graph, hops),
+                      hash_split_switches=splits)
+    set_services(topo, plan, table)
+    return topo, table, service, plan, dataplane_of(topo, plan, failed=failed)
+
+
+def set_services(topo, plan, table):
+    """Put the service entries on every switch with hosts, in place of earlier ones."""
+    def mac_of(ip):
+        host = topo.host_by_ip(ip)
+        return host.mac if host else None
+    entries = table.entries(mac_of, 60, COOKIE)
+    for dpid in {h.dpid for h in topo.hosts.values()}:
+        for key in plan[dpid].pop("services", ()):
+            del plan[dpid][key]
+        for flow in entries:
+            plan[dpid][flow.key] = flow
+    for dpid in {h.dpid for h in topo.hosts.values()}:
+        plan[dpid]["services"] = [flow.key for flow in entries]
+
+
+def dataplane_of(topo, plan, learned_from=None, failed=()):
+    """A dataplane for ``plan`` (its service-key list left out) that keeps the
+    connections ``learned_from`` learned."""
+    clean = {d: {k: v for k, v in e.items() if k != "services"} for d, e in plan.items()}
+    dataplane = FakeDataplane(topo, clean, failed)
+    if learned_from is not None:
+        dataplane.tables.update({k: v for k, v in learned_from.tables.items()
+                                 if k[1] == TABLE_CONNECTIONS})
+    return dataplane
+
+
+def connect(topo, dataplane, client_ip, sport, vip="10.0.0.100", port=80):
+    client = topo.host_by_ip(client_ip)
+    return dataplane.inject(client.dpid, client.port, client.mac, vip_mac(vip),
+                            ipv4_src=client_ip, ipv4_dst=vip, ip_proto=6,
+                            tcp_src=sport, tcp_dst=port)
+
+
+def reached(topo, result):
+    """The backend IP a connection's frame reached, checking it was rewritten to it
+    (along every path a multipath split may send it, the same frame to one host)."""
+    arrivals = {(dpid, port, tuple(sorted(header.items())))
+                for dpid, port, header in result.frames}
+    assert len(arrivals) == 1 and not result.to_controller, result
+    dpid, port, header = result.frames[0]
+    host = topo.host_by_ip(header["ipv4_dst"])
+    assert (host.dpid, host.port) == (dpid, port) and header["eth_dst"] == host.mac
+    return header["ipv4_dst"]
+
+
+@pytest.mark.parametrize("hash_split", [False, True])
+def test_connections_reach_backends_by_weight_and_replies_come_from_the_vip(hash_split):
+    topo, table, service, plan, dataplane = fabric_with(web(
+        backends=[{"ip": "10.0.0.2", "weight": 1}, {"ip": "10.0.0.3", "weight": 3,
+                                                    "port": 8080}]), hash_split=hash_split)
+    counts = collections.Counter()
+    for client_ip, sport in itertools.product(CLIENTS, range(40000, 40050)):
+        result = connect(topo, dataplane, client_ip, sport)
+        backend = reached(topo, result)
+        counts[backend] += 1
+        header = result.frames[0][2]
+        assert header["tcp_dst"] == (8080 if backend == "10.0.0.3" else 80)
+        # the backend's reply, sent to the client from its own address and port
+        server, client = topo.host_by_ip(backend), topo.host_by_ip(client_ip)
+        reply = dataplane.inject(server.dpid, server.port, server.mac, client.mac,
+                                 ipv4_src=backend, ipv4_dst=client_ip, ip_proto=6,
+                                 tcp_src=header["tcp_dst"], tcp_dst=sport)
+        assert {(d, p) for d, p, _ in reply.frames} == {(client.dpid, client.port)}
+        back = reply.frames[0][2]
+        assert (back["ipv4_src"], back["tcp_src"], back["eth_src"]) == (
+            "10.0.0.100", 80, vip_mac("10.0.0.100"))
+    share = counts["10.0.0.3"] / sum(counts.values())
+    assert abs(share - 0.75) < 0.05, counts
+
+
+def test_an_established_connection_keeps_its_backend_when_the_pool_changes():
+    topo, table, service, plan, dataplane = fabric_with(web(backends=[
+        {"ip": "10.0.0.%d" % i} for i in (2, 3, 4)]))
+    first = {(c, s): reached(topo, connect(topo, dataplane, c, s))
+             for c, s in itertools.product(CLIENTS, range(40000, 40010))}
+    # 10.0.0.3 drains, 10.0.0.4 is re-weighted and a fourth backend joins
+    service.backends["10.0.0.3"].draining = True
+    service.set_weight("10.0.0.4", 5)
+    table.add_backend("web", parse_service(web(backends=[{"ip": "10.0.0.1"}])).backends[0])
+    service.backends["10.0.0.1"].health.up = True
+    set_services(topo, plan, table)
+    fresh = dataplane_of(topo, plan, learned_from=dataplane)
+    assert {(c, s): reached(topo, connect(topo, fresh, c, s)) for c, s in first} == first
+    new = collections.Counter(reached(topo, connect(topo, fresh, c, s))
+                              for c, s in itertools.product(CLIENTS, range(41000, 41040)))
+    assert "10.0.0.3" not in new and new["10.0.0.4"] > new["10.0.0.2"] and new["10.0.0.1"]
+
+
+def test_source_hash_sends_a_client_to_one_backend_whatever_its_ports():
+    topo, table, service, plan, dataplane = fabric_with(web(scheduler="source_hash",
+                                                            backends=[{"ip": "10.0.0.2"},
+                                                                      {"ip": "10.0.0.3"}]))
+    seen = collections.defaultdict(set)
+    for client_ip, sport in itertools.product(CLIENTS, range(40000, 40020)):
+        seen[client_ip].add(reached(topo, connect(topo, dataplane, client_ip, sport)))
+    assert all(len(backends) == 1 for backends in seen.values()), seen
+    assert len(set().union(*seen.values())) == 2, "clients spread over both"
+
+
+def test_a_service_survives_a_failed_link_and_no_slots_means_no_delivery():
+    topo, _ = model_of("fattree,4")
+    cut = next(lk for lk in topo.links() if lk.src >> 16 == 3)
+    topo2, table, service, plan, dataplane = fabric_with(
+        web(backends=[{"ip": "10.0.0.2"}]), failed=[(cut.src, cut.src_port),
+                                                    (cut.dst, cut.dst_port)])
+    for client_ip in CLIENTS:
+        assert reached(topo2, connect(topo2, dataplane, client_ip, 40000)) == "10.0.0.2"
+    service.backends["10.0.0.2"].health.up = False
+    set_services(topo2, plan, table)
+    result = connect(topo2, dataplane_of(topo2, plan), CLIENTS[0], 40001)
+    assert not result.frames and not result.to_controller
+
+
+def test_health_answers_to_the_vip_go_to_the_controller():
+    topo, table, service, plan, dataplane = fabric_with(web())
+    server = topo.host_by_ip("10.0.0.2")
+    answer = dataplane.inject(server.dpid, server.port, server.mac, vip_mac("10.0.0.100"),
+                              ipv4_src="10.0.0.2", ipv4_dst="10.0.0.100", ip_proto=6,
+                              tcp_src=80, tcp_dst=50000)
+    assert answer.to_controller and not answer.frames

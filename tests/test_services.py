@@ -16,6 +16,7 @@ from sdn_app.core.plan import build_plan
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.services import (
     SLOTS,
+    Conflict,
     Health,
     HealthSpec,
     ServiceTable,
@@ -82,11 +83,11 @@ def test_a_services_file_refuses_duplicates():
 def test_the_table_refuses_a_vip_that_is_a_host_or_a_shared_backend():
     table = ServiceTable()
     table.add(parse_service(web()))
-    with pytest.raises(KeyError):
+    with pytest.raises(Conflict):
         table.add(parse_service(web()))
-    with pytest.raises(ValueError, match="known host"):
+    with pytest.raises(Conflict, match="known host"):
         table.add(parse_service(web(name="b", vip="10.0.0.9")), host_ips=["10.0.0.9"])
-    with pytest.raises(ValueError, match="already serves"):
+    with pytest.raises(Conflict, match="already serves"):
         table.add(parse_service(web(name="b", vip="10.0.0.101")))
     table.add(parse_service(web(name="b", vip="10.0.0.101", port=8080,
                                 backends=[{"ip": "10.0.0.2", "port": 8080}])))

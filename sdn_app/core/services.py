@@ -59,6 +59,14 @@ HASH_FIELDS = {"wrr": "l3l4", "source_hash": "src"}
 UP, DOWN, DRAINING = "up", "down", "draining"
 
 
+class Conflict(Exception):
+    """A service or backend that clashes with what exists (HTTP 409)."""
+
+
+class NotFound(LookupError):
+    """No such service or backend (HTTP 404)."""
+
+
 @dataclass(frozen=True)
 class HealthSpec:
     kind: str = "tcp"
@@ -335,22 +343,28 @@ class Service:
 
     def add_backend(self, backend: BackendSpec) -> BackendState:
         if backend.ip in self.backends:
-            raise KeyError("backend %s is already in service %s" % (backend.ip,
-                                                                     self.spec.name))
+            raise Conflict("backend %s is already in service %s" % (backend.ip,
+                                                                    self.spec.name))
         if backend.ip == self.spec.vip:
-            raise ValueError("backend.ip: is the service's VIP")
+            raise Conflict("backend.ip: %s is the service's VIP" % backend.ip)
         state = BackendState(backend, self._new_backend_id(), Health(self.spec.health))
         self.backends[backend.ip] = state
         self._sync_spec()
         return state
 
+    def backend(self, ip: str) -> BackendState:
+        if ip not in self.backends:
+            raise NotFound("service %s has no backend %s" % (self.spec.name, ip))
+        return self.backends[ip]
+
     def remove_backend(self, ip: str) -> BackendState:
-        state = self.backends.pop(ip)
+        state = self.backend(ip)
+        del self.backends[ip]
         self._sync_spec()
         return state
 
     def set_weight(self, ip: str, weight: int) -> None:
-        state = self.backends[ip]
+        state = self.backend(ip)
         state.spec = BackendSpec(state.spec.ip, state.spec.port, weight, state.spec.role)
         self._sync_spec()
 
@@ -408,20 +422,20 @@ class ServiceTable:
         return backend_id
 
     def check(self, spec: ServiceSpec, host_ips=()) -> None:
-        """ValueError if ``spec`` cannot join the table (KeyError: the name is taken)."""
+        """Conflict if ``spec`` cannot join the table."""
         if spec.name in self.services:
-            raise KeyError("service %s already exists" % spec.name)
+            raise Conflict("service %s already exists" % spec.name)
         if spec.vip in set(host_ips):
-            raise ValueError("service.vip: %s is a known host's address" % spec.vip)
+            raise Conflict("service.vip: %s is a known host's address" % spec.vip)
         for other in self.services.values():
             if other.spec.vip == spec.vip and (other.spec.port, other.spec.protocol) == (
                     spec.port, spec.protocol):
-                raise ValueError("service.vip: %s:%d/%s is service %s's already"
+                raise Conflict("service.vip: %s:%d/%s is service %s's already"
                                  % (spec.vip, spec.port, spec.protocol, other.spec.name))
             for backend in spec.backends:
                 self.check_backend(other, backend, spec.protocol)
             if spec.vip in other.backends:
-                raise ValueError("service.vip: %s is a backend of service %s"
+                raise Conflict("service.vip: %s is a backend of service %s"
                                  % (spec.vip, other.spec.name))
 
     def check_backend(self, other: Service, backend: BackendSpec, protocol: str) -> None:
@@ -430,11 +444,11 @@ class ServiceTable:
         taken = other.backends.get(backend.ip)
         if taken is not None and taken.spec.port == backend.port and \
                 other.spec.protocol == protocol:
-            raise ValueError("backend %s:%d/%s already serves service %s"
+            raise Conflict("backend %s:%d/%s already serves service %s"
                              % (backend.ip, backend.port, protocol, other.spec.name))
         if backend.ip == other.spec.vip:
-            raise ValueError("backend.ip: %s is service %s's VIP" % (backend.ip,
-                                                                     other.spec.name))
+            raise Conflict("backend.ip: %s is service %s's VIP" % (backend.ip,
+                                                                   other.spec.name))
 
     def add(self, spec: ServiceSpec, host_ips=()) -> Service:
         self.check(spec, host_ips)
@@ -443,15 +457,33 @@ class ServiceTable:
         self.services[spec.name] = service
         return service
 
+    def get(self, name: str) -> Service:
+        if name not in self.services:
+            raise NotFound("no service %s" % name)
+        return self.services[name]
+
     def add_backend(self, name: str, backend: BackendSpec) -> BackendState:
-        service = self.services[name]
+        service = self.get(name)
         for other in self.services.values():
             if other is not service:
                 self.check_backend(other, backend, service.spec.protocol)
         return service.add_backend(backend)
 
+    def describe(self, service: Service, connections: dict, rate_of) -> dict:
+        """A service's JSON form with its backends' run-time state (``connections``:
+        {backend id: active connections}; ``rate_of(ip)``: bits/s measured toward it)."""
+        out = service.spec.to_dict()
+        out["vip_mac"] = vip_mac(service.spec.vip)
+        out["backends"] = [dict(backend_dict(b.spec), state=b.state,
+                                active_connections=connections.get(b.backend_id, 0),
+                                rate_bps=round(rate_of(b.spec.ip), 1),
+                                health_checks=b.health.checks)
+                           for b in service.backends.values()]
+        out["slots"] = {ip: service._slot_owners.count(ip) for ip in service.backends}
+        return out
+
     def remove(self, name: str) -> Service:
-        return self.services.pop(name)
+        return self.services.pop(self.get(name).spec.name)
 
     def vips(self) -> dict[str, str]:
         """{VIP: its MAC}."""
@@ -479,16 +511,19 @@ class ServiceTable:
                 vips_done.add(spec.vip)
                 out.append(entry(TABLE_FORWARD, PRIORITY_VIP, TO_CONTROLLER,
                                  eth_type=ETH_TYPE_IPV4, ipv4_dst=spec.vip))
+            # OpenFlow lets an entry rewrite or copy IP and port fields only if its
+            # match names the protocols (prerequisites): hence eth_type and ip_proto.
+            ip = {"eth_type": ETH_TYPE_IPV4, "ip_proto": spec.ip_proto}
             out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
                              (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),
-                              ("resubmit", TABLE_SLOTS)), reg2=sid, reg3=0))
+                              ("resubmit", TABLE_SLOTS)), reg2=sid, reg3=0, **ip))
             ids = {b.backend_id: b for b in service.backends.values()}
             for slot, backend_id in enumerate(service.slots()):
                 out.append(entry(TABLE_SLOTS, PRIORITY_FORWARD, (
                     ("learn_connection", TABLE_CONNECTIONS, spec.ip_proto, backend_id,
                      connection_idle_timeout, connection_cookie(cookie, backend_id)),
                     ("set_reg", 3, backend_id), ("resubmit", TABLE_SERVICE)),
-                    reg2=sid, reg4=slot))
+                    reg2=sid, reg4=slot, **ip))
             for backend_id, backend in sorted(ids.items()):
                 backend_mac = mac_of(backend.spec.ip)
                 if backend_mac is None:
@@ -498,7 +533,8 @@ class ServiceTable:
                 if backend.spec.port != spec.port:
                     rewrite.append(("set_field", l4 + "_dst", backend.spec.port))
                 out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
-                                 (*rewrite, ("resubmit", TABLE_FORWARD)), reg3=backend_id))
+                                 (*rewrite, ("resubmit", TABLE_FORWARD)), reg3=backend_id,
+                                 **ip))
                 back = [("set_field", "eth_src", mac), ("set_field", "ipv4_src", spec.vip)]
                 if backend.spec.port != spec.port:
                     back.append(("set_field", l4 + "_src", spec.port))

@@ -65,6 +65,12 @@ class Settings:
         True, "On Open vSwitch over OpenFlow 1.3, split traffic over next hops by hashing "
               "each flow's addresses and ports in a split table (SELECT groups there "
               "ignore UDP ports); false keeps SELECT groups.")
+    services_file: str = _setting(
+        "", "JSON file of services (virtual IPs load-balanced to backends, see "
+            "core/services.py) loaded at start; a bad file stops the controller.")
+    connection_idle_timeout: int = _setting(
+        60, "Seconds of silence after which a switch forgets a service connection's "
+            "backend (TCP ones also end 2 s after FIN or RST).", min=1, max=3600)
     # ((dpid, port, Mbit/s), ...); written '<dpid hex>/<port>:<Mbit/s>,...'
     link_capacity_mbps: tuple = _setting(
         (), "Capacity of switch ports, overriding the advertised speed: "

@@ -16,6 +16,7 @@ import networkx as nx
 from .events import EventLog
 from .meters import PORT_COUNTERS
 from .pipeline import FAST_FAILOVER, SELECT, GroupEntry
+from .services import DRAINING, ServiceTable, parse_backend, parse_service
 from .te import POLICIES
 from .topology import Host, Link, Topology, dpid_to_str
 from .trace import path_report
@@ -31,6 +32,15 @@ class ControllerState(Protocol):
     last_reconcile: dict  # timings and message counts of the last recomputation
     last_change: dict  # ... of the last one that changed any switch
     event_log: EventLog
+    services: ServiceTable
+    connections: dict  # backend id -> active connections the switches hold
+
+    def rate_toward(self, ip: str) -> float:
+        """Bits/s measured entering the network toward a host (0 if unknown)."""
+
+    def services_changed(self, kind: str, **details) -> None:
+        """A service, backend, weight or state was changed by a client: record the
+        event and rebuild the services' entries."""
 
     def port_rate(self, dpid: int, port_no: int, counter: str) -> float:
         """Per-second rate of one of PORT_COUNTERS (0 until two samples were seen)."""
@@ -92,6 +102,60 @@ class NetworkView:
     def set_policy(self, policy: str) -> dict:
         self._state.set_policy(policy)
         return self.policy()
+
+    # -- services (the commands besides set_policy) ----------------------------------------
+
+    def services(self) -> list[dict]:
+        table = self._state.services
+        return [self.service(name) for name in sorted(table.services)]
+
+    def service(self, name: str) -> dict:
+        state = self._state
+        return state.services.describe(state.services.get(name), state.connections,
+                                       state.rate_toward)
+
+    def add_service(self, body) -> dict:
+        state = self._state
+        spec = parse_service(body)
+        state.services.add(spec, [ip for h in state.topo.hosts.values() for ip in h.ips])
+        state.services_changed("service_added", service=spec.name)
+        return self.service(spec.name)
+
+    def remove_service(self, name: str) -> dict:
+        gone = self.service(name)
+        self._state.services.remove(name)
+        self._state.services_changed("service_removed", service=name)
+        return gone
+
+    def add_backend(self, name: str, body) -> dict:
+        service = self._state.services.get(name)
+        backend = parse_backend(body, "backend", service.spec.port)
+        self._state.services.add_backend(name, backend)
+        self._state.services_changed("backend_added", service=name, ip=backend.ip)
+        return self.service(name)
+
+    def update_backend(self, name: str, ip: str, body) -> dict:
+        """``{"weight": n}`` and/or ``{"state": "draining" | "active"}``."""
+        service = self._state.services.get(name)
+        backend = service.backend(ip)
+        if not isinstance(body, dict) or not body or set(body) - {"weight", "state"}:
+            raise ValueError('body must be {"weight": n} and/or {"state": "draining" or '
+                             '"active"}')
+        if "weight" in body:
+            parse_backend({"ip": ip, "weight": body["weight"]}, "weight")
+        if "state" in body and body["state"] not in (DRAINING, "active"):
+            raise ValueError('state: must be "draining" or "active", got %r' % body["state"])
+        if "weight" in body:
+            service.set_weight(ip, body["weight"])
+        if "state" in body:
+            backend.draining = body["state"] == DRAINING
+        self._state.services_changed("backend_changed", service=name, ip=ip, **body)
+        return self.service(name)
+
+    def remove_backend(self, name: str, ip: str) -> dict:
+        self._state.services.get(name).remove_backend(ip)
+        self._state.services_changed("backend_removed", service=name, ip=ip)
+        return self.service(name)
 
     def port_stats(self, dpid: int) -> list[dict]:
         """Per-port rates (bits/s, packets/s, drops/s) and capacity of one switch."""

@@ -10,6 +10,7 @@ controller through a NetworkView (core/view.py).
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 
 from ryu.app.wsgi import WSGIApplication
@@ -22,14 +23,22 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from ..core.events import RECONCILED, EventLog
 from ..core.frames import handle_frame
-from ..core.pipeline import ETH_TYPE_LLDP, TABLE_FORWARD, learned_host
+from ..core.pipeline import ETH_TYPE_LLDP, TABLE_CONNECTIONS, TABLE_FORWARD, learned_host
 from ..core.reconcile import Coalescer, Reconciler, update_waves
 from ..core.routing import INCREMENTAL_POLICIES, Routing
+from ..core.services import (
+    CONNECTION_COOKIE_FLAG,
+    CONNECTION_COOKIE_MASK,
+    ServiceTable,
+    connection_cookie,
+    parse_services_file,
+)
 from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
 from . import codec, options
 from .rest import RestApi
+from .services import ServiceRunner
 from .session import SwitchSession
 
 # How long a switch may take to report the flows it holds before we clear ours instead.
@@ -37,6 +46,8 @@ READBACK_TIMEOUT = 5.0
 # A frame the controller saw this recently is not delivered again: the guard against a
 # broadcast coming back through a link that LLDP has not proven yet.
 DUPLICATE_WINDOW = 0.5
+# How often the health checker looks for probes that are due or timed out.
+HEALTH_TICK = 0.01
 # How long one wave of an update waits for the switches' barrier replies at most.
 BARRIER_TIMEOUT = 0.5
 
@@ -75,7 +86,17 @@ class ElasticController(app_manager.RyuApp):
             wait_applied=self._wait_applied, clock=time.monotonic,
             resend_later=lambda delay: hub.spawn_after(delay, self.coalescer.request, False))
         self.coalescer = Coalescer(hub.spawn, self._reconcile)
+        self.services = ServiceTable()
+        self._load_services()
+        self.service_runner = ServiceRunner(
+            self.services, self.topo, self._send_frame, self._flood_frame,
+            self.coalescer.request, self.event, self.logger)
+        self._service_keys: dict[int, set] = {}  # dpid -> service entry keys it holds
+        self._connection_polls: dict[int, int] = {}  # dpid -> xid of the count request
+        self._connection_counts: dict[int, dict] = {}  # dpid -> {backend id: entries}
+        self._partial_counts: dict[int, dict] = {}
         kwargs["wsgi"].register(RestApi, {"view": NetworkView(self)})
+        self.threads.append(hub.spawn(self._health_checks))
         self.threads.append(hub.spawn(self._housekeeping))
         self.threads.append(hub.spawn(self._poll_stats))
         self.threads.append(hub.spawn(self._rebalance))
@@ -83,6 +104,106 @@ class ElasticController(app_manager.RyuApp):
     @property
     def plan(self) -> dict:
         return self.reconciler.plan
+
+    # -- services -------------------------------------------------------------------------
+
+    def _load_services(self) -> None:
+        path = self.settings.services_file
+        if not path:
+            return
+        try:
+            with open(path, encoding="utf-8") as handle:
+                specs = parse_services_file(json.load(handle))
+            for spec in specs:
+                self.services.add(spec)
+        except (OSError, ValueError, KeyError) as exc:
+            self.logger.error("services_file %s: %s", path, exc)
+            raise SystemExit(2) from None
+        self.logger.info("%d services from %s", len(specs), path)
+
+    def _send_frame(self, dpid: int, port: int, frame: bytes) -> None:
+        session = self.sessions.get(dpid)
+        if session is not None:
+            session.send_msg(codec.packet_out(session.dp, [port], frame))
+
+    def _flood_frame(self, frame: bytes) -> None:
+        ports: dict = {}
+        for dpid, port in self.topo.edge_ports(time.monotonic()):
+            ports.setdefault(dpid, []).append(port)
+        for dpid, port_list in ports.items():
+            session = self.sessions.get(dpid)
+            if session is not None:
+                session.send_msg(codec.packet_out(session.dp, port_list, frame))
+
+    def _count_connections(self, dpid: int, msg) -> None:
+        """Learned connection entries per backend, from a (multipart) flow-stats reply."""
+        counts = self._partial_counts.setdefault(dpid, {})
+        for stat in msg.body:
+            if stat.table_id == TABLE_CONNECTIONS and stat.cookie & CONNECTION_COOKIE_FLAG:
+                backend_id = stat.cookie & (CONNECTION_COOKIE_FLAG - 1)
+                counts[backend_id] = counts.get(backend_id, 0) + 1
+        if not msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+            self._connection_counts[dpid] = self._partial_counts.pop(dpid)
+            for gone in set(self._connection_counts) - set(self.sessions):
+                del self._connection_counts[gone]
+            self.service_runner.count_connections(self._connection_counts)
+
+    def _health_checks(self):
+        while True:
+            hub.sleep(HEALTH_TICK)
+            try:
+                self.service_runner.tick(time.monotonic())
+            except Exception:
+                self.logger.exception("health checks failed")
+
+    def services_changed(self, kind: str, **details) -> None:
+        self.logger.info("%s %s", kind, " ".join("%s=%s" % kv for kv in details.items()))
+        self.event(kind, **details)
+        if kind in ("service_removed", "backend_removed"):
+            self.service_runner.forget(details["service"], details.get("ip"))
+        self.coalescer.request()
+
+    @property
+    def connections(self) -> dict:
+        return self.service_runner.connections
+
+    def rate_toward(self, ip: str) -> float:
+        host = self.topo.host_by_ip(ip)
+        if host is None:
+            return 0.0
+        return sum(8 * session.demand_meters.meters[host.mac].rate("bytes")
+                   for session in self.sessions.values()
+                   if host.mac in session.demand_meters.meters)
+
+    def _with_services(self, touched):
+        """Put the service entries on every switch with hosts (in the plan in force),
+        taking back those no longer wanted; the keys that changed join ``touched``."""
+        def mac_of(ip):
+            host = self.topo.host_by_ip(ip)
+            return host.mac if host else None
+        entries = {flow.key: flow for flow in self.services.entries(
+            mac_of, self.settings.connection_idle_timeout, self.settings.cookie)}
+        plan = self.routing.plan
+        wanted = {h.dpid for h in self.topo.hosts.values() if h.dpid in plan}
+        for dpid in set(self._service_keys) | wanted:
+            table = plan.get(dpid)
+            had = self._service_keys.pop(dpid, set())
+            if table is None:
+                continue
+            now = entries if dpid in wanted else {}
+            changed = set()
+            for key in had - set(now):
+                if table.pop(key, None) is not None:
+                    changed.add(key)
+            for key, flow in now.items():
+                if table.get(key) != flow:
+                    table[key] = flow
+                    changed.add(key)
+            if now:
+                self._service_keys[dpid] = set(now)
+            if changed and touched is not None:
+                touched[dpid] = set(touched.get(dpid, ())) | changed
+        return touched
 
     # -- switches -----------------------------------------------------------------------
 
@@ -141,6 +262,9 @@ class ElasticController(app_manager.RyuApp):
         if session is None:
             return
         now = time.monotonic()
+        if self._connection_polls.get(session.dpid) == ev.msg.xid:
+            self._count_connections(session.dpid, ev.msg)
+            return
         if not session.is_readback(ev.msg):
             session.add_flow_counters(ev.msg, now)
             return
@@ -234,6 +358,7 @@ class ElasticController(app_manager.RyuApp):
         self._policy_changed = False
         touched = self.routing.update(self.topo, self.policy, given,
                                       frozenset(self.hash_split_switches))
+        touched = self._with_services(touched)
         computed = time.monotonic()
         proposed, plan = self.routing.next_hops, self.routing.plan
         waves = update_waves(self.topo, in_force, proposed)
@@ -313,6 +438,14 @@ class ElasticController(app_manager.RyuApp):
                     session.poll_ports(time.monotonic())
                     session.send_msg(codec.flow_stats_request(
                         session.dp, self.settings.cookie, TABLE_FORWARD))
+                    if self.services.services and dpid in self._service_keys:
+                        request = codec.flow_stats_request(
+                            session.dp, connection_cookie(self.settings.cookie, 0),
+                            TABLE_CONNECTIONS, CONNECTION_COOKIE_MASK)
+                        session.dp.set_xid(request)
+                        self._connection_polls[dpid] = request.xid
+                        self._partial_counts.pop(dpid, None)
+                        session.send_msg(request)
                 except Exception:
                     self.logger.exception("polling %s failed", dpid_to_str(dpid))
 
@@ -415,8 +548,17 @@ class ElasticController(app_manager.RyuApp):
         src_ip = arp_pkt.src_ip if arp_pkt else ip_pkt.src if ip_pkt else None
         asked = (arp_pkt.dst_ip if arp_pkt and arp_pkt.opcode == arp.ARP_REQUEST
                  and arp_pkt.src_ip != arp_pkt.dst_ip else None)
+        vip_macs = set(self.services.vips().values())
+        vip_asked = self.service_runner.arp_answer(asked) if asked else None
         verdict = handle_frame(self.topo, dp.id, in_port, now, eth.src, eth.dst,
-                               None if src_ip == "0.0.0.0" else src_ip, asked)
+                               None if src_ip == "0.0.0.0" else src_ip,
+                               None if vip_asked else asked)
+        if vip_asked or eth.dst in vip_macs:
+            # ARP for a VIP, or a frame for one (a health check's answer): ours alone
+            verdict.outputs = {}
+            verdict.arp_reply_mac = vip_asked
+            if ip_pkt is not None:
+                self.service_runner.answer(pkt, now)
         if verdict.learned:
             self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
                              dpid_to_str(dp.id), in_port)

@@ -269,7 +269,8 @@ def delete_all_flows(datapath, cookie: int):
                              match=parser.OFPMatch())
 
 
-def flow_stats_request(datapath, cookie: int, table: int | None = None):
+def flow_stats_request(datapath, cookie: int, table: int | None = None,
+                       cookie_mask: int = ALL_ONES):
     """Our entries (by cookie), with their counters, in one table or all of them: read
     back when a switch connects (take-over) and polled for demand.  In OpenFlow 1.5 the
     counters come with the flow descriptions (OVS does not implement 1.5's separate
@@ -277,7 +278,7 @@ def flow_stats_request(datapath, cookie: int, table: int | None = None):
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     request = parser.OFPFlowDescStatsRequest if is_v15(datapath) else parser.OFPFlowStatsRequest
     return request(datapath, 0, ofp.OFPTT_ALL if table is None else table, ofp.OFPP_ANY,
-                   ofp.OFPG_ANY, cookie, ALL_ONES, parser.OFPMatch())
+                   ofp.OFPG_ANY, cookie, cookie_mask, parser.OFPMatch())
 
 
 def flow_counters(datapath, stat) -> tuple[dict, int]:

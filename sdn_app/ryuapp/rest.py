@@ -14,6 +14,7 @@ import logging
 
 from ryu.app.wsgi import ControllerBase, Response, route
 
+from ..core.services import Conflict, NotFound
 from ..core.te import POLICIES
 from ..core.topology import TopologyError, str_to_dpid
 
@@ -29,15 +30,33 @@ def json_api(handler):
     @functools.wraps(handler)
     def wrapper(self, req, **kwargs):
         try:
-            return _json(200, handler(self, req, **kwargs))
-        except TopologyError as exc:
-            return _json(404, {"error": str(exc)})
+            result = handler(self, req, **kwargs)
+            status, body = result if isinstance(result, Created) else (200, result)
+            return _json(status, body)
+        except (TopologyError, NotFound) as exc:
+            return _json(404, {"error": str(exc).strip("'\"")})
+        except Conflict as exc:
+            return _json(409, {"error": str(exc)})
         except ValueError as exc:
             return _json(400, {"error": str(exc)})
         except Exception:
             LOG.exception("REST %s %s failed", req.method, req.path_qs)
             return _json(500, {"error": "internal error; see the controller log"})
     return wrapper
+
+
+class Created(tuple):
+    """(201, body): what a handler returns for a POST that made something."""
+
+    def __new__(cls, body):
+        return super().__new__(cls, (201, body))
+
+
+def _body(req):
+    try:
+        return json.loads(req.body or b"null")
+    except ValueError as exc:
+        raise ValueError("body is not JSON: %s" % exc) from None
 
 
 def _only_params(req, allowed: set) -> None:
@@ -113,13 +132,47 @@ class RestApi(ControllerBase):
     @route("set_policy", "/v1/policy", methods=["PUT"])
     @json_api
     def set_policy(self, req):
-        try:
-            body = json.loads(req.body or b"null")
-        except ValueError as exc:
-            raise ValueError("body is not JSON: %s" % exc) from None
+        body = _body(req)
         if not isinstance(body, dict) or set(body) != {"policy"}:
             raise ValueError('body must be {"policy": one of %s}' % ", ".join(POLICIES))
         return self.view.set_policy(body["policy"])
+
+    @route("services", "/v1/services", methods=["GET"])
+    @json_api
+    def services(self, req):
+        _only_params(req, set())
+        return self.view.services()
+
+    @route("add_service", "/v1/services", methods=["POST"])
+    @json_api
+    def add_service(self, req):
+        return Created(self.view.add_service(_body(req)))
+
+    @route("service", "/v1/services/{name}", methods=["GET"])
+    @json_api
+    def service(self, req, name):
+        _only_params(req, set())
+        return self.view.service(name)
+
+    @route("remove_service", "/v1/services/{name}", methods=["DELETE"])
+    @json_api
+    def remove_service(self, req, name):
+        return self.view.remove_service(name)
+
+    @route("add_backend", "/v1/services/{name}/backends", methods=["POST"])
+    @json_api
+    def add_backend(self, req, name):
+        return Created(self.view.add_backend(name, _body(req)))
+
+    @route("update_backend", "/v1/services/{name}/backends/{ip}", methods=["PUT"])
+    @json_api
+    def update_backend(self, req, name, ip):
+        return self.view.update_backend(name, ip, _body(req))
+
+    @route("remove_backend", "/v1/services/{name}/backends/{ip}", methods=["DELETE"])
+    @json_api
+    def remove_backend(self, req, name, ip):
+        return self.view.remove_backend(name, ip)
 
     @route("stats", "/v1/stats/{dpid}", methods=["GET"])
     @json_api

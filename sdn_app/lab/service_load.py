@@ -1,0 +1,123 @@
+"""Real TCP servers and clients for service tests, run inside Mininet hosts.
+
+    python -m sdn_app.lab.service_load serve --port 8000 --name h3
+        answers every connection with its name, then keeps it open until the client
+        closes (so a connection can be held open across a pool change);
+    python -m sdn_app.lab.service_load connect --dst 10.0.0.100 --port 8000 --count 300
+        opens connections one after another, reads the name that answered, closes;
+        prints JSON {"answers": {name: n}, "failed": n, "seconds": s};
+    python -m sdn_app.lab.service_load hold --dst 10.0.0.100 --port 8000 --count 5
+        opens ``count`` connections, prints the names that answered, then every second
+        checks each one still echoes; prints JSON {"names": [...], "broken": [...]} at the
+        end of ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import socketserver
+import sys
+import time
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(self.server.name.encode() + b"\n")
+        while True:
+            try:
+                data = self.request.recv(4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self.request.sendall(data)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 512
+
+
+def serve(port: int, name: str) -> None:
+    server = _Server(("0.0.0.0", port), _Handler)
+    server.name = name
+    server.serve_forever()
+
+
+def _open(dst: str, port: int, timeout: float) -> tuple[socket.socket, str]:
+    sock = socket.create_connection((dst, port), timeout=timeout)
+    sock.settimeout(timeout)
+    name = b""
+    while not name.endswith(b"\n"):
+        chunk = sock.recv(64)
+        if not chunk:
+            raise OSError("closed before answering")
+        name += chunk
+    return sock, name.decode().strip()
+
+
+def connect(dst: str, port: int, count: int, timeout: float) -> dict:
+    answers: dict = {}
+    failed = 0
+    start = time.monotonic()
+    for _ in range(count):
+        try:
+            sock, name = _open(dst, port, timeout)
+            sock.close()
+            answers[name] = answers.get(name, 0) + 1
+        except OSError:
+            failed += 1
+    return {"answers": answers, "failed": failed,
+            "seconds": round(time.monotonic() - start, 3)}
+
+
+def hold(dst: str, port: int, count: int, seconds: float, timeout: float) -> dict:
+    held = [_open(dst, port, timeout) for _ in range(count)]
+    print(json.dumps({"names": [name for _, name in held]}), flush=True)
+    broken = set()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for i, (sock, _) in enumerate(held):
+            if i in broken:
+                continue
+            try:
+                sock.sendall(b"ping\n")
+                if sock.recv(64) != b"ping\n":
+                    broken.add(i)
+            except OSError:
+                broken.add(i)
+        time.sleep(0.5)
+    for sock, _ in held:
+        sock.close()
+    return {"names": [name for _, name in held], "broken": sorted(broken)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--name", required=True)
+    for name in ("connect", "hold"):
+        c = sub.add_parser(name)
+        c.add_argument("--dst", required=True)
+        c.add_argument("--port", type=int, required=True)
+        c.add_argument("--count", type=int, default=100)
+        c.add_argument("--timeout", type=float, default=2.0)
+        c.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.port, args.name)
+        return 0
+    if args.command == "connect":
+        print(json.dumps(connect(args.dst, args.port, args.count, args.timeout)))
+    else:
+        print(json.dumps(hold(args.dst, args.port, args.count, args.seconds, args.timeout)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

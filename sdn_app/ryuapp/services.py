@@ -1,0 +1,216 @@
+"""The services' part of the Ryu layer (core/services.py holds the logic): health
+probes sent as packet-outs from each backend's switch and their answers read from
+packet-ins, ARP answers for VIPs, and per-backend connection counts read from the
+switches' learned entries.
+
+A probe comes from the VIP itself (its MAC and address; the backend ARPs for it and
+the controller answers), so its answer is addressed to the VIP, which every switch
+with hosts sends to the controller (pipeline.PRIORITY_VIP).  Each backend probes from
+its own source port (or ICMP id), which tells whose answer an answer is.
+
+* ``tcp``: a SYN to the backend's port; a SYN-ACK is an answer (the controller resets
+  the half-open connection), a RST or silence until ``timeout_ms`` a miss;
+* ``udp``: an empty datagram; any datagram back is an answer, an ICMP port-unreachable
+  or silence a miss;
+* ``icmp``: an echo request; the echo reply is the answer.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ryu.lib.packet import arp, ethernet, icmp, ipv4, packet, tcp, udp
+
+from ..core.services import DOWN, UP, ServiceTable, vip_mac
+from ..core.topology import Topology
+
+PROBE_PORT_BASE = 33000  # probe source port = base + backend id (mod PROBE_PORTS)
+PROBE_PORTS = 16000
+
+
+def probe_port(backend_id: int, service_port: int) -> int:
+    port = PROBE_PORT_BASE + backend_id % PROBE_PORTS
+    return port + PROBE_PORTS if port == service_port else port
+
+
+class Probe:
+    __slots__ = ("service", "ip", "sent", "deadline", "seq")
+
+    def __init__(self, service, ip, sent, deadline, seq):
+        self.service, self.ip, self.sent, self.deadline, self.seq = (
+            service, ip, sent, deadline, seq)
+
+
+class ServiceRunner:
+    """Health checks and ARP for the services of ``table``.  ``send(dpid, port, frame)``
+    sends a frame out of a switch port; ``changed()`` asks for the plan to be rebuilt;
+    ``event(kind, **details)`` records an event."""
+
+    def __init__(self, table: ServiceTable, topo: Topology, send, flood, changed, event,
+                 logger):
+        self.table = table
+        self.topo = topo
+        self.send = send
+        self.flood = flood  # flood(frame): out of every edge port (to find a backend)
+        self.changed = changed
+        self.event = event
+        self.logger = logger
+        self.pending: dict = {}  # (backend ip, probe port or icmp id) -> Probe
+        self.next_due: dict = {}  # (service name, backend ip) -> monotonic time
+        self.connections: dict = {}  # backend id -> active connections (learned entries)
+
+    # -- probing ------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Send the probes that are due and count the ones that timed out."""
+        for key, probe in list(self.pending.items()):
+            if now >= probe.deadline:
+                del self.pending[key]
+                self._result(probe.service, probe.ip, False, now, "no answer")
+        for service in list(self.table.services.values()):
+            interval = service.spec.health.interval_ms / 1000.0
+            for ip, backend in list(service.backends.items()):
+                due_key = (service.spec.name, ip)
+                if now < self.next_due.get(due_key, 0.0):
+                    continue
+                self.next_due[due_key] = now + interval
+                self._probe(service, backend, now)
+
+    def _probe(self, service, backend, now: float) -> None:
+        spec, health = service.spec, service.spec.health
+        host = self.topo.host_by_ip(backend.spec.ip)
+        src_mac = vip_mac(spec.vip)
+        if host is None:  # not located yet: ask for it, and count a miss
+            self.flood(arp_request(src_mac, spec.vip, backend.spec.ip))
+            self._result(service, backend.spec.ip, False, now, "not located")
+            return
+        ident = probe_port(backend.backend_id, spec.port)
+        key = (backend.spec.ip, ident)
+        if key in self.pending:  # the previous probe is still out: let it time out
+            return
+        seq = random.getrandbits(31)
+        eth = ethernet.ethernet(dst=host.mac, src=src_mac, ethertype=0x0800)
+        if health.kind == "icmp":
+            ip = ipv4.ipv4(src=spec.vip, dst=backend.spec.ip, proto=1)
+            payload = icmp.icmp(type_=icmp.ICMP_ECHO_REQUEST, data=icmp.echo(
+                id_=ident, seq=seq & 0xFFFF, data=b"sdn_app health"))
+        elif health.kind == "udp":
+            ip = ipv4.ipv4(src=spec.vip, dst=backend.spec.ip, proto=17)
+            payload = udp.udp(src_port=ident, dst_port=backend.spec.port)
+        else:
+            ip = ipv4.ipv4(src=spec.vip, dst=backend.spec.ip, proto=6)
+            payload = tcp.tcp(src_port=ident, dst_port=backend.spec.port, seq=seq,
+                              bits=tcp.TCP_SYN, window_size=1024)
+        frame = packet.Packet()
+        for layer in (eth, ip, payload):
+            frame.add_protocol(layer)
+        frame.serialize()
+        self.pending[key] = Probe(service, backend.spec.ip, now,
+                                  now + health.timeout_ms / 1000.0, seq)
+        self.send(host.dpid, host.port, bytes(frame.data))
+
+    def answer(self, pkt: packet.Packet, now: float) -> bool:
+        """Read a frame addressed to a VIP; True if it was a probe's answer."""
+        ip = pkt.get_protocol(ipv4.ipv4)
+        if ip is None:
+            return False
+        segment, icmp_msg = pkt.get_protocol(tcp.tcp), pkt.get_protocol(icmp.icmp)
+        datagram = pkt.get_protocol(udp.udp)
+        if segment is not None:
+            probe = self.pending.pop((ip.src, segment.dst_port), None)
+            if probe is None:
+                return False
+            answered = bool(segment.bits & tcp.TCP_SYN and segment.bits & tcp.TCP_ACK)
+            if answered:
+                self._reset(pkt, segment)
+            self._result(probe.service, probe.ip, answered, now,
+                         "SYN-ACK" if answered else "RST")
+            return True
+        if datagram is not None:
+            probe = self.pending.pop((ip.src, datagram.dst_port), None)
+            if probe is not None:
+                self._result(probe.service, probe.ip, True, now, "UDP answer")
+            return probe is not None
+        if icmp_msg is not None:
+            if icmp_msg.type == icmp.ICMP_ECHO_REPLY and isinstance(icmp_msg.data, icmp.echo):
+                probe = self.pending.pop((ip.src, icmp_msg.data.id), None)
+                if probe is not None:
+                    self._result(probe.service, probe.ip, True, now, "echo reply")
+                return probe is not None
+            if icmp_msg.type == icmp.ICMP_DEST_UNREACH:
+                inner = _quoted_udp_port(icmp_msg)
+                probe = self.pending.pop((ip.src, inner), None) if inner else None
+                if probe is not None:
+                    self._result(probe.service, probe.ip, False, now, "port unreachable")
+                return probe is not None
+        return False
+
+    def _reset(self, pkt, segment) -> None:
+        """Close the half-open connection a SYN-ACK opened on the backend."""
+        eth, ip = pkt.get_protocol(ethernet.ethernet), pkt.get_protocol(ipv4.ipv4)
+        host = self.topo.host_by_ip(ip.src)
+        if host is None:
+            return
+        frame = packet.Packet()
+        frame.add_protocol(ethernet.ethernet(dst=eth.src, src=eth.dst, ethertype=0x0800))
+        frame.add_protocol(ipv4.ipv4(src=ip.dst, dst=ip.src, proto=6))
+        frame.add_protocol(tcp.tcp(src_port=segment.dst_port, dst_port=segment.src_port,
+                                   seq=segment.ack, bits=tcp.TCP_RST))
+        frame.serialize()
+        self.send(host.dpid, host.port, bytes(frame.data))
+
+    def _result(self, service, ip: str, answered: bool, now: float, why: str) -> None:
+        backend = service.backends.get(ip)
+        if backend is None or service.spec.name not in self.table.services:
+            return
+        if backend.health.result(answered, now):
+            state = UP if backend.health.up else DOWN
+            self.logger.info("service %s backend %s %s (%s)", service.spec.name, ip, state,
+                             why)
+            self.event("backend_" + state, service=service.spec.name, ip=ip, reason=why)
+            self.changed()
+
+    # -- ARP -----------------------------------------------------------------------------
+
+    def arp_answer(self, target_ip: str) -> str | None:
+        """The MAC to answer an ARP request for ``target_ip`` with, if it is a VIP."""
+        return self.table.vips().get(target_ip)
+
+    # -- connections ----------------------------------------------------------------------
+
+    def count_connections(self, counts_by_switch: dict) -> None:
+        """{dpid: {backend id: learned entries}} -> totals per backend."""
+        totals: dict = {}
+        for counts in counts_by_switch.values():
+            for backend_id, count in counts.items():
+                totals[backend_id] = totals.get(backend_id, 0) + count
+        self.connections = totals
+
+    def forget(self, service_name: str, ip: str | None = None) -> None:
+        """Drop the probe state of a removed service or backend."""
+        for key in [k for k in self.next_due if k[0] == service_name and ip in (None, k[1])]:
+            del self.next_due[key]
+        for key, probe in list(self.pending.items()):
+            if probe.service.spec.name == service_name and ip in (None, probe.ip):
+                del self.pending[key]
+
+
+def arp_request(src_mac: str, src_ip: str, target_ip: str) -> bytes:
+    frame = packet.Packet()
+    frame.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=src_mac,
+                                         ethertype=0x0806))
+    frame.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=src_mac, src_ip=src_ip,
+                               dst_mac="00:00:00:00:00:00", dst_ip=target_ip))
+    frame.serialize()
+    return bytes(frame.data)
+
+
+def _quoted_udp_port(icmp_msg) -> int | None:
+    """The source port of the UDP datagram an ICMP error quotes."""
+    data = getattr(icmp_msg.data, "data", None)
+    if not data or len(data) < 28:
+        return None
+    header_len = (data[0] & 0x0F) * 4
+    if data[9] != 17 or len(data) < header_len + 2:
+        return None
+    return int.from_bytes(data[header_len:header_len + 2], "big")

@@ -11,6 +11,7 @@ from shipped_topologies import model_of
 from sdn_app.core.pipeline import SELECT, Bucket, FlowEntry, GroupEntry
 from sdn_app.core.plan import build_plan
 from sdn_app.core.protection import plan_protection
+from sdn_app.core.services import ServiceTable, parse_service
 from sdn_app.core.te import compute_next_hops
 from sdn_app.ryuapp import codec
 
@@ -210,6 +211,37 @@ def test_hash_split_entries_survive_the_wire_round_trip():
              if isinstance(f, FlowEntry)]
     names = {step[0] for f in flows for step in f.actions}
     assert {"set_reg", "hash_split"} <= names
+    for flow in flows:
+        mod = codec.flow_mod(dp, flow, cookie=7)
+        mod.serialize()
+        reported = as_reported_by_switch(dp, mod)
+        wire = []
+        for inst in mod.instructions:
+            buf = bytearray()
+            inst.serialize(buf, 0)
+            wire.append(type(inst).parser(bytes(buf), 0))
+        reported.instructions = wire
+        assert codec.flow_entry_from_stats(dp, reported) == flow
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_service_entries_survive_the_wire_round_trip(version):
+    """Rewrites, resubmits, slot hashes and learn actions read back equal, parsed off the
+    wire, so the reconciler does not resend a service's entries at every poll."""
+    dp = datapath(version)
+    topo, _ = model_of("leafspine,2,2,2")
+    table = ServiceTable()
+    for name, scheduler, port in (("web", "wrr", 80), ("dns", "source_hash", 53)):
+        service = table.add(parse_service({
+            "name": name, "vip": "10.0.0.100", "port": port,
+            "protocol": "tcp" if port == 80 else "udp", "scheduler": scheduler,
+            "backends": [{"ip": "10.0.0.2", "port": 8080}, {"ip": "10.0.0.3"}]}))
+        for backend in service.backends.values():
+            backend.health.up = True
+    macs = {ip: h.mac for h in topo.hosts.values() for ip in h.ips}
+    flows = table.entries(macs.get, 60, 0x5DA0_0000_0000_0001)
+    names = {step[0] for f in flows for step in f.actions}
+    assert {"set_field", "resubmit", "hash_slots", "learn_connection"} <= names
     for flow in flows:
         mod = codec.flow_mod(dp, flow, cookie=7)
         mod.serialize()

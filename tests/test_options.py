@@ -83,7 +83,7 @@ def test_the_readme_lists_every_setting_with_its_default():
             value = str(value).lower()
         elif name == "cookie":
             value = "0x%x" % value
-        elif value == ():
+        elif value in ((), ""):
             value = "(none)"
         defaults[name] = str(value)
     assert documented == defaults

@@ -11,6 +11,7 @@ from shipped_topologies import model_of
 from sdn_app.core import view as view_module
 from sdn_app.core.events import EventLog
 from sdn_app.core.plan import build_plan
+from sdn_app.core.services import ServiceTable
 from sdn_app.core.te import POLICIES, compute_next_hops
 from sdn_app.core.topology import Port
 from sdn_app.core.view import NetworkView
@@ -43,6 +44,16 @@ class FakeApp:
 
     def demand(self):
         return {(0x10001, 0x10101): 2e6, (0x10002, 0x10101): 0.0, (0x10101, 0x10001): 5e6}
+
+    services = None  # a ServiceTable, per test
+    connections = {}
+    changes = []
+
+    def rate_toward(self, ip):
+        return 0.0
+
+    def services_changed(self, kind, **details):
+        self.changes.append((kind, details))
 
 
 def rest_app(app):
@@ -164,6 +175,40 @@ def test_demand_lists_what_was_measured_largest_first(api):
     assert rows == [{"src": "0000000000010101", "dst": "0000000000010001", "bps": 5e6},
                     {"src": "0000000000010001", "dst": "0000000000010101", "bps": 2e6}]
     assert api("/v1/demand?x=1")[0] == 400
+
+
+def test_services_over_rest(api):
+    api.app.services = ServiceTable()
+    api.app.changes = []
+    service = {"name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",
+               "backends": [{"ip": "10.0.0.2"}, {"ip": "10.0.0.3", "weight": 2}]}
+    status, body = api("/v1/services", "POST", json.dumps(service).encode())
+    assert status == 201 and [b["state"] for b in body["backends"]] == ["down", "down"]
+    assert api("/v1/services")[1][0]["name"] == "web"
+    assert api("/v1/services/web")[1]["vip_mac"] == "02:5d:0a:00:00:64"
+    assert api("/v1/services", "POST", json.dumps(service).encode())[0] == 409
+    host_vip = dict(service, name="b", vip=next(iter(api.app.topo.hosts.values())).ips[0])
+    assert api("/v1/services", "POST", json.dumps(host_vip).encode())[0] == 409
+    for bad in (b"{", b"[]", json.dumps(dict(service, port="80")).encode()):
+        status, body = api("/v1/services", "POST", bad)
+        assert status == 400 and "error" in body
+    assert api("/v1/services/nope")[0] == 404
+    backend = "/v1/services/web/backends"
+    assert api(backend, "POST", b'{"ip": "10.0.0.4", "port": 8080}')[0] == 201
+    assert api(backend, "POST", b'{"ip": "10.0.0.4"}')[0] == 409
+    assert api(backend + "/10.0.0.4", "PUT", b'{"weight": 5}')[1]["backends"][2]["weight"] == 5
+    assert api(backend + "/10.0.0.4", "PUT", b'{"weight": 5000}')[0] == 400
+    assert api(backend + "/10.0.0.4", "PUT", b'{"colour": 1}')[0] == 400
+    status, body = api(backend + "/10.0.0.4", "PUT", b'{"state": "draining"}')
+    assert body["backends"][2]["state"] == "draining"
+    assert api(backend + "/10.0.0.9", "PUT", b'{"weight": 1}')[0] == 404
+    assert api(backend + "/10.0.0.4", "DELETE")[0] == 200
+    assert api(backend + "/10.0.0.4", "DELETE")[0] == 404
+    assert api("/v1/services/web", "DELETE")[0] == 200
+    assert api("/v1/services")[1] == []
+    assert [kind for kind, _ in api.app.changes] == [
+        "service_added", "backend_added", "backend_changed", "backend_changed",
+        "backend_removed", "service_removed"]
 
 
 def test_events(api):

@@ -79,6 +79,9 @@ MAX_SPLIT_SLOTS = 16  # hash slots per split: weights are rounded to sixteenths 
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_IPV4 = 0x0800
 L4_NAMES = {6: "tcp", 17: "udp"}  # ip_proto -> the OXM prefix of its port fields
+# The header fields a set_field step may rewrite (a service's addresses and ports).
+REWRITABLE_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "tcp_src",
+                               "tcp_dst", "udp_src", "udp_dst"})
 ETH_TYPE_LLDP = 0x88CC
 
 PRIORITY_MISS = 0

@@ -149,10 +149,11 @@ def _ipv4(value, where: str) -> str:
     return str(address)
 
 
-def parse_health(obj, where: str = "health") -> HealthSpec:
+def parse_health(obj, where: str = "health", default_kind: str = "tcp") -> HealthSpec:
+    """A HealthSpec; its kind defaults to the service's protocol."""
     obj = _keys(obj, where, set(), {"kind", "interval_ms", "timeout_ms", "rise", "fall"})
     spec = HealthSpec(
-        kind=_choice(obj.get("kind", "tcp"), where + ".kind", HEALTH_KINDS),
+        kind=_choice(obj.get("kind", default_kind), where + ".kind", HEALTH_KINDS),
         interval_ms=_int(obj.get("interval_ms", 200), where + ".interval_ms", 20, 60000),
         timeout_ms=_int(obj.get("timeout_ms", 200), where + ".timeout_ms", 10, 60000),
         rise=_int(obj.get("rise", 2), where + ".rise", 1, 100),
@@ -187,11 +188,12 @@ def parse_service(obj, where: str = "service") -> ServiceSpec:
     for i, ip in enumerate(ips):
         if ip in ips[:i]:
             _fail("%s.backends[%d].ip" % (where, i), "%s is listed twice" % ip)
+    protocol = _choice(obj["protocol"], where + ".protocol", tuple(PROTOCOLS))
     spec = ServiceSpec(
-        name=name, vip=_ipv4(obj["vip"], where + ".vip"), port=port,
-        protocol=_choice(obj["protocol"], where + ".protocol", tuple(PROTOCOLS)),
+        name=name, vip=_ipv4(obj["vip"], where + ".vip"), port=port, protocol=protocol,
         scheduler=_choice(obj.get("scheduler", "wrr"), where + ".scheduler", SCHEDULERS),
-        backends=backends, health=parse_health(obj.get("health", {}), where + ".health"))
+        backends=backends,
+        health=parse_health(obj.get("health", {}), where + ".health", protocol))
     if spec.vip in ips:
         _fail(where + ".vip", "is also a backend's address")
     if spec.health.kind in PROTOCOLS and spec.health.kind != spec.protocol:

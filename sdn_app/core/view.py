@@ -142,7 +142,7 @@ class NetworkView:
             raise ValueError('body must be {"weight": n} and/or {"state": "draining" or '
                              '"active"}')
         if "weight" in body:
-            parse_backend({"ip": ip, "weight": body["weight"]}, "weight")
+            parse_backend({"ip": ip, "weight": body["weight"]}, "backend", service.spec.port)
         if "state" in body and body["state"] not in (DRAINING, "active"):
             raise ValueError('state: must be "draining" or "active", got %r' % body["state"])
         if "weight" in body:

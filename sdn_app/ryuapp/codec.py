@@ -21,6 +21,7 @@ from ..core.pipeline import (
     INSTRUCTION_ORDER,
     L4_NAMES,
     PRIORITY_FORWARD,
+    REWRITABLE_FIELDS,
     SELECT,
     VLAN_PRESENT,
     FlowEntry,
@@ -325,7 +326,8 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
                 elif (isinstance(act, parser.OFPActionSetField)
                       and str(act.key).startswith("reg") and act.key[3:].isdigit()):
                     actions.append(("set_reg", int(act.key[3:]), act.value))
-                elif isinstance(act, parser.OFPActionSetField):
+                elif isinstance(act, parser.OFPActionSetField) and \
+                        act.key in REWRITABLE_FIELDS:
                     value = act.value.lower() if isinstance(act.value, str) else act.value
                     actions.append(("set_field", act.key, value))
                 elif (isinstance(act, parser.NXActionMultipath) and act.dst == "reg0"

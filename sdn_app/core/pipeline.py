@@ -351,35 +351,25 @@ def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
         elif name == "resubmit":
             if resubmit is None:
                 raise ValueError("resubmit needs the switch's tables: %r" % (step,))
-            flow = resubmit(step[1], fields)
-            if flow is not None:
-                inner = run_actions(flow.actions, fields, groups, live, share,
-                                    resubmit=resubmit)
-                effects.outputs += inner.outputs
-                effects.to_controller |= inner.to_controller
-                effects.learned += inner.learned
-                if inner.goto is not None:  # the entry's goto runs inside the resubmit
-                    effects.outputs += _continue(inner, fields, share, groups, live,
-                                                 resubmit, effects)
+            _resubmit(step[1], fields, share, groups, live, resubmit, effects)
         else:
             raise ValueError("unknown action %r" % (step,))
     return effects
 
 
-def _continue(inner: Effects, fields: dict, share: float, groups, live, resubmit,
-              effects: Effects) -> list:
-    """Outputs of the tables an entry run by resubmit went on to with goto."""
-    outputs = []
+def _resubmit(table: int, fields: dict, share: float, groups, live, resubmit,
+              effects: Effects) -> None:
+    """Run the entry ``fields`` match in ``table`` (and the tables it goes on to with
+    goto, inside the resubmit), adding what it does to ``effects``."""
+    flow = resubmit(table, fields)
+    if flow is None:
+        return
+    inner = run_actions(flow.actions, fields, groups, live, share, resubmit=resubmit)
+    effects.outputs += inner.outputs
+    effects.to_controller |= inner.to_controller
+    effects.learned += inner.learned
     for frame, part in inner.continuations(fields, share):
-        flow = resubmit(inner.goto, frame)
-        if flow is not None:
-            more = run_actions(flow.actions, frame, groups, live, part, resubmit=resubmit)
-            outputs += more.outputs
-            effects.to_controller |= more.to_controller
-            effects.learned += more.learned
-            if more.goto is not None:
-                outputs += _continue(more, frame, part, groups, live, resubmit, effects)
-    return outputs
+        _resubmit(inner.goto, frame, part, groups, live, resubmit, effects)
 
 
 def groups_of(entries: dict) -> dict:

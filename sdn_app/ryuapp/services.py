@@ -34,11 +34,12 @@ def probe_port(backend_id: int, service_port: int) -> int:
 
 
 class Probe:
-    __slots__ = ("service", "ip", "sent", "deadline", "seq")
+    """A probe that is out: whose it is, and when it counts as missed."""
 
-    def __init__(self, service, ip, sent, deadline, seq):
-        self.service, self.ip, self.sent, self.deadline, self.seq = (
-            service, ip, sent, deadline, seq)
+    __slots__ = ("service", "ip", "deadline")
+
+    def __init__(self, service, ip, deadline):
+        self.service, self.ip, self.deadline = service, ip, deadline
 
 
 class ServiceRunner:
@@ -105,8 +106,7 @@ class ServiceRunner:
         for layer in (eth, ip, payload):
             frame.add_protocol(layer)
         frame.serialize()
-        self.pending[key] = Probe(service, backend.spec.ip, now,
-                                  now + health.timeout_ms / 1000.0, seq)
+        self.pending[key] = Probe(service, backend.spec.ip, now + health.timeout_ms / 1000.0)
         self.send(host.dpid, host.port, bytes(frame.data))
 
     def answer(self, pkt: packet.Packet, now: float) -> bool:

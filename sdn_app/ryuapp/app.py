@@ -178,6 +178,8 @@ class ElasticController(app_manager.RyuApp):
     def _with_services(self, touched):
         """Put the service entries on every switch with hosts (in the plan in force),
         taking back those no longer wanted; the keys that changed join ``touched``."""
+        if not self.services.services and not self._service_keys:
+            return touched  # nothing to add or take back: no work on the hot path
         def mac_of(ip):
             host = self.topo.host_by_ip(ip)
             return host.mac if host else None

@@ -5,13 +5,14 @@ connection to the VIP reaches the backend its slot names, rewritten, through the
 stays on its backend when the pool changes."""
 
 import collections
+import dataclasses
 import itertools
 
 import pytest
 from fakedataplane import FakeDataplane
 from shipped_topologies import model_of
 
-from sdn_app.core.pipeline import TABLE_CONNECTIONS
+from sdn_app.core.pipeline import TABLE_CONNECTIONS, TABLE_SLOTS, slot_of
 from sdn_app.core.plan import build_plan
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.services import (
@@ -22,6 +23,7 @@ from sdn_app.core.services import (
     ServiceTable,
     parse_service,
     parse_services_file,
+    placement,
     slot_table,
     vip_mac,
 )
@@ -178,18 +180,19 @@ def fabric_with(service_obj, failed=(), hash_split=False):
     return topo, table, service, plan, dataplane_of(topo, plan, failed=failed)
 
 
-def set_services(topo, plan, table):
-    """Put the service entries on every switch with hosts, in place of earlier ones."""
+def set_services(topo, plan, table, active=None, now=None):
+    """Put each switch with hosts' service entries in its plan, in place of earlier
+    ones (as the Ryu layer does: per switch, so "nearest" has its distances)."""
     def mac_of(ip):
         host = topo.host_by_ip(ip)
         return host.mac if host else None
-    entries = table.entries(mac_of, 60, COOKIE)
     for dpid in {h.dpid for h in topo.hosts.values()}:
+        entries = table.entries(mac_of, 60, COOKIE, now, active, topo.hops_to_hosts(dpid),
+                                dpid)
         for key in plan[dpid].pop("services", ()):
             del plan[dpid][key]
         for flow in entries:
             plan[dpid][flow.key] = flow
-    for dpid in {h.dpid for h in topo.hosts.values()}:
         plan[dpid]["services"] = [flow.key for flow in entries]
 
 
@@ -298,3 +301,127 @@ def test_health_answers_to_the_vip_go_to_the_controller():
                               ipv4_src="10.0.0.2", ipv4_dst="10.0.0.100", ip_proto=6,
                               tcp_src=80, tcp_dst=50000)
     assert answer.to_controller and not answer.frames
+
+
+# -- schedulers, slow start, draining ---------------------------------------------------------
+
+def up_service(**changes):
+    table = ServiceTable()
+    service = table.add(parse_service(web(**changes)))
+    for backend in service.backends.values():
+        backend.health.up = True
+    return table, service
+
+
+def test_least_conn_evens_connections_per_weight_and_equals_take_turns():
+    table, service = up_service(scheduler="least_conn", backends=[
+        {"ip": "10.0.0.2", "weight": 1}, {"ip": "10.0.0.3", "weight": 3}])
+    ids = {ip: b.backend_id for ip, b in service.backends.items()}
+    active = collections.Counter()
+    for _ in range(400):  # held connections: each choice sees the ones before it
+        active[service.least_conn(active).backend_id] += 1
+    assert active == {ids["10.0.0.2"]: 100, ids["10.0.0.3"]: 300}
+    active[ids["10.0.0.3"]] -= 60  # 60 of the busy one's connections end
+    picks = collections.Counter(service.least_conn(active).spec.ip for _ in range(20))
+    assert picks == {"10.0.0.3": 20}, "the emptier one (per weight) takes new ones"
+    service.set_weight("10.0.0.3", 1)
+    turns = [service.least_conn({}).spec.ip for _ in range(4)]
+    assert sorted(turns) == ["10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.3"], turns
+    capped = service.backends["10.0.0.2"]
+    capped.spec = dataclasses.replace(capped.spec, max_connections=5)
+    assert service.least_conn({ids["10.0.0.2"]: 5, ids["10.0.0.3"]: 50}).spec.ip == \
+        "10.0.0.3", "a backend at its cap takes no more while another does"
+
+
+def test_least_conn_sends_first_frames_to_the_controller_which_runs_a_slots_steps():
+    topo, table, service, plan, dataplane = fabric_with(web(scheduler="least_conn"))
+    result = connect(topo, dataplane, CLIENTS[0], 40000)
+    assert result.to_controller and not result.frames
+    assert not any(flow.table == TABLE_SLOTS and flow.priority > 0
+                   for flow in plan[topo.host_by_ip(CLIENTS[0]).dpid].values()
+                   if hasattr(flow, "table"))
+    wrr = ServiceTable()
+    wrr.add(parse_service(web()))
+    for backend in wrr.get("web").backends.values():
+        backend.health.up = True
+    slot_steps = {flow.actions for flow in wrr.entries(lambda ip: None, 60, COOKIE)
+                  if flow.table == TABLE_SLOTS and flow.priority > 0}
+    assert {placement(service.spec, b.backend_id, 60, COOKIE)
+            for b in wrr.get("web").backends.values()} >= slot_steps
+
+
+def test_nearest_keeps_clients_near_their_backend_and_spills_over_at_its_cap():
+    topo, _ = model_of("fattree,4")
+    far = topo.host_by_ip(CLIENTS[-1])  # another pod than 10.0.0.2's
+    assert topo.hops_to_hosts(far.dpid)("10.0.0.2") == 4
+    clients = CLIENTS[:-1]
+    service_obj = web(scheduler="nearest", backends=[
+        {"ip": "10.0.0.2", "weight": 1, "max_connections": 10}, {"ip": far.ips[0],
+                                                                 "weight": 1}])
+    topo, table, service, plan, dataplane = fabric_with(service_obj)
+    by_client = collections.defaultdict(collections.Counter)
+    for client_ip, sport in itertools.product(clients, range(40000, 40020)):
+        by_client[client_ip][reached(topo, connect(topo, dataplane, client_ip, sport))] += 1
+    hops = {ip: {b: topo.hops_to_hosts(topo.host_by_ip(ip).dpid)(b) for b in
+                 service.backends} for ip in clients}
+    for client_ip, counts in by_client.items():
+        fewest = min(hops[client_ip].values())
+        assert {b for b in counts} == {b for b, h in hops[client_ip].items() if h == fewest}
+    assert any(len(c) == 1 for c in by_client.values()), "some client has one nearest"
+    # 10.0.0.2 at its cap: even the clients beside it go to the other backend
+    full = {service.backends["10.0.0.2"].backend_id: 10}
+    set_services(topo, plan, table, active=full)
+    fresh = dataplane_of(topo, plan)
+    assert {reached(topo, connect(topo, fresh, ip, 41000)) for ip in clients} == {far.ips[0]}
+
+
+def test_slow_start_ramps_a_backend_that_comes_up_into_a_live_pool():
+    spec = {"kind": "tcp", "interval_ms": 100, "rise": 1, "fall": 1}
+    table, service = up_service(slow_start_ms=1000, health=spec, backends=[
+        {"ip": "10.0.0.2", "weight": 2}, {"ip": "10.0.0.3", "weight": 2}])
+    for backend in service.backends.values():
+        backend.health.up = False
+    assert service.health_result("10.0.0.2", True, 0.0)  # first up: a pool of one
+    assert service.eligible(0.5) == {"10.0.0.2": 2}
+    assert service.health_result("10.0.0.3", True, 10.0)  # joins a live pool
+    ramp = [service.eligible(10.0 + t)["10.0.0.3"] for t in (0.0, 0.25, 0.55, 0.99, 1.0)]
+    assert ramp == pytest.approx([0.2, 0.6, 1.2, 2.0, 2.0])
+    slots = collections.Counter(service.slots(10.0))
+    assert slots[service.backends["10.0.0.3"].backend_id] == round(61 * 0.2 / 2.2)
+    assert service.health_result("10.0.0.3", False, 12.0)  # down, then up again: ramps
+    assert service.health_result("10.0.0.3", True, 13.0)
+    assert service.eligible(13.0)["10.0.0.3"] == pytest.approx(0.2)
+
+
+def test_a_draining_backend_leaves_when_its_connections_end_or_at_the_timeout():
+    table, service = up_service(drain_timeout_ms=5000)
+    ids = {ip: b.backend_id for ip, b in service.backends.items()}
+    service.set_draining("10.0.0.2", True)
+    service.set_draining("10.0.0.3", True)
+    active = {ids["10.0.0.2"]: 4, ids["10.0.0.3"]: 0}
+    assert table.drained(active, counted_at=0.5, now=1.0) == [], \
+        "a count asked for before the drain was seen proves nothing"
+    assert table.drained(active, counted_at=1.5, now=2.0) == [
+        ("web", "10.0.0.3", "connections ended")]
+    assert table.drained(active, counted_at=5.0, now=6.0) == [
+        ("web", "10.0.0.2", "drain timeout"), ("web", "10.0.0.3", "connections ended")]
+    service.set_draining("10.0.0.2", False)
+    assert [ip for _, ip, _ in table.drained(active, 7.0, 7.0)] == ["10.0.0.3"]
+
+
+def test_source_hash_moves_about_one_nth_of_clients_when_a_backend_leaves():
+    table, service = up_service(scheduler="source_hash", backends=[
+        {"ip": "10.0.0.%d" % i} for i in range(2, 7)])
+    clients = ["10.%d.%d.%d" % (a, b, c) for a in (1, 2) for b in range(20) for c in
+               range(1, 51)]
+
+    def owners():
+        slots = service.slots()
+        return {c: slots[slot_of({"ipv4_src": c}, SLOTS, "src")] for c in clients}
+    before = owners()
+    gone = service.backends["10.0.0.4"].backend_id
+    service.backends["10.0.0.4"].health.up = False
+    after = owners()
+    moved = sum(before[c] != after[c] for c in clients) / len(clients)
+    assert all(after[c] == before[c] for c in clients if before[c] != gone)
+    assert moved <= 1 / 5 + 0.05, moved

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .pipeline import (
     ETH_TYPE_IPV4,
@@ -49,13 +49,15 @@ from .pipeline import (
 )
 
 PROTOCOLS = {"tcp": 6, "udp": 17}
-SCHEDULERS = ("wrr", "source_hash")
+SCHEDULERS = ("wrr", "least_conn", "source_hash", "nearest")
 ROLES = ("primary", "backup")
 HEALTH_KINDS = ("tcp", "udp", "icmp")
 SLOTS = 61  # a prime, as Maglev's permutations need; shares are in 1/61 steps
 MAX_WEIGHT = 1000
-# What a service's hash covers, per scheduler (pipeline action "hash_slots").
-HASH_FIELDS = {"wrr": "l3l4", "source_hash": "src"}
+# What a service's hash covers, per scheduler (pipeline action "hash_slots");
+# least_conn does not hash: the controller places each new connection.
+HASH_FIELDS = {"wrr": "l3l4", "source_hash": "src", "nearest": "l3l4"}
+SLOW_START_STEPS = 10  # a slow-starting backend's weight grows in tenths
 UP, DOWN, DRAINING = "up", "down", "draining"
 
 
@@ -82,6 +84,7 @@ class BackendSpec:
     port: int
     weight: int = 1
     role: str = "primary"
+    max_connections: int = 0  # 0: no cap; at the cap a backend counts as saturated
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class ServiceSpec:
     scheduler: str = "wrr"
     backends: tuple = ()  # of BackendSpec
     health: HealthSpec = field(default_factory=HealthSpec)
+    slow_start_ms: int = 0  # a backend that comes up ramps to its weight over this
+    drain_timeout_ms: int = 300_000  # a draining backend leaves after this at the latest
 
     @property
     def ip_proto(self) -> int:
@@ -102,12 +107,13 @@ class ServiceSpec:
         return {"name": self.name, "vip": self.vip, "port": self.port,
                 "protocol": self.protocol, "scheduler": self.scheduler,
                 "backends": [backend_dict(b) for b in self.backends],
-                "health": dict(vars(self.health))}
+                "health": dict(vars(self.health)), "slow_start_ms": self.slow_start_ms,
+                "drain_timeout_ms": self.drain_timeout_ms}
 
 
 def backend_dict(backend: BackendSpec) -> dict:
     return {"ip": backend.ip, "port": backend.port, "weight": backend.weight,
-            "role": backend.role}
+            "role": backend.role, "max_connections": backend.max_connections}
 
 
 # -- parsing: every error names the field ----------------------------------------------
@@ -162,18 +168,20 @@ def parse_health(obj, where: str = "health", default_kind: str = "tcp") -> Healt
 
 
 def parse_backend(obj, where: str = "backend", default_port: int | None = None) -> BackendSpec:
-    obj = _keys(obj, where, {"ip"}, {"port", "weight", "role"})
+    obj = _keys(obj, where, {"ip"}, {"port", "weight", "role", "max_connections"})
     port = obj.get("port", default_port)
     return BackendSpec(ip=_ipv4(obj["ip"], where + ".ip"),
                        port=_int(port, where + ".port", 1, 65535),
                        weight=_int(obj.get("weight", 1), where + ".weight", 0, MAX_WEIGHT),
-                       role=_choice(obj.get("role", "primary"), where + ".role", ROLES))
+                       role=_choice(obj.get("role", "primary"), where + ".role", ROLES),
+                       max_connections=_int(obj.get("max_connections", 0),
+                                            where + ".max_connections", 0, 10_000_000))
 
 
 def parse_service(obj, where: str = "service") -> ServiceSpec:
     """A ServiceSpec from its JSON form; ValueError naming the field that is wrong."""
     obj = _keys(obj, where, {"name", "vip", "port", "protocol", "backends"},
-                {"scheduler", "health"})
+                {"scheduler", "health", "slow_start_ms", "drain_timeout_ms"})
     name = obj["name"]
     if not isinstance(name, str) or not name or len(name) > 64 or not all(
             c.isalnum() or c in "-_." for c in name):
@@ -193,7 +201,11 @@ def parse_service(obj, where: str = "service") -> ServiceSpec:
         name=name, vip=_ipv4(obj["vip"], where + ".vip"), port=port, protocol=protocol,
         scheduler=_choice(obj.get("scheduler", "wrr"), where + ".scheduler", SCHEDULERS),
         backends=backends,
-        health=parse_health(obj.get("health", {}), where + ".health", protocol))
+        health=parse_health(obj.get("health", {}), where + ".health", protocol),
+        slow_start_ms=_int(obj.get("slow_start_ms", 0), where + ".slow_start_ms", 0,
+                           3_600_000),
+        drain_timeout_ms=_int(obj.get("drain_timeout_ms", 300_000),
+                              where + ".drain_timeout_ms", 0, 86_400_000))
     if spec.vip in ips:
         _fail(where + ".vip", "is also a backend's address")
     if spec.health.kind in PROTOCOLS and spec.health.kind != spec.protocol:
@@ -322,6 +334,9 @@ class BackendState:
     backend_id: int  # what the switches load into a register for this backend
     health: Health
     draining: bool = False
+    draining_since: float | None = None  # when the controller first saw it draining
+    slow_start_from: float | None = None  # when it came up into a pool that was live
+    effective_weight: float = 0.0  # as new connections last saw it (0: takes none)
 
     @property
     def state(self) -> str:
@@ -329,6 +344,20 @@ class BackendState:
 
     def takes_new_connections(self) -> bool:
         return self.health.up and not self.draining and self.spec.weight > 0
+
+    def saturated(self, active: int) -> bool:
+        return 0 < self.spec.max_connections <= active
+
+    def ramp(self, now: float | None, slow_start_ms: int) -> float:
+        """The part of its weight a slow-starting backend gets: from 1/SLOW_START_STEPS
+        just after it came up to all of it after ``slow_start_ms``, in steps (so the
+        slots change a few times during the ramp, not on every tick)."""
+        if not slow_start_ms or self.slow_start_from is None or now is None:
+            return 1.0
+        elapsed = (now - self.slow_start_from) * 1000.0 / slow_start_ms
+        if elapsed >= 1.0:
+            return 1.0
+        return (int(elapsed * SLOW_START_STEPS) + 1) / SLOW_START_STEPS
 
 
 class Service:
@@ -339,7 +368,11 @@ class Service:
         self.service_id = service_id
         self._new_backend_id = new_backend_id
         self.backends: dict[str, BackendState] = {}
-        self._slot_owners: list = []  # backend IP per slot, as last given
+        # backend IP per slot as last given, per place (None, or a client's switch
+        # under "nearest", where each switch has its own table)
+        self._slot_owners: dict = {}
+        self._last_pick: dict[str, int] = {}  # least_conn: ip -> when last picked
+        self._picks = 0
         for backend in spec.backends:
             self.add_backend(backend)
 
@@ -362,33 +395,118 @@ class Service:
     def remove_backend(self, ip: str) -> BackendState:
         state = self.backend(ip)
         del self.backends[ip]
+        self._last_pick.pop(ip, None)
         self._sync_spec()
         return state
 
     def set_weight(self, ip: str, weight: int) -> None:
         state = self.backend(ip)
-        state.spec = BackendSpec(state.spec.ip, state.spec.port, weight, state.spec.role)
+        state.spec = replace(state.spec, weight=weight)
         self._sync_spec()
 
+    def set_draining(self, ip: str, draining: bool) -> None:
+        state = self.backend(ip)
+        if state.draining != draining:
+            state.draining, state.draining_since = draining, None
+
     def _sync_spec(self) -> None:
-        self.spec = ServiceSpec(self.spec.name, self.spec.vip, self.spec.port,
-                                self.spec.protocol, self.spec.scheduler,
-                                tuple(b.spec for b in self.backends.values()),
-                                self.spec.health)
+        self.spec = replace(self.spec, backends=tuple(b.spec for b in self.backends.values()))
 
-    def eligible(self) -> dict[str, int]:
+    def health_result(self, ip: str, answered: bool, now: float) -> bool:
+        """Record a probe's outcome for one backend; True when its state changed.  A
+        backend that comes up while others already serve starts slowly
+        (``slow_start_ms``); the first to come up, or a whole pool at start, does not:
+        a ramp only means something beside backends at full weight."""
+        backend = self.backends[ip]
+        if not backend.health.result(answered, now):
+            return False
+        others_up = any(b.health.up for b in self.backends.values() if b is not backend)
+        backend.slow_start_from = now if backend.health.up and others_up else None
+        return True
+
+    def eligible(self, now: float | None = None, active: dict | None = None) -> dict:
         """{ip: weight} of the backends new connections may go to: the primaries that
-        take them, or while none does, the backups that do."""
+        take them, or while none does, the backups that do; a slow-starting one at its
+        ramped weight.  With ``active`` ({backend id: connections}) a backend at its
+        ``max_connections`` is left out, unless all are."""
         taking = [b for b in self.backends.values() if b.takes_new_connections()]
-        primaries = [b for b in taking if b.spec.role == "primary"]
-        return {b.spec.ip: b.spec.weight for b in (primaries or taking)}
+        pool = [b for b in taking if b.spec.role == "primary"] or taking
+        if active is not None:
+            pool = [b for b in pool if not b.saturated(active.get(b.backend_id, 0))] or pool
+        weights = {b.spec.ip: b.spec.weight * b.ramp(now, self.spec.slow_start_ms)
+                   for b in pool}
+        for ip, backend in self.backends.items():
+            backend.effective_weight = weights.get(ip, 0.0)
+        return weights
 
-    def slots(self) -> list:
-        """[backend id per slot], empty when no backend takes new connections; changed
-        from the table last given only where the pool's change requires it."""
-        self._slot_owners = slot_table(self.eligible(), self._slot_owners)
+    def slots(self, now: float | None = None, active: dict | None = None,
+              hops: dict | None = None, place=None) -> list:
+        """[backend id per slot] at ``place``, empty when no backend takes new
+        connections; changed from the table last given there only where the pool's
+        change requires it.  ``hops`` ({backend ip: hops from the client's switch;
+        unreachable ones absent}) narrows the pool to the nearest backends ("nearest")."""
+        weights = self.eligible(now, active)
+        if hops is not None:
+            weights = nearest(weights, hops)
+        owners = slot_table(weights, self._slot_owners.get(place))
+        self._slot_owners[place] = owners
         ids = {ip: b.backend_id for ip, b in self.backends.items()}
-        return [ids[ip] for ip in self._slot_owners]
+        return [ids[ip] for ip in owners]
+
+    def slot_counts(self) -> dict:
+        """{backend ip: slots it holds}, summed over every place's table."""
+        counts = dict.fromkeys(self.backends, 0)
+        for owners in self._slot_owners.values():
+            for ip in owners:
+                if ip in counts:
+                    counts[ip] += 1
+        return counts
+
+    def forget_places(self, keep) -> None:
+        """Drop the slot tables of places no longer in ``keep`` (switches gone)."""
+        for place in set(self._slot_owners) - set(keep):
+            del self._slot_owners[place]
+
+    def least_conn(self, active: dict, now: float | None = None) -> BackendState | None:
+        """The backend for a new connection under least_conn: the fewest active
+        connections (``active``: {backend id: n}, this one included) per unit of weight;
+        among equals the one picked longest ago, so equals take turns."""
+        weights = self.eligible(now, active)
+        if not weights:
+            return None
+
+        def load(ip):
+            return (active.get(self.backends[ip].backend_id, 0) + 1) / weights[ip]
+        ip = min(weights, key=lambda ip: (load(ip), self._last_pick.get(ip, -1), ip))
+        self._picks += 1
+        self._last_pick[ip] = self._picks
+        return self.backends[ip]
+
+    def drained(self, active: dict, counted_at: float, now: float) -> list:
+        """[(ip, reason)] of draining backends that may leave the pool: all their
+        connections ended (``active`` as counted at ``counted_at``, after the drain
+        began) or their ``drain_timeout_ms`` ran out."""
+        done = []
+        for ip, backend in self.backends.items():
+            if not backend.draining:
+                continue
+            if backend.draining_since is None:
+                backend.draining_since = now
+            if counted_at > backend.draining_since and not active.get(backend.backend_id):
+                done.append((ip, "connections ended"))
+            elif now - backend.draining_since >= self.spec.drain_timeout_ms / 1000.0:
+                done.append((ip, "drain timeout"))
+        return done
+
+
+def nearest(weights: dict, hops: dict) -> dict:
+    """The part of ``weights`` ({ip: weight}) at the fewest hops (``hops``: {ip: hops};
+    unreachable ones absent); all of it if none is reachable."""
+    reach = {ip: w for ip, w in weights.items() if ip in hops and w > 0}
+    if not reach:
+        return weights
+    best = min(hops[ip] for ip in reach)
+    return {ip: w for ip, w in reach.items() if hops[ip] == best}
 
 
 def vip_mac(vip: str) -> str:
@@ -479,10 +597,38 @@ class ServiceTable:
         out["backends"] = [dict(backend_dict(b.spec), state=b.state,
                                 active_connections=connections.get(b.backend_id, 0),
                                 rate_bps=round(rate_of(b.spec.ip), 1),
-                                health_checks=b.health.checks)
+                                health_checks=b.health.checks,
+                                effective_weight=round(b.effective_weight, 2))
                            for b in service.backends.values()]
-        out["slots"] = {ip: service._slot_owners.count(ip) for ip in service.backends}
+        out["slots"] = service.slot_counts()
         return out
+
+    def find(self, vip: str, port: int, ip_proto: int) -> Service | None:
+        """The service a frame to ``vip``:``port`` is for."""
+        for service in self.services.values():
+            spec = service.spec
+            if (spec.vip, spec.port, spec.ip_proto) == (vip, port, ip_proto):
+                return service
+        return None
+
+    def per_switch(self) -> bool:
+        """Whether switches need entries of their own ("nearest" picks by distance)."""
+        return any(s.spec.scheduler == "nearest" for s in self.services.values())
+
+    def weights_now(self, now: float) -> tuple:
+        """What slow start changes, to tell when the slots must be rebuilt."""
+        return tuple((s.service_id, b.backend_id, b.ramp(now, s.spec.slow_start_ms))
+                     for s in self.services.values() for b in s.backends.values())
+
+    def saturation(self, active: dict) -> tuple:
+        """Which capped backends are at their cap (the slots change when this does)."""
+        return tuple(b.backend_id for s in self.services.values()
+                     for b in s.backends.values() if b.saturated(active.get(b.backend_id, 0)))
+
+    def drained(self, active: dict, counted_at: float, now: float) -> list:
+        """[(service name, ip, reason)] of draining backends that may leave."""
+        return [(name, ip, why) for name, service in self.services.items()
+                for ip, why in service.drained(active, counted_at, now)]
 
     def remove(self, name: str) -> Service:
         return self.services.pop(self.get(name).spec.name)
@@ -491,10 +637,15 @@ class ServiceTable:
         """{VIP: its MAC}."""
         return {s.spec.vip: vip_mac(s.spec.vip) for s in self.services.values()}
 
-    def entries(self, mac_of, connection_idle_timeout: int, cookie: int) -> list:
-        """The flow entries every switch with hosts holds for the services (pipeline
+    def entries(self, mac_of, connection_idle_timeout: int, cookie: int,
+                now: float | None = None, active: dict | None = None, hops_from=None,
+                place=None) -> list:
+        """The flow entries a switch with hosts holds for the services (pipeline
         terms).  ``mac_of(ip)``: a known host's MAC, or None; a backend not yet located
-        gets no rewrite (it cannot have been health-checked, so it has no slots)."""
+        gets no rewrite (it cannot have been health-checked, so it has no slots).
+        ``active``: {backend id: connections}, for backends' caps; ``hops_from(ip)``:
+        hops from this switch to a backend's (None if unreachable), and ``place`` the
+        switch, for "nearest"."""
         if not self.services:
             return []
         out = [entry(table, PRIORITY_MISS, ())
@@ -516,17 +667,24 @@ class ServiceTable:
             # OpenFlow lets an entry rewrite or copy IP and port fields only if its
             # match names the protocols (prerequisites): hence eth_type and ip_proto.
             ip = {"eth_type": ETH_TYPE_IPV4, "ip_proto": spec.ip_proto}
-            out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
-                             (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),
-                              ("resubmit", TABLE_SLOTS)), reg2=sid, reg3=0, **ip))
-            ids = {b.backend_id: b for b in service.backends.values()}
-            for slot, backend_id in enumerate(service.slots()):
-                out.append(entry(TABLE_SLOTS, PRIORITY_FORWARD, (
-                    ("learn_connection", TABLE_CONNECTIONS, spec.ip_proto, backend_id,
-                     connection_idle_timeout, connection_cookie(cookie, backend_id)),
-                    ("set_reg", 3, backend_id), ("resubmit", TABLE_SERVICE)),
-                    reg2=sid, reg4=slot, **ip))
-            for backend_id, backend in sorted(ids.items()):
+            if spec.scheduler == "least_conn":  # the controller places each connection
+                out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD, TO_CONTROLLER,
+                                 reg2=sid, reg3=0, **ip))
+            else:
+                out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
+                                 (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),
+                                  ("resubmit", TABLE_SLOTS)), reg2=sid, reg3=0, **ip))
+                hops = None
+                if spec.scheduler == "nearest" and hops_from is not None:
+                    hops = {b: h for b in service.backends
+                            if (h := hops_from(b)) is not None}
+                slots = service.slots(now, active, hops,
+                                      place if hops is not None else None)
+                for slot, backend_id in enumerate(slots):
+                    out.append(entry(TABLE_SLOTS, PRIORITY_FORWARD, placement(
+                        spec, backend_id, connection_idle_timeout, cookie),
+                        reg2=sid, reg4=slot, **ip))
+            for backend in sorted(service.backends.values(), key=lambda b: b.backend_id):
                 backend_mac = mac_of(backend.spec.ip)
                 if backend_mac is None:
                     continue
@@ -535,8 +693,8 @@ class ServiceTable:
                 if backend.spec.port != spec.port:
                     rewrite.append(("set_field", l4 + "_dst", backend.spec.port))
                 out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
-                                 (*rewrite, ("resubmit", TABLE_FORWARD)), reg3=backend_id,
-                                 **ip))
+                                 (*rewrite, ("resubmit", TABLE_FORWARD)),
+                                 reg3=backend.backend_id, **ip))
                 back = [("set_field", "eth_src", mac), ("set_field", "ipv4_src", spec.vip)]
                 if backend.spec.port != spec.port:
                     back.append(("set_field", l4 + "_src", spec.port))
@@ -546,3 +704,14 @@ class ServiceTable:
                                  ipv4_src=backend.spec.ip,
                                  **{l4 + "_src": backend.spec.port}))
         return out
+
+
+def placement(spec: ServiceSpec, backend_id: int, connection_idle_timeout: int,
+              cookie: int) -> tuple:
+    """The steps that give a new connection its backend: learn its connection entry,
+    load the backend's id and look the frame up in the service table again (where it
+    is rewritten).  A slot's entry runs them, or, under least_conn, the controller's
+    packet-out of the connection's first frame."""
+    return (("learn_connection", TABLE_CONNECTIONS, spec.ip_proto, backend_id,
+             connection_idle_timeout, connection_cookie(cookie, backend_id)),
+            ("set_reg", 3, backend_id), ("resubmit", TABLE_SERVICE))

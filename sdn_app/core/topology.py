@@ -366,3 +366,14 @@ class Topology:
 
     def host_by_ip(self, ip: str) -> Host | None:
         return next((h for h in self.hosts.values() if ip in h.ips), None)
+
+    def hops_to_hosts(self, dpid: int):
+        """``hops(ip)``: the fewest links from switch ``dpid`` to the switch of the host
+        with address ``ip`` over the links up now (None: unknown host or unreachable)."""
+        lengths = nx.single_source_shortest_path_length(self.graph, dpid) \
+            if dpid in self.graph else {}
+
+        def hops(ip):
+            host = self.host_by_ip(ip)
+            return lengths.get(host.dpid) if host is not None else None
+        return hops

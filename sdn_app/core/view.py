@@ -137,7 +137,7 @@ class NetworkView:
     def update_backend(self, name: str, ip: str, body) -> dict:
         """``{"weight": n}`` and/or ``{"state": "draining" | "active"}``."""
         service = self._state.services.get(name)
-        backend = service.backend(ip)
+        service.backend(ip)  # NotFound (404) before the body is judged
         if not isinstance(body, dict) or not body or set(body) - {"weight", "state"}:
             raise ValueError('body must be {"weight": n} and/or {"state": "draining" or '
                              '"active"}')
@@ -148,7 +148,7 @@ class NetworkView:
         if "weight" in body:
             service.set_weight(ip, body["weight"])
         if "state" in body:
-            backend.draining = body["state"] == DRAINING
+            service.set_draining(ip, body["state"] == DRAINING)
         self._state.services_changed("backend_changed", service=name, ip=ip, **body)
         return self.service(name)
 

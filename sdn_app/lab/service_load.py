@@ -1,11 +1,15 @@
-"""Real TCP servers and clients for service tests, run inside Mininet hosts.
+"""Real TCP and UDP servers and clients for service tests, run inside Mininet hosts.
 
-    python -m sdn_app.lab.service_load serve --port 8000 --name h3
+    python -m sdn_app.lab.service_load serve --port 8000 --name h3 [--udp]
         answers every connection with its name, then keeps it open until the client
-        closes (so a connection can be held open across a pool change);
+        closes (so a connection can be held open across a pool change); with --udp,
+        answers every datagram with its name (request/response);
     python -m sdn_app.lab.service_load connect --dst 10.0.0.100 --port 8000 --count 300
-        opens connections one after another, reads the name that answered, closes;
-        prints JSON {"answers": {name: n}, "failed": n, "seconds": s};
+        opens connections one after another (or for --seconds, if given), reads the
+        name that answered, closes; prints JSON {"answers": {name: n}, "failed": n,
+        "seconds": s, "latency_ms": [p50, p99]}, and with --timeline every attempt as
+        [wall-clock start, name or null]; with --udp each attempt is one request from
+        a new source port;
     python -m sdn_app.lab.service_load hold --dst 10.0.0.100 --port 8000 --count 5
         opens ``count`` connections, prints the names that answered, then every second
         checks each one still echoes; prints JSON {"names": [...], "broken": [...]} at the
@@ -41,10 +45,24 @@ class _Server(socketserver.ThreadingTCPServer):
     request_queue_size = 512
 
 
-def serve(port: int, name: str) -> None:
+def serve(port: int, name: str, udp: bool = False) -> None:
+    if udp:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("0.0.0.0", port))
+        while True:
+            _, peer = sock.recvfrom(2048)
+            sock.sendto(name.encode() + b"\n", peer)
     server = _Server(("0.0.0.0", port), _Handler)
     server.name = name
     server.serve_forever()
+
+
+def _ask_udp(dst: str, port: int, timeout: float) -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(b"?", (dst, port))
+        data, _ = sock.recvfrom(2048)
+    return data.decode().strip()
 
 
 def _open(dst: str, port: int, timeout: float) -> tuple[socket.socket, str]:
@@ -59,19 +77,39 @@ def _open(dst: str, port: int, timeout: float) -> tuple[socket.socket, str]:
     return sock, name.decode().strip()
 
 
-def connect(dst: str, port: int, count: int, timeout: float) -> dict:
+def connect(dst: str, port: int, count: int, timeout: float, seconds: float = 0.0,
+            udp: bool = False, timeline: bool = False) -> dict:
+    """Attempts one after another: ``count`` of them, or as many as fit in ``seconds``."""
     answers: dict = {}
     failed = 0
+    latencies = []
+    attempts = []
     start = time.monotonic()
-    for _ in range(count):
+    done = 0
+    while (time.monotonic() - start < seconds) if seconds else done < count:
+        done += 1
+        began, wall = time.monotonic(), time.time()
         try:
-            sock, name = _open(dst, port, timeout)
-            sock.close()
-            answers[name] = answers.get(name, 0) + 1
+            if udp:
+                name = _ask_udp(dst, port, timeout)
+            else:
+                sock, name = _open(dst, port, timeout)
+                sock.close()
         except OSError:
             failed += 1
-    return {"answers": answers, "failed": failed,
-            "seconds": round(time.monotonic() - start, 3)}
+            attempts.append([round(wall, 4), None])
+            continue
+        latencies.append(1000.0 * (time.monotonic() - began))
+        answers[name] = answers.get(name, 0) + 1
+        attempts.append([round(wall, 4), name])
+    latencies.sort()
+    out = {"answers": answers, "failed": failed,
+           "seconds": round(time.monotonic() - start, 3),
+           "latency_ms": [round(latencies[int(q * (len(latencies) - 1))], 3)
+                          for q in (0.5, 0.99)] if latencies else []}
+    if timeline:
+        out["timeline"] = attempts
+    return out
 
 
 def hold(dst: str, port: int, count: int, seconds: float, timeout: float) -> dict:
@@ -101,19 +139,23 @@ def main(argv=None) -> int:
     s = sub.add_parser("serve")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--name", required=True)
+    s.add_argument("--udp", action="store_true")
     for name in ("connect", "hold"):
         c = sub.add_parser(name)
         c.add_argument("--dst", required=True)
         c.add_argument("--port", type=int, required=True)
         c.add_argument("--count", type=int, default=100)
         c.add_argument("--timeout", type=float, default=2.0)
-        c.add_argument("--seconds", type=float, default=5.0)
+        c.add_argument("--seconds", type=float, default=0.0 if name == "connect" else 5.0)
+        c.add_argument("--udp", action="store_true")
+        c.add_argument("--timeline", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.port, args.name)
+        serve(args.port, args.name, args.udp)
         return 0
     if args.command == "connect":
-        print(json.dumps(connect(args.dst, args.port, args.count, args.timeout)))
+        print(json.dumps(connect(args.dst, args.port, args.count, args.timeout,
+                                 args.seconds, args.udp, args.timeline)))
     else:
         print(json.dumps(hold(args.dst, args.port, args.count, args.seconds, args.timeout)))
     return 0

@@ -92,9 +92,10 @@ class ElasticController(app_manager.RyuApp):
             self.services, self.topo, self._send_frame, self._flood_frame,
             self.coalescer.request, self.event, self.logger)
         self._service_keys: dict[int, set] = {}  # dpid -> service entry keys it holds
-        self._connection_polls: dict[int, int] = {}  # dpid -> xid of the count request
-        self._connection_counts: dict[int, dict] = {}  # dpid -> {backend id: entries}
+        # dpid -> (xid, time sent) of the connection-count request out
+        self._connection_polls: dict[int, tuple] = {}
         self._partial_counts: dict[int, dict] = {}
+        self._slots_depend_on = None  # slow-start steps and saturated backends, as built
         kwargs["wsgi"].register(RestApi, {"view": NetworkView(self)})
         self.threads.append(hub.spawn(self._health_checks))
         self.threads.append(hub.spawn(self._housekeeping))
@@ -143,16 +144,37 @@ class ElasticController(app_manager.RyuApp):
                 backend_id = stat.cookie & (CONNECTION_COOKIE_FLAG - 1)
                 counts[backend_id] = counts.get(backend_id, 0) + 1
         if not msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
-            self._connection_counts[dpid] = self._partial_counts.pop(dpid)
-            for gone in set(self._connection_counts) - set(self.sessions):
-                del self._connection_counts[gone]
-            self.service_runner.count_connections(self._connection_counts)
+            _, asked_at = self._connection_polls.pop(dpid)
+            self.service_runner.count_connections(dpid, self._partial_counts.pop(dpid),
+                                                  asked_at, self.sessions)
+            self._drain(time.monotonic())
+
+    def _drain(self, now: float) -> None:
+        """Take out the draining backends whose connections have ended (or whose
+        drain timed out)."""
+        for name, ip, why in self.services.drained(
+                self.connections, self.service_runner.counted_at, now):
+            self.services.get(name).remove_backend(ip)
+            self.services_changed("backend_removed", service=name, ip=ip, reason=why)
+        self._slots_may_change(now)
+
+    def _slots_may_change(self, now: float) -> None:
+        """Rebuild the services' entries when a slow start steps on or a capped
+        backend reaches or leaves its cap."""
+        depends = (self.services.weights_now(now),
+                   self.services.saturation(self.connections))
+        if self._slots_depend_on is not None and depends != self._slots_depend_on:
+            self.coalescer.request()
+        self._slots_depend_on = depends
 
     def _health_checks(self):
         while True:
             hub.sleep(HEALTH_TICK)
             try:
-                self.service_runner.tick(time.monotonic())
+                now = time.monotonic()
+                self.service_runner.tick(now)
+                if self.services.services:
+                    self._slots_may_change(now)
             except Exception:
                 self.logger.exception("health checks failed")
 
@@ -180,31 +202,45 @@ class ElasticController(app_manager.RyuApp):
         taking back those no longer wanted; the keys that changed join ``touched``."""
         if not self.services.services and not self._service_keys:
             return touched  # nothing to add or take back: no work on the hot path
+        now, active = time.monotonic(), self.connections
+
         def mac_of(ip):
             host = self.topo.host_by_ip(ip)
             return host.mac if host else None
-        entries = {flow.key: flow for flow in self.services.entries(
-            mac_of, self.settings.connection_idle_timeout, self.settings.cookie)}
+
+        def entries_at(dpid):
+            hops_from = self.topo.hops_to_hosts(dpid) if dpid is not None else None
+            return {flow.key: flow for flow in self.services.entries(
+                mac_of, self.settings.connection_idle_timeout, self.settings.cookie,
+                now, active, hops_from, dpid)}
+
         plan = self.routing.plan
         wanted = {h.dpid for h in self.topo.hosts.values() if h.dpid in plan}
+        per_switch = self.services.per_switch()
+        common = None if per_switch else entries_at(None)
+        for service in self.services.services.values():
+            service.forget_places(wanted)
         for dpid in set(self._service_keys) | wanted:
             table = plan.get(dpid)
             had = self._service_keys.pop(dpid, set())
             if table is None:
                 continue
-            now = entries if dpid in wanted else {}
+            now_wanted = {} if dpid not in wanted else (
+                entries_at(dpid) if per_switch else common)
             changed = set()
-            for key in had - set(now):
+            for key in had - set(now_wanted):
                 if table.pop(key, None) is not None:
                     changed.add(key)
-            for key, flow in now.items():
+            for key, flow in now_wanted.items():
                 if table.get(key) != flow:
                     table[key] = flow
                     changed.add(key)
-            if now:
-                self._service_keys[dpid] = set(now)
+            if now_wanted:
+                self._service_keys[dpid] = set(now_wanted)
             if changed and touched is not None:
                 touched[dpid] = set(touched.get(dpid, ())) | changed
+        self._slots_depend_on = (self.services.weights_now(now),
+                                 self.services.saturation(active))
         return touched
 
     # -- switches -----------------------------------------------------------------------
@@ -264,7 +300,7 @@ class ElasticController(app_manager.RyuApp):
         if session is None:
             return
         now = time.monotonic()
-        if self._connection_polls.get(session.dpid) == ev.msg.xid:
+        if self._connection_polls.get(session.dpid, (None,))[0] == ev.msg.xid:
             self._count_connections(session.dpid, ev.msg)
             return
         if not session.is_readback(ev.msg):
@@ -445,7 +481,7 @@ class ElasticController(app_manager.RyuApp):
                             session.dp, connection_cookie(self.settings.cookie, 0),
                             TABLE_CONNECTIONS, CONNECTION_COOKIE_MASK)
                         session.dp.set_xid(request)
-                        self._connection_polls[dpid] = request.xid
+                        self._connection_polls[dpid] = (request.xid, time.monotonic())
                         self._partial_counts.pop(dpid, None)
                         session.send_msg(request)
                 except Exception:
@@ -559,8 +595,12 @@ class ElasticController(app_manager.RyuApp):
             # ARP for a VIP, or a frame for one (a health check's answer): ours alone
             verdict.outputs = {}
             verdict.arp_reply_mac = vip_asked
-            if ip_pkt is not None:
-                self.service_runner.answer(pkt, now)
+            if ip_pkt is not None and not self.service_runner.answer(pkt, now):
+                steps = self.service_runner.place(
+                    dp.id, pkt, now, self.settings.connection_idle_timeout,
+                    self.settings.cookie)
+                if steps is not None:
+                    session.send_msg(codec.packet_out_steps(dp, in_port, steps, msg.data))
         if verdict.learned:
             self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
                              dpid_to_str(dp.id), in_port)

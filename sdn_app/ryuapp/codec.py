@@ -408,6 +408,18 @@ def packet_out(datapath, ports: list[int], data: bytes):
                                in_port=ofp.OFPP_CONTROLLER, actions=actions, data=data)
 
 
+def packet_out_steps(datapath, in_port: int, steps, data: bytes):
+    """Run ``data`` through pipeline steps as if it had arrived on ``in_port``."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    actions = _actions(datapath, steps)
+    if is_v15(datapath):
+        return parser.OFPPacketOut(datapath, buffer_id=ofp.OFP_NO_BUFFER,
+                                   match=parser.OFPMatch(in_port=in_port),
+                                   actions=actions, data=data)
+    return parser.OFPPacketOut(datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
+                               actions=actions, data=data)
+
+
 def lldp_frame(dpid: int, port_no: int, hw_addr: str) -> bytes:
     """An LLDP frame naming the switch and port it leaves from."""
     pkt = packet.Packet()

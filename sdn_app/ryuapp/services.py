@@ -13,6 +13,12 @@ its own source port (or ICMP id), which tells whose answer an answer is.
 * ``udp``: an empty datagram; any datagram back is an answer, an ICMP port-unreachable
   or silence a miss;
 * ``icmp``: an echo request; the echo reply is the answer.
+
+Under ``least_conn`` the switch sends a connection's first frame here (one packet-in per
+new connection); ``place`` picks the backend from the connections counted at the last
+poll plus those placed since, and the frame goes back in a packet-out that runs the
+same steps a slot entry would (learn the connection entry, rewrite, forward), so
+everything after the first frame stays in the switch.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import random
 
 from ryu.lib.packet import arp, ethernet, icmp, ipv4, packet, tcp, udp
 
-from ..core.services import DOWN, UP, ServiceTable, vip_mac
+from ..core.services import DOWN, UP, ServiceTable, placement, vip_mac
 from ..core.topology import Topology
 
 PROBE_PORT_BASE = 33000  # probe source port = base + backend id (mod PROBE_PORTS)
 PROBE_PORTS = 16000
+PLACING_MEMORY = 2.0  # s a placed connection's frames that reach us follow its choice
 
 
 def probe_port(backend_id: int, service_port: int) -> int:
@@ -58,12 +65,17 @@ class ServiceRunner:
         self.logger = logger
         self.pending: dict = {}  # (backend ip, probe port or icmp id) -> Probe
         self.next_due: dict = {}  # (service name, backend ip) -> monotonic time
-        self.connections: dict = {}  # backend id -> active connections (learned entries)
+        self.counted: dict = {}  # dpid -> (time its count was asked for, {backend id: n})
+        self.placed: list = []  # (dpid, backend id, time): least_conn placements since
+        self._placing: dict = {}  # connection 5-tuple -> (backend id, time placed)
+        self.placements = 0  # connections the controller placed (least_conn), ever
 
     # -- probing ------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
         """Send the probes that are due and count the ones that timed out."""
+        for key in [k for k, (_, t) in self._placing.items() if now - t > PLACING_MEMORY]:
+            del self._placing[key]
         for key, probe in list(self.pending.items()):
             if now >= probe.deadline:
                 del self.pending[key]
@@ -163,7 +175,7 @@ class ServiceRunner:
         backend = service.backends.get(ip)
         if backend is None or service.spec.name not in self.table.services:
             return
-        if backend.health.result(answered, now):
+        if service.health_result(ip, answered, now):
             state = UP if backend.health.up else DOWN
             self.logger.info("service %s backend %s %s (%s)", service.spec.name, ip, state,
                              why)
@@ -178,13 +190,57 @@ class ServiceRunner:
 
     # -- connections ----------------------------------------------------------------------
 
-    def count_connections(self, counts_by_switch: dict) -> None:
-        """{dpid: {backend id: learned entries}} -> totals per backend."""
+    def count_connections(self, dpid: int, counts: dict, asked_at: float, live) -> None:
+        """One switch's learned connection entries per backend ({backend id: n}), as of
+        the request sent at ``asked_at``; ``live``: the switches connected now."""
+        self.counted[dpid] = (asked_at, counts)
+        for gone in set(self.counted) - set(live):
+            del self.counted[gone]
+        self.placed = [p for p in self.placed
+                       if p[0] in self.counted and p[2] >= self.counted[p[0]][0]]
+
+    @property
+    def connections(self) -> dict:
+        """{backend id: active connections}: the switches' learned entries as last
+        counted, plus the connections placed since (not in those counts yet)."""
         totals: dict = {}
-        for counts in counts_by_switch.values():
+        for _, counts in self.counted.values():
             for backend_id, count in counts.items():
                 totals[backend_id] = totals.get(backend_id, 0) + count
-        self.connections = totals
+        for _, backend_id, _ in self.placed:
+            totals[backend_id] = totals.get(backend_id, 0) + 1
+        return totals
+
+    @property
+    def counted_at(self) -> float:
+        """When the oldest of the counts in ``connections`` was asked for."""
+        return min((t for t, _ in self.counted.values()), default=float("-inf"))
+
+    def place(self, dpid: int, pkt: packet.Packet, now: float, idle_timeout: int,
+              cookie: int) -> tuple | None:
+        """The steps for the first frame of a new connection to a least_conn service
+        (None if the frame is not one, or no backend takes connections)."""
+        ip = pkt.get_protocol(ipv4.ipv4)
+        segment = pkt.get_protocol(tcp.tcp) or pkt.get_protocol(udp.udp)
+        if ip is None or segment is None:
+            return None
+        service = self.table.find(ip.dst, segment.dst_port, ip.proto)
+        if service is None or service.spec.scheduler != "least_conn":
+            return None
+        key = (ip.src, segment.src_port, ip.dst, segment.dst_port, ip.proto)
+        ids = {b.backend_id for b in service.backends.values()}
+        recent = self._placing.get(key)
+        if recent is not None and recent[0] in ids:  # a retransmission or a burst
+            backend_id = recent[0]
+        else:
+            backend = service.least_conn(self.connections, now)
+            if backend is None:
+                return None
+            backend_id = backend.backend_id
+            self._placing[key] = (backend_id, now)
+            self.placed.append((dpid, backend_id, now))
+            self.placements += 1
+        return placement(service.spec, backend_id, idle_timeout, cookie)
 
     def forget(self, service_name: str, ip: str | None = None) -> None:
         """Drop the probe state of a removed service or backend."""

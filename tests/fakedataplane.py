@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sdn_app.core.pipeline import FlowEntry, groups_of, run_actions
+from sdn_app.core.pipeline import FlowEntry, groups_of, matches, run_actions
 
 
 @dataclass
@@ -48,7 +48,7 @@ class FakeDataplane:
         for flow in sorted(candidates, key=lambda f: -f.priority):
             if winners and flow.priority < winners[0].priority:
                 break
-            if all(fields.get(k) == v for k, v in flow.match):
+            if matches(flow, fields):
                 winners.append(flow)
         assert len(winners) <= 1, "overlapping entries at one priority: %r" % winners
         return winners[0] if winners else None  # no table-miss entry: drop

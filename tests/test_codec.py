@@ -84,8 +84,23 @@ def test_packet_out_and_requests_encode(version):
     for msg in (codec.packet_out(dp, [1, 2], b"\x00" * 60),
                 codec.port_desc_request(dp),
                 codec.flow_stats_request(dp, cookie=7),
-                codec.flow_stats_request(dp, cookie=7, table=1)):
+                codec.flow_stats_request(dp, cookie=7, table=1),
+                codec.flow_count_request(dp, cookie=7, table=3),
+                codec.delete_flows(dp, cookie=7, table=3),
+                codec.packet_out_steps(dp, 2, (("set_reg", 3, 5), ("resubmit", 4)),
+                                       b"\x00" * 60)):
         msg.serialize()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_flow_count_is_read_from_either_versions_aggregate_reply(version):
+    dp = datapath(version)
+    parser = dp.ofproto_parser
+    if version == "1.3":
+        body = parser.OFPAggregateStats(packet_count=9, byte_count=900, flow_count=5)
+    else:
+        body = parser.OFPAggregateStats(stats=parser.OFPStats(flow_count=5))
+    assert codec.flow_count(SimpleNamespace(body=body)) == 5
 
 
 def test_foreign_actions_never_equal_a_planned_entry():
@@ -237,11 +252,12 @@ def test_service_entries_survive_the_wire_round_trip(version):
     dp = datapath(version)
     topo, _ = model_of("leafspine,2,2,2")
     table = ServiceTable()
-    for name, scheduler, port in (("web", "wrr", 80), ("dns", "source_hash", 53)):
+    for name, scheduler, port in (("web", "wrr", 80), ("dns", "source_hash", 53),
+                                  ("near", "nearest", 81), ("lc", "least_conn", 82)):
         service = table.add(parse_service({
             "name": name, "vip": "10.0.0.100", "port": port,
-            "protocol": "tcp" if port == 80 else "udp", "scheduler": scheduler,
-            "backends": [{"ip": "10.0.0.2", "port": 8080}, {"ip": "10.0.0.3"}]}))
+            "protocol": "udp" if port == 53 else "tcp", "scheduler": scheduler,
+            "backends": [{"ip": "10.0.0.2", "port": 8000 + port}, {"ip": "10.0.0.3"}]}))
         for backend in service.backends.values():
             backend.health.up = True
     macs = {ip: h.mac for h in topo.hosts.values() for ip in h.ips}

@@ -29,6 +29,7 @@ class FakeApp:
         self.plan = build_plan(topo)
         self.last_reconcile = {}
         self.last_change = {}
+        self.packet_ins = 7
         self.event_log = EventLog(clock=lambda: 0.0)
         for _ in range(5):
             self.event_log.record("port_down")
@@ -146,6 +147,7 @@ def test_unreachable_path_is_404(api):
 
 def test_policy_can_be_read_and_changed(api):
     assert api("/v1/policy")[1]["policy"] == "shortest"
+    assert api("/v1/policy")[1]["packet_ins"] == 7
     status, body = api("/v1/policy", "PUT", b'{"policy": "ecmp"}')
     assert status == 200 and body["policy"] == "ecmp" and body["select_groups"] > 0
     paths = api("/v1/paths?src=10.0.0.1&dst=10.0.0.16")[1]["paths"]

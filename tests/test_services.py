@@ -425,3 +425,13 @@ def test_source_hash_moves_about_one_nth_of_clients_when_a_backend_leaves():
     moved = sum(before[c] != after[c] for c in clients) / len(clients)
     assert all(after[c] == before[c] for c in clients if before[c] != gone)
     assert moved <= 1 / 5 + 0.05, moved
+
+
+def test_the_shared_slot_table_survives_forgetting_switches_that_left():
+    table, service = up_service(backends=[{"ip": "10.0.0.%d" % i} for i in (2, 3, 4)])
+    before = service.slots()
+    service.forget_places({0x20101, 0x20102})  # as the Ryu layer does on every rebuild
+    gone = service.backends["10.0.0.3"].backend_id
+    service.backends["10.0.0.3"].health.up = False
+    after = service.slots()
+    assert all(b == a for b, a in zip(before, after, strict=True) if b != gone)

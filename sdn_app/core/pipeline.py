@@ -232,6 +232,22 @@ def split_miss_entry() -> FlowEntry:
     return entry(TABLE_SPLIT, PRIORITY_MISS, TO_CONTROLLER)
 
 
+TCP_SYN, TCP_ACK = 0x002, 0x010
+# A match value that is a (value, mask) pair matches where the masked field equals value.
+SYN_ONLY = (TCP_SYN, TCP_SYN | TCP_ACK)  # tcp_flags: a connection's first segment
+
+
+def matches(flow: FlowEntry, fields: dict) -> bool:
+    """Whether a frame with header ``fields`` matches ``flow`` (masked values too)."""
+    for name, value in flow.match:
+        if isinstance(value, tuple):
+            if fields.get(name, 0) & value[1] != value[0]:
+                return False
+        elif fields.get(name) != value:
+            return False
+    return True
+
+
 def learned_host(flow: FlowEntry) -> tuple[str, int] | None:
     """(MAC, port) if ``flow`` is a learning entry, else None."""
     fields = dict(flow.match)

@@ -40,6 +40,7 @@ from .pipeline import (
     PRIORITY_SERVICE,
     PRIORITY_SERVICE_REPLY,
     PRIORITY_VIP,
+    SYN_ONLY,
     TABLE_CONNECTIONS,
     TABLE_FORWARD,
     TABLE_SERVICE,
@@ -372,7 +373,7 @@ class Service:
         # under "nearest", where each switch has its own table)
         self._slot_owners: dict = {}
         self._last_pick: dict[str, int] = {}  # least_conn: ip -> when last picked
-        self._picks = 0
+        self.placements = 0  # connections placed by least_conn (the controller), ever
         for backend in spec.backends:
             self.add_backend(backend)
 
@@ -463,8 +464,9 @@ class Service:
         return counts
 
     def forget_places(self, keep) -> None:
-        """Drop the slot tables of places no longer in ``keep`` (switches gone)."""
-        for place in set(self._slot_owners) - set(keep):
+        """Drop the slot tables of places no longer in ``keep`` (switches gone); the
+        table every switch shares (place None) stays."""
+        for place in set(self._slot_owners) - set(keep) - {None}:
             del self._slot_owners[place]
 
     def least_conn(self, active: dict, now: float | None = None) -> BackendState | None:
@@ -478,8 +480,8 @@ class Service:
         def load(ip):
             return (active.get(self.backends[ip].backend_id, 0) + 1) / weights[ip]
         ip = min(weights, key=lambda ip: (load(ip), self._last_pick.get(ip, -1), ip))
-        self._picks += 1
-        self._last_pick[ip] = self._picks
+        self.placements += 1
+        self._last_pick[ip] = self.placements
         return self.backends[ip]
 
     def drained(self, active: dict, counted_at: float, now: float) -> list:
@@ -522,11 +524,10 @@ def connection_cookie(cookie: int, backend_id: int) -> int:
     """The cookie of the connection entries switches learn for one backend: our
     cookie's upper half, then a flag and the backend's id.  Never equal to our cookie
     (whose lower half stays below the flag), so the reconciler leaves them alone, and
-    one flow-stats request (CONNECTION_COOKIE_MASK) counts each backend's connections."""
+    an aggregate request by this cookie counts (or a delete removes) one backend's
+    connections."""
     return (cookie & ~0xFFFF_FFFF) | CONNECTION_COOKIE_FLAG | backend_id
 
-
-CONNECTION_COOKIE_MASK = ~0x7FFF_FFFF & (2**64 - 1)
 
 
 class ServiceTable:
@@ -601,6 +602,7 @@ class ServiceTable:
                                 effective_weight=round(b.effective_weight, 2))
                            for b in service.backends.values()]
         out["slots"] = service.slot_counts()
+        out["controller_placements"] = service.placements
         return out
 
     def find(self, vip: str, port: int, ip_proto: int) -> Service | None:
@@ -670,6 +672,12 @@ class ServiceTable:
             if spec.scheduler == "least_conn":  # the controller places each connection
                 out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD, TO_CONTROLLER,
                                  reg2=sid, reg3=0, **ip))
+                if spec.protocol == "tcp":
+                    # A SYN apart: Open vSwitch caches the path of the SYN (to the
+                    # controller) in its datapath; told apart by the SYN flag, the next
+                    # segments are looked up afresh and find the connection's entry.
+                    out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD + 1, TO_CONTROLLER,
+                                     reg2=sid, reg3=0, tcp_flags=SYN_ONLY, **ip))
             else:
                 out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
                                  (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),

@@ -34,6 +34,7 @@ class ControllerState(Protocol):
     event_log: EventLog
     services: ServiceTable
     connections: dict  # backend id -> active connections the switches hold
+    packet_ins: int  # packet-ins received since start (every kind)
 
     def rate_toward(self, ip: str) -> float:
         """Bits/s measured entering the network toward a host (0 if unknown)."""
@@ -97,7 +98,7 @@ class NetworkView:
                 "select_groups": kinds.count(SELECT),
                 "failover_groups": kinds.count(FAST_FAILOVER),
                 "last_reconcile": state.last_reconcile,
-                "last_change": state.last_change}
+                "last_change": state.last_change, "packet_ins": state.packet_ins}
 
     def set_policy(self, policy: str) -> dict:
         self._state.set_policy(policy)

@@ -57,16 +57,19 @@ def serve(port: int, name: str, udp: bool = False) -> None:
     server.serve_forever()
 
 
-def _ask_udp(dst: str, port: int, timeout: float) -> str:
+def _ask_udp(dst: str, port: int, timeout: float, source: str = "") -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
         sock.settimeout(timeout)
         sock.sendto(b"?", (dst, port))
         data, _ = sock.recvfrom(2048)
     return data.decode().strip()
 
 
-def _open(dst: str, port: int, timeout: float) -> tuple[socket.socket, str]:
-    sock = socket.create_connection((dst, port), timeout=timeout)
+def _open(dst: str, port: int, timeout: float,
+          source: str = "") -> tuple[socket.socket, str]:
+    sock = socket.create_connection((dst, port), timeout=timeout,
+                                    source_address=(source, 0) if source else None)
     sock.settimeout(timeout)
     name = b""
     while not name.endswith(b"\n"):
@@ -78,8 +81,9 @@ def _open(dst: str, port: int, timeout: float) -> tuple[socket.socket, str]:
 
 
 def connect(dst: str, port: int, count: int, timeout: float, seconds: float = 0.0,
-            udp: bool = False, timeline: bool = False) -> dict:
-    """Attempts one after another: ``count`` of them, or as many as fit in ``seconds``."""
+            udp: bool = False, timeline: bool = False, sources=()) -> dict:
+    """Attempts one after another: ``count`` of them, or as many as fit in ``seconds``;
+    from each of ``sources`` (local addresses) in turn if given."""
     answers: dict = {}
     failed = 0
     latencies = []
@@ -89,11 +93,12 @@ def connect(dst: str, port: int, count: int, timeout: float, seconds: float = 0.
     while (time.monotonic() - start < seconds) if seconds else done < count:
         done += 1
         began, wall = time.monotonic(), time.time()
+        source = sources[(done - 1) % len(sources)] if sources else ""
         try:
             if udp:
-                name = _ask_udp(dst, port, timeout)
+                name = _ask_udp(dst, port, timeout, source)
             else:
-                sock, name = _open(dst, port, timeout)
+                sock, name = _open(dst, port, timeout, source)
                 sock.close()
         except OSError:
             failed += 1
@@ -149,13 +154,15 @@ def main(argv=None) -> int:
         c.add_argument("--seconds", type=float, default=0.0 if name == "connect" else 5.0)
         c.add_argument("--udp", action="store_true")
         c.add_argument("--timeline", action="store_true")
+        c.add_argument("--sources", default="", help="comma-separated local addresses")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.port, args.name, args.udp)
         return 0
     if args.command == "connect":
         print(json.dumps(connect(args.dst, args.port, args.count, args.timeout,
-                                 args.seconds, args.udp, args.timeline)))
+                                 args.seconds, args.udp, args.timeline,
+                                 [a for a in args.sources.split(",") if a])))
     else:
         print(json.dumps(hold(args.dst, args.port, args.count, args.seconds, args.timeout)))
     return 0

@@ -27,8 +27,6 @@ from ..core.pipeline import ETH_TYPE_LLDP, TABLE_CONNECTIONS, TABLE_FORWARD, lea
 from ..core.reconcile import Coalescer, Reconciler, update_waves
 from ..core.routing import INCREMENTAL_POLICIES, Routing
 from ..core.services import (
-    CONNECTION_COOKIE_FLAG,
-    CONNECTION_COOKIE_MASK,
     ServiceTable,
     connection_cookie,
     parse_services_file,
@@ -82,6 +80,7 @@ class ElasticController(app_manager.RyuApp):
         self.last_change = {}  # ... of the last one that changed any switch
         self.event_log = EventLog(time.time)
         self._recent_frames = {}  # frame digest -> time first delivered
+        self.packet_ins = 0  # received since start, every kind
         self.reconciler = Reconciler(
             wait_applied=self._wait_applied, clock=time.monotonic,
             resend_later=lambda delay: hub.spawn_after(delay, self.coalescer.request, False))
@@ -92,9 +91,10 @@ class ElasticController(app_manager.RyuApp):
             self.services, self.topo, self._send_frame, self._flood_frame,
             self.coalescer.request, self.event, self.logger)
         self._service_keys: dict[int, set] = {}  # dpid -> service entry keys it holds
-        # dpid -> (xid, time sent) of the connection-count request out
-        self._connection_polls: dict[int, tuple] = {}
-        self._partial_counts: dict[int, dict] = {}
+        # dpid -> the connection counts being asked for: {"asked_at": t, "xids":
+        # {xid: backend id} still out, "counts": {backend id: n} answered}
+        self._connection_polls: dict[int, dict] = {}
+        self._up_backends: set = set()  # backend ids up at the last recomputation
         self._slots_depend_on = None  # slow-start steps and saturated backends, as built
         kwargs["wsgi"].register(RestApi, {"view": NetworkView(self)})
         self.threads.append(hub.spawn(self._health_checks))
@@ -136,18 +136,53 @@ class ElasticController(app_manager.RyuApp):
             if session is not None:
                 session.send_msg(codec.packet_out(session.dp, port_list, frame))
 
-    def _count_connections(self, dpid: int, msg) -> None:
-        """Learned connection entries per backend, from a (multipart) flow-stats reply."""
-        counts = self._partial_counts.setdefault(dpid, {})
-        for stat in msg.body:
-            if stat.table_id == TABLE_CONNECTIONS and stat.cookie & CONNECTION_COOKIE_FLAG:
-                backend_id = stat.cookie & (CONNECTION_COOKIE_FLAG - 1)
-                counts[backend_id] = counts.get(backend_id, 0) + 1
-        if not msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
-            _, asked_at = self._connection_polls.pop(dpid)
-            self.service_runner.count_connections(dpid, self._partial_counts.pop(dpid),
-                                                  asked_at, self.sessions)
+    def _ask_connection_counts(self, session) -> None:
+        """One aggregate request per backend: how many connection entries it has."""
+        poll = {"asked_at": time.monotonic(), "xids": {}, "counts": {}}
+        for service in self.services.services.values():
+            for backend in service.backends.values():
+                request = codec.flow_count_request(
+                    session.dp, connection_cookie(self.settings.cookie, backend.backend_id),
+                    TABLE_CONNECTIONS)
+                session.dp.set_xid(request)
+                poll["xids"][request.xid] = backend.backend_id
+                session.send_msg(request)
+        self._connection_polls[session.dpid] = poll  # an unanswered round is dropped
+
+    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, MAIN_DISPATCHER)
+    def _aggregate_stats(self, ev):
+        session = self._session(ev.msg.datapath)
+        poll = self._connection_polls.get(session.dpid) if session else None
+        if poll is None or ev.msg.xid not in poll["xids"]:
+            return
+        try:
+            poll["counts"][poll["xids"].pop(ev.msg.xid)] = codec.flow_count(ev.msg)
+        except (AttributeError, TypeError, ValueError):
+            self.logger.warning("unreadable connection count from %s",
+                                dpid_to_str(session.dpid))
+            return
+        if not poll["xids"]:
+            del self._connection_polls[session.dpid]
+            self.service_runner.count_connections(session.dpid, poll["counts"],
+                                                  poll["asked_at"], self.sessions)
             self._drain(time.monotonic())
+
+    def _flush_connections(self) -> None:
+        """Delete the learned connection entries of backends that went down or left
+        since the last recomputation (whose slots that recomputation just moved): a
+        client retrying with the same addresses and ports (a refused SYN leaves no
+        TIME_WAIT; a UDP flow keeps its 5-tuple) then gets a live backend instead of
+        staying pinned to a dead one until the entry times out."""
+        up = {b.backend_id for s in self.services.services.values()
+              for b in s.backends.values() if b.health.up}
+        gone, self._up_backends = self._up_backends - up, up
+        for dpid in self._service_keys if gone else ():
+            session = self.sessions.get(dpid)
+            if session is not None:
+                for backend_id in gone:
+                    session.send_msg(codec.delete_flows(
+                        session.dp, connection_cookie(self.settings.cookie, backend_id),
+                        TABLE_CONNECTIONS))
 
     def _drain(self, now: float) -> None:
         """Take out the draining backends whose connections have ended (or whose
@@ -300,9 +335,6 @@ class ElasticController(app_manager.RyuApp):
         if session is None:
             return
         now = time.monotonic()
-        if self._connection_polls.get(session.dpid, (None,))[0] == ev.msg.xid:
-            self._count_connections(session.dpid, ev.msg)
-            return
         if not session.is_readback(ev.msg):
             session.add_flow_counters(ev.msg, now)
             return
@@ -411,6 +443,7 @@ class ElasticController(app_manager.RyuApp):
         pause = (lambda: hub.sleep(self.settings.wave_drain)) if moving else None
         totals = self.reconciler.send_plan(self.sessions, waves, plan, between_waves=pause,
                                            touched=touched)
+        self._flush_connections()
         self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
                                    total_seconds=round(time.monotonic() - started, 4))
         causes = self.event_log.take_causes()
@@ -477,13 +510,7 @@ class ElasticController(app_manager.RyuApp):
                     session.send_msg(codec.flow_stats_request(
                         session.dp, self.settings.cookie, TABLE_FORWARD))
                     if self.services.services and dpid in self._service_keys:
-                        request = codec.flow_stats_request(
-                            session.dp, connection_cookie(self.settings.cookie, 0),
-                            TABLE_CONNECTIONS, CONNECTION_COOKIE_MASK)
-                        session.dp.set_xid(request)
-                        self._connection_polls[dpid] = (request.xid, time.monotonic())
-                        self._partial_counts.pop(dpid, None)
-                        session.send_msg(request)
+                        self._ask_connection_counts(session)
                 except Exception:
                     self.logger.exception("polling %s failed", dpid_to_str(dpid))
 
@@ -559,6 +586,7 @@ class ElasticController(app_manager.RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
+        self.packet_ins += 1
         msg = ev.msg
         dp = msg.datapath
         session = self._session(dp)

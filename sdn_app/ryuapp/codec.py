@@ -270,8 +270,34 @@ def delete_all_flows(datapath, cookie: int):
                              match=parser.OFPMatch())
 
 
-def flow_stats_request(datapath, cookie: int, table: int | None = None,
-                       cookie_mask: int = ALL_ONES):
+def flow_count_request(datapath, cookie: int, table: int):
+    """How many entries of one table carry ``cookie``: an aggregate request, so the
+    switch counts and lists nothing (a flow dump of thousands of learned connection
+    entries stalled Open vSwitch's forwarding long enough to lose SYNs)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPAggregateStatsRequest(datapath, 0, table, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                           cookie, ALL_ONES, parser.OFPMatch())
+
+
+def flow_count(msg) -> int:
+    """The count in an aggregate reply (OpenFlow 1.3 has a field, 1.5 an OXS stat)."""
+    body = msg.body[0] if isinstance(msg.body, list) else msg.body
+    count = getattr(body, "flow_count", None)
+    if count is None:
+        stats = getattr(body, "stats", None)
+        count = dict(stats.fields).get("flow_count", 0) if stats is not None else 0
+    return int(count)
+
+
+def delete_flows(datapath, cookie: int, table: int):
+    """Remove the entries of one table that carry exactly ``cookie``."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPFlowMod(datapath, cookie=cookie, cookie_mask=ALL_ONES, table_id=table,
+                             command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY,
+                             out_group=ofp.OFPG_ANY, match=parser.OFPMatch())
+
+
+def flow_stats_request(datapath, cookie: int, table: int | None = None):
     """Our entries (by cookie), with their counters, in one table or all of them: read
     back when a switch connects (take-over) and polled for demand.  In OpenFlow 1.5 the
     counters come with the flow descriptions (OVS does not implement 1.5's separate
@@ -279,7 +305,7 @@ def flow_stats_request(datapath, cookie: int, table: int | None = None,
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     request = parser.OFPFlowDescStatsRequest if is_v15(datapath) else parser.OFPFlowStatsRequest
     return request(datapath, 0, ofp.OFPTT_ALL if table is None else table, ofp.OFPP_ANY,
-                   ofp.OFPG_ANY, cookie, cookie_mask, parser.OFPMatch())
+                   ofp.OFPG_ANY, cookie, ALL_ONES, parser.OFPMatch())
 
 
 def flow_counters(datapath, stat) -> tuple[dict, int]:

@@ -68,7 +68,6 @@ class ServiceRunner:
         self.counted: dict = {}  # dpid -> (time its count was asked for, {backend id: n})
         self.placed: list = []  # (dpid, backend id, time): least_conn placements since
         self._placing: dict = {}  # connection 5-tuple -> (backend id, time placed)
-        self.placements = 0  # connections the controller placed (least_conn), ever
 
     # -- probing ------------------------------------------------------------------------
 
@@ -239,7 +238,6 @@ class ServiceRunner:
             backend_id = backend.backend_id
             self._placing[key] = (backend_id, now)
             self.placed.append((dpid, backend_id, now))
-            self.placements += 1
         return placement(service.spec, backend_id, idle_timeout, cookie)
 
     def forget(self, service_name: str, ip: str | None = None) -> None:

@@ -42,6 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sdn_app.lab import plots  # noqa: E402
 from sdn_app.lab.emulation import (  # noqa: E402
     REPO,
     ControllerProcess,
@@ -260,8 +261,8 @@ def measure_scheduler(lb, scheduler, ctl, clients, sources, backends, args) -> d
                 answers[name] = answers.get(name, 0) + 1
     else:
         answers = merge(run_json(start(c, "connect", "--dst", lb.target, "--port", PORT,
-                                       "--count", 150, "--sources", ",".join(sources[c.name])))
-                        for c in clients)
+                                       "--count", 2 * len(sources[c.name]), "--sources",
+                                       ",".join(sources[c.name]))) for c in clients)
     before = controller_packets(ctl)
     placed = lb.placements()
     began = time.time()
@@ -272,8 +273,9 @@ def measure_scheduler(lb, scheduler, ctl, clients, sources, backends, args) -> d
     placed = lb.placements() - placed
     ok = sum(sum(r["answers"].values()) for r in rate)
     failed = sum(r["failed"] for r in rate)
-    p50 = percentile(sorted(r["latency_ms"][0] for r in rate if r["latency_ms"]), 50)
-    p99 = max((r["latency_ms"][1] for r in rate if r["latency_ms"]), default=0.0)
+    alone = run_json(start(clients[0], "connect", "--dst", lb.target, "--port", PORT,
+                           "--count", args.latency_count, "--timeout", 1))
+    p50, p99 = alone["latency_ms"] or (0.0, 0.0)
     failed_at = sorted(round(t - began, 3) for r in rate for t, name in r.pop("timeline")
                        if name is None)
     return {"shares": shares(answers, backends), "conn_per_s": round(ok / args.seconds),
@@ -307,13 +309,14 @@ def failover(lb, net, clients, backends, servers, args) -> dict:
     others_broken = sum(1 for i, name in enumerate(held["names"])
                         if name != victim.name and i in held["broken"])
     marked = lb.marked_down_at(victim, killed)
+    timeline = [[round(t - killed, 3), name is not None] for t, name in attempts]
     servers[victim.name] = serve(victim)
     wait_until(lambda: lb.is_up(victim), 15)
     return {"failed_after_kill": len(failures),
             "marked_down_after_s": round(marked - killed, 3) if marked else None,
             "no_failures_after_s": round(recovered - killed, 3) if recovered else 0.0,
             "held_on_others": sum(1 for n in held["names"] if n != victim.name),
-            "held_on_others_broken": others_broken}
+            "held_on_others_broken": others_broken, "attempts": timeline}
 
 
 def pool_changes(lb, clients, backends, spare, args) -> dict:
@@ -390,16 +393,18 @@ def serve(host, udp=False):
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def direct_latency(clients, backend) -> float:
-    results = [run_json(start(c, "connect", "--dst", backend.IP(), "--port", PORT,
-                              "--count", 200)) for c in clients]
-    return percentile(sorted(r["latency_ms"][0] for r in results), 50)
+def direct_latency(client, backend, count) -> float:
+    """p50 of connection set-up and first answer from one client straight to a backend,
+    connections one after another: the baseline of the added latency."""
+    return run_json(start(client, "connect", "--dst", backend.IP(), "--port", PORT,
+                          "--count", count))["latency_ms"][0]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--topo", default="leafspine,2,3,3")
-    parser.add_argument("--aliases", type=int, default=40)
+    parser.add_argument("--aliases", type=int, default=100)
+    parser.add_argument("--latency-count", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--failover-seconds", type=float, default=3.0)
     parser.add_argument("--out", default=str(REPO / "results" / "bench_lb.json"))
@@ -420,7 +425,7 @@ def main() -> int:
         udp_servers = [serve(h, udp=True) for h in backends]
         sources = aliases(net, clients, args.aliases)
         ping_pairs(net, all_at_once=True)
-        direct = direct_latency(clients, backends[0])
+        direct = direct_latency(clients[0], backends[0], args.latency_count)
         results["direct_latency_p50_ms"] = direct
         log("straight to a backend: p50 %.2f ms" % direct)
         lbs = [Ours(ctl, net, backends), HAProxy(lb_host, backends, spare, tuned=False),
@@ -454,6 +459,10 @@ def main() -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     report(results)
+    attempts = {name: out["failover"]["attempts"] for name, out in results["lbs"].items()}
+    print("plot: %s" % plots.attempts_around(attempts, Path(args.out).with_suffix(".png"),
+                                             "New connections while a backend dies (%s)"
+                                             % results["topology"]))
     return 0
 
 
@@ -470,8 +479,9 @@ def report(results) -> None:
                          "%.2f" % (m["latency_p50_ms"] - direct), "%.2f" % m["latency_p99_ms"]])
     print(table(["load balancer", "scheduler", "shares %", "conns", "conn/s", "failed",
                  "packet-ins/conn", "added p50 ms", "p99 ms"], rows))
-    print("\n(added latency: connection set-up and first answer, p50, minus %.2f ms "
-          "straight to a backend)" % direct)
+    print("\n(conn/s: every client connecting back to back; added p50 and p99: one client "
+          "alone, connection set-up and first answer, minus %.2f ms (p50) straight to a "
+          "backend)" % direct)
     rows = []
     for name, out in results["lbs"].items():
         f, c, s = out["failover"], out["pool_changes"], out["source_moves"]

@@ -1,4 +1,5 @@
-"""PNG plots of VR scenario runs (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of VR scenario runs and service benchmarks (matplotlib, Agg backend: no
+display needed)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,24 @@ def completion_cdf(runs: dict, path: Path, phase_names=("crowd",), budget_ms=20.
     axis.set_xlabel("frame completion time, ms (log; 10 s = never completed)")
     axis.set_ylabel("fraction of frames")
     axis.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def attempts_around(rows: dict, path: Path, title: str) -> Path:
+    """Connection attempts around an event at time 0, one row per label (``rows``:
+    label -> [[seconds, answered], ...]): answered ones green, failed ones red."""
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.8 * len(rows)))
+    for row, attempts in enumerate(rows.values()):
+        for ok, colour, name in ((True, "tab:green", "answered"), (False, "tab:red",
+                                                                    "failed")):
+            xs = [t for t, answered in attempts if answered == ok]
+            ax.scatter(xs, [row] * len(xs), s=4, color=colour,
+                       label=name if row == 0 else None)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.set_xlabel("seconds since the event")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
 

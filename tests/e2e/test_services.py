@@ -124,3 +124,36 @@ def test_service_requests_are_checked(service):
     assert call("GET", "/v1/services/web") == 404
     assert ctl.get("/v1/services") == []
     assert ctl.alive()
+
+
+def test_least_conn_evens_held_connections_and_a_drained_backend_leaves(service):
+    ctl, net, backends, _ = service
+    assert ctl.request("/v1/services/web", "DELETE")[0] == 200
+    body = {"name": "web", "vip": VIP, "port": PORT, "protocol": "tcp",
+            "scheduler": "least_conn",
+            "backends": [{"ip": backends[0].IP(), "weight": 1},
+                         {"ip": backends[1].IP(), "weight": 3}]}
+    status, answer = ctl.request("/v1/services", "POST", json.dumps(body).encode())
+    assert status == 201, answer
+    assert wait_until(lambda: set(states(ctl).values()) == {"up"}, 5), states(ctl)
+    holder = net.hosts[2].popen(
+        [sys.executable, "-m", "sdn_app.lab.service_load", "hold", "--dst", VIP, "--port",
+         str(PORT), "--count", "40", "--seconds", "2"], cwd=str(REPO),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    busy = backends[1].IP()
+    assert ctl.request("/v1/services/web/backends/%s" % busy, "PUT",
+                       b'{"state": "draining"}')[0] == 200
+    out, _ = holder.communicate(timeout=30)
+    held = json.loads(out.decode().strip().splitlines()[-1])
+    # each connection went where the fewest were per unit of weight: 10 and 30
+    counts = {name: held["names"].count(name) for name in set(held["names"])}
+    assert abs(counts.get(backends[1].name, 0) - 30) <= 1, counts
+    assert not held["broken"], "draining keeps established connections"
+    # once its connections have closed the drained backend leaves the pool
+    assert wait_until(lambda: busy not in states(ctl), 10), states(ctl)
+    removed = [e for e in ctl.get("/v1/events") if e["event"] == "backend_removed"]
+    assert removed and removed[-1]["ip"] == busy
+    assert removed[-1]["reason"] == "connections ended"
+    result = connect(net.hosts[3], 20)
+    assert result["answers"] == {backends[0].name: 20}, result

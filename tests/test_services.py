@@ -65,6 +65,11 @@ def test_a_service_definition_with_defaults():
     ({"name": "a b"}, "service.name"),
     ({"vip": "10.0.0.2"}, "service.vip"),
     ({"extra": 1}, "service"),
+    ({"adaptive": "yes"}, "service.adaptive"),
+    ({"slow_start_ms": -5}, "service.slow_start_ms"),
+    ({"drain_timeout_ms": 1.5}, "service.drain_timeout_ms"),
+    ({"backends": [{"ip": "10.0.0.2", "max_connections": -1}]},
+     "service.backends[0].max_connections"),
 ])
 def test_bad_definitions_name_the_field(change, field):
     with pytest.raises(ValueError) as err:
@@ -435,3 +440,49 @@ def test_the_shared_slot_table_survives_forgetting_switches_that_left():
     service.backends["10.0.0.3"].health.up = False
     after = service.slots()
     assert all(b == a for b, a in zip(before, after, strict=True) if b != gone)
+
+
+def test_adaptive_weights_turn_new_connections_away_from_a_loaded_backend():
+    table, service = up_service(adaptive=True, backends=[
+        {"ip": "10.0.0.2", "weight": 1}, {"ip": "10.0.0.3", "weight": 1}])
+    slow, fast = (service.backends[ip] for ip in ("10.0.0.2", "10.0.0.3"))
+    no_rate = {}
+    # a slow backend's connections pile up: 30 active against 10 at equal weights
+    active = {slow.backend_id: 30, fast.backend_id: 10}
+    assert service.adapt(active, no_rate, now=0.0, threshold=0.05, hold=5.0)
+    assert slow.load_factor < 1.0 == fast.load_factor
+    assert service.eligible()["10.0.0.2"] < service.eligible()["10.0.0.3"]
+    first = slow.load_factor
+    assert not service.adapt(active, no_rate, now=2.0, threshold=0.05, hold=5.0), "hold"
+    assert service.adapt(active, no_rate, now=6.0, threshold=0.05, hold=5.0)
+    assert slow.load_factor < first, "still above its share: lower again"
+    # loads even out at these factors: an equilibrium, nothing moves
+    even = {slow.backend_id: 20, fast.backend_id: 20}
+    held = slow.load_factor
+    assert not service.adapt(even, no_rate, now=12.0, threshold=0.05, hold=5.0)
+    assert slow.load_factor == held
+    # it stops being slow: with fewer new connections its load falls under its share,
+    # and its factor climbs back to its full weight
+    light = {slow.backend_id: 5, fast.backend_id: 20}
+    for t in range(18, 200, 6):
+        service.adapt(light, no_rate, now=float(t), threshold=0.05, hold=5.0)
+    assert slow.load_factor == 1.0 and fast.load_factor < 1.0
+    # a hot backend (more traffic at equal connections) gets less as well
+    slow.load_factor = fast.load_factor = 1.0
+    hot = {"10.0.0.2": 9e6, "10.0.0.3": 1e6}
+    assert service.adapt(even, hot, now=500.0, threshold=0.05, hold=5.0)
+    assert slow.load_factor < fast.load_factor
+    # too little load to judge, or a service that is not adaptive: nothing changes
+    assert not service.adapt({slow.backend_id: 3}, {}, now=600.0, threshold=0.05, hold=5.0)
+    _, fixed = up_service()
+    assert not fixed.adapt(active, no_rate, now=0.0, threshold=0.05, hold=5.0)
+
+
+def test_adaptive_factors_never_starve_a_backend():
+    table, service = up_service(adaptive=True, backends=[
+        {"ip": "10.0.0.2"}, {"ip": "10.0.0.3"}])
+    ids = [b.backend_id for b in service.backends.values()]
+    for t in range(0, 600, 6):
+        service.adapt({ids[0]: 1000, ids[1]: 1}, {}, float(t), 0.01, 5.0)
+    assert min(b.load_factor for b in service.backends.values()) >= 0.1
+    assert ids[0] in service.slots(), "the loaded backend still has a slot or more"

@@ -59,6 +59,10 @@ MAX_WEIGHT = 1000
 # least_conn does not hash: the controller places each new connection.
 HASH_FIELDS = {"wrr": "l3l4", "source_hash": "src", "nearest": "l3l4"}
 SLOW_START_STEPS = 10  # a slow-starting backend's weight grows in tenths
+# Adaptive weights: what is enough load to adapt to, and the least a factor may be.
+ADAPTIVE_MIN_CONNECTIONS = 10
+ADAPTIVE_MIN_BPS = 100_000.0
+ADAPTIVE_FLOOR = 0.1
 UP, DOWN, DRAINING = "up", "down", "draining"
 
 
@@ -99,6 +103,7 @@ class ServiceSpec:
     health: HealthSpec = field(default_factory=HealthSpec)
     slow_start_ms: int = 0  # a backend that comes up ramps to its weight over this
     drain_timeout_ms: int = 300_000  # a draining backend leaves after this at the latest
+    adaptive: bool = False  # weights scaled down for backends loaded above their share
 
     @property
     def ip_proto(self) -> int:
@@ -109,7 +114,7 @@ class ServiceSpec:
                 "protocol": self.protocol, "scheduler": self.scheduler,
                 "backends": [backend_dict(b) for b in self.backends],
                 "health": dict(vars(self.health)), "slow_start_ms": self.slow_start_ms,
-                "drain_timeout_ms": self.drain_timeout_ms}
+                "drain_timeout_ms": self.drain_timeout_ms, "adaptive": self.adaptive}
 
 
 def backend_dict(backend: BackendSpec) -> dict:
@@ -137,6 +142,12 @@ def _keys(obj, where: str, required: set, optional: set) -> dict:
 def _int(value, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         _fail(where, "must be an integer from %d to %d, got %r" % (low, high, value))
+    return value
+
+
+def _bool(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        _fail(where, "must be true or false, got %r" % (value,))
     return value
 
 
@@ -182,7 +193,7 @@ def parse_backend(obj, where: str = "backend", default_port: int | None = None) 
 def parse_service(obj, where: str = "service") -> ServiceSpec:
     """A ServiceSpec from its JSON form; ValueError naming the field that is wrong."""
     obj = _keys(obj, where, {"name", "vip", "port", "protocol", "backends"},
-                {"scheduler", "health", "slow_start_ms", "drain_timeout_ms"})
+                {"scheduler", "health", "slow_start_ms", "drain_timeout_ms", "adaptive"})
     name = obj["name"]
     if not isinstance(name, str) or not name or len(name) > 64 or not all(
             c.isalnum() or c in "-_." for c in name):
@@ -206,7 +217,8 @@ def parse_service(obj, where: str = "service") -> ServiceSpec:
         slow_start_ms=_int(obj.get("slow_start_ms", 0), where + ".slow_start_ms", 0,
                            3_600_000),
         drain_timeout_ms=_int(obj.get("drain_timeout_ms", 300_000),
-                              where + ".drain_timeout_ms", 0, 86_400_000))
+                              where + ".drain_timeout_ms", 0, 86_400_000),
+        adaptive=_bool(obj.get("adaptive", False), where + ".adaptive"))
     if spec.vip in ips:
         _fail(where + ".vip", "is also a backend's address")
     if spec.health.kind in PROTOCOLS and spec.health.kind != spec.protocol:
@@ -338,6 +350,7 @@ class BackendState:
     draining_since: float | None = None  # when the controller first saw it draining
     slow_start_from: float | None = None  # when it came up into a pool that was live
     effective_weight: float = 0.0  # as new connections last saw it (0: takes none)
+    load_factor: float = 1.0  # adaptive: the part of its weight its measured load allows
 
     @property
     def state(self) -> str:
@@ -374,6 +387,7 @@ class Service:
         self._slot_owners: dict = {}
         self._last_pick: dict[str, int] = {}  # least_conn: ip -> when last picked
         self.placements = 0  # connections placed by least_conn (the controller), ever
+        self._adapted_at = float("-inf")  # when adaptive factors last changed
         for backend in spec.backends:
             self.add_backend(backend)
 
@@ -435,7 +449,7 @@ class Service:
         if active is not None:
             pool = [b for b in pool if not b.saturated(active.get(b.backend_id, 0))] or pool
         weights = {b.spec.ip: b.spec.weight * b.ramp(now, self.spec.slow_start_ms)
-                   for b in pool}
+                   * (b.load_factor if self.spec.adaptive else 1.0) for b in pool}
         for ip, backend in self.backends.items():
             backend.effective_weight = weights.get(ip, 0.0)
         return weights
@@ -483,6 +497,56 @@ class Service:
         self.placements += 1
         self._last_pick[ip] = self.placements
         return self.backends[ip]
+
+    def adapt(self, active: dict, rates: dict, now: float, threshold: float,
+              hold: float) -> bool:
+        """Adaptive weights: scale each backend's weight by how its measured load
+        compares with its share of the weight, so a slow backend (its connections last,
+        so they pile up) or a hot one (more bytes per connection) gets fewer new
+        connections.  Load is the mean of its share of the active connections
+        (``active``: {backend id: n}) and of the traffic toward it (``rates``: {ip:
+        bits/s}), each counted only once there is enough of it to mean something.  A
+        step moves a factor by the square root of target / load (gentle, so the
+        feedback does not swing); the factors are scaled so the largest is 1 and none
+        goes below ADAPTIVE_FLOOR (a backend keeps being measured).  Damped like the TE
+        weights: applied only when some backend's share moves by more than
+        ``threshold`` and the last change is ``hold`` s old.  True if applied."""
+        if not self.spec.adaptive:
+            return False
+        pool = [b for b in self.backends.values() if b.takes_new_connections()]
+        if len(pool) < 2 or now - self._adapted_at < hold:
+            return False
+        signals = []
+        conns = {b.spec.ip: active.get(b.backend_id, 0) for b in pool}
+        if sum(conns.values()) >= ADAPTIVE_MIN_CONNECTIONS:
+            signals.append(conns)
+        bps = {b.spec.ip: rates.get(b.spec.ip, 0.0) for b in pool}
+        if sum(bps.values()) >= ADAPTIVE_MIN_BPS:
+            signals.append(bps)
+        if not signals:
+            return False
+        total_weight = sum(b.spec.weight for b in pool)
+        factors = {}
+        for backend in pool:
+            ip = backend.spec.ip
+            load = sum(sig[ip] / sum(sig.values()) for sig in signals) / len(signals)
+            target = backend.spec.weight / total_weight
+            factors[ip] = backend.load_factor * (target / max(load, 1e-6)) ** 0.5
+        top = max(factors.values())
+        factors = {ip: max(ADAPTIVE_FLOOR, f / top) for ip, f in factors.items()}
+
+        def shares(of):
+            weights = {b.spec.ip: b.spec.weight * of(b) for b in pool}
+            total = sum(weights.values())
+            return {ip: w / total for ip, w in weights.items()}
+        old = shares(lambda b: b.load_factor)
+        new = shares(lambda b: factors[b.spec.ip])
+        if max(abs(new[ip] - old[ip]) for ip in new) <= threshold:
+            return False
+        for backend in pool:
+            backend.load_factor = factors[backend.spec.ip]
+        self._adapted_at = now
+        return True
 
     def drained(self, active: dict, counted_at: float, now: float) -> list:
         """[(ip, reason)] of draining backends that may leave the pool: all their
@@ -599,7 +663,8 @@ class ServiceTable:
                                 active_connections=connections.get(b.backend_id, 0),
                                 rate_bps=round(rate_of(b.spec.ip), 1),
                                 health_checks=b.health.checks,
-                                effective_weight=round(b.effective_weight, 2))
+                                effective_weight=round(b.effective_weight, 2),
+                                load_factor=round(b.load_factor, 3))
                            for b in service.backends.values()]
         out["slots"] = service.slot_counts()
         out["controller_placements"] = service.placements
@@ -626,6 +691,14 @@ class ServiceTable:
         """Which capped backends are at their cap (the slots change when this does)."""
         return tuple(b.backend_id for s in self.services.values()
                      for b in s.backends.values() if b.saturated(active.get(b.backend_id, 0)))
+
+    def adapt(self, active: dict, rate_of, now: float, threshold: float,
+              hold: float) -> list:
+        """Names of the adaptive services whose weights changed (``Service.adapt``;
+        ``rate_of(ip)``: bits/s toward a backend)."""
+        return [name for name, service in self.services.items() if service.spec.adaptive
+                and service.adapt(active, {ip: rate_of(ip) for ip in service.backends},
+                                  now, threshold, hold)]
 
     def drained(self, active: dict, counted_at: float, now: float) -> list:
         """[(service name, ip, reason)] of draining backends that may leave."""

@@ -165,7 +165,9 @@ class ElasticController(app_manager.RyuApp):
             del self._connection_polls[session.dpid]
             self.service_runner.count_connections(session.dpid, poll["counts"],
                                                   poll["asked_at"], self.sessions)
-            self._drain(time.monotonic())
+            now = time.monotonic()
+            self._drain(now)
+            self._adapt(now)
 
     def _flush_connections(self) -> None:
         """Delete the learned connection entries of backends that went down or left
@@ -192,6 +194,15 @@ class ElasticController(app_manager.RyuApp):
             self.services.get(name).remove_backend(ip)
             self.services_changed("backend_removed", service=name, ip=ip, reason=why)
         self._slots_may_change(now)
+
+    def _adapt(self, now: float) -> None:
+        """Adaptive services follow their backends' measured load (damped)."""
+        for name in self.services.adapt(self.connections, self.rate_toward, now,
+                                        self.settings.rebalance_threshold,
+                                        self.settings.rebalance_hold):
+            factors = {ip: round(b.load_factor, 3)
+                       for ip, b in self.services.get(name).backends.items()}
+            self.services_changed("backend_weights", service=name, load_factors=factors)
 
     def _slots_may_change(self, now: float) -> None:
         """Rebuild the services' entries when a slow start steps on or a capped

@@ -88,10 +88,10 @@ class Ours:
         self.ctl, self.net, self.backends = ctl, net, backends
         self.target = VIP
 
-    def configure(self, scheduler, spare=None):
+    def configure(self, scheduler, adaptive=False):
         self.ctl.request("/v1/services/web", "DELETE")
         body = {"name": "web", "vip": VIP, "port": PORT, "protocol": "tcp",
-                "scheduler": scheduler,
+                "scheduler": scheduler, "adaptive": adaptive,
                 "backends": [{"ip": h.IP(), "weight": w} for h, w in
                              zip(self.backends, WEIGHTS, strict=True)]}
         status, answer = self.ctl.request("/v1/services", "POST", json.dumps(body).encode())
@@ -148,7 +148,7 @@ class HAProxy:
         self.socket = os.path.join(self.dir, "admin.sock")
         self.proc = None
 
-    def configure(self, scheduler, spare=None):
+    def configure(self, scheduler, adaptive=False):
         self.stop()
         check = "check inter 200 rise 2 fall 3" if self.tuned else "check"
         lines = ["global", "    maxconn 4096", "    stats socket %s mode 600 level admin"
@@ -370,6 +370,37 @@ def source_moves(lb, clients, sources, backends) -> dict:
             "on_the_leaver_pct": round(100.0 * gone / max(len(answered), 1), 1)}
 
 
+def slow_backend(lb, clients, backends, servers, args) -> dict:
+    """The weight-3 backend turns slow (answers after --slow-ms): open-loop arrivals
+    from every client, per scheduler the share each backend got and the latency."""
+    slow = backends[2]
+    servers[slow.name].kill()
+    servers[slow.name].wait()
+    servers[slow.name] = serve(slow, delay_ms=args.slow_ms)
+    variants = [("wrr", False), ("wrr", True), ("least_conn", False)] if isinstance(
+        lb, Ours) else [("wrr", False), ("least_conn", False)]
+    out = {}
+    for scheduler, adaptive in variants:
+        lb.configure(scheduler, adaptive)
+        results = [run_json(p) for p in [
+            start(c, "arrivals", "--dst", lb.target, "--port", PORT, "--rate",
+                  args.arrival_rate, "--seconds", args.slow_seconds, "--timeout",
+                  args.slow_ms / 1000.0 + 3) for c in clients]]
+        label = scheduler + (" + adaptive" if adaptive else "")
+        out[label] = {
+            "shares": shares(merge(results), backends),
+            "failed": sum(r["failed"] for r in results),
+            "latency_p50_ms": percentile(sorted(r["latency_ms"][0] for r in results
+                                                if r["latency_ms"]), 50),
+            "latency_p99_ms": max((r["latency_ms"][1] for r in results if r["latency_ms"]),
+                                  default=0.0)}
+        log("  %s: %s" % (label, out[label]))
+    servers[slow.name].kill()
+    servers[slow.name].wait()
+    servers[slow.name] = serve(slow)
+    return out
+
+
 def udp_service(ctl, clients, backends) -> dict:
     body = {"name": "dns-like", "vip": VIP, "port": UDP_PORT, "protocol": "udp",
             "backends": [{"ip": h.IP(), "weight": w, "port": UDP_PORT}
@@ -387,9 +418,10 @@ def udp_service(ctl, clients, backends) -> dict:
             "latency_p50_ms": percentile(sorted(r["latency_ms"][0] for r in results), 50)}
 
 
-def serve(host, udp=False):
-    args = ["serve", "--port", UDP_PORT if udp else PORT, "--name", host.name]
-    return host.popen([*LOAD, *map(str, args + (["--udp"] if udp else []))], cwd=str(REPO),
+def serve(host, udp=False, delay_ms=0.0):
+    args = ["serve", "--port", UDP_PORT if udp else PORT, "--name", host.name,
+            "--delay-ms", delay_ms] + (["--udp"] if udp else [])
+    return host.popen([*LOAD, *map(str, args)], cwd=str(REPO),
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -405,12 +437,18 @@ def main() -> int:
     parser.add_argument("--topo", default="leafspine,2,3,3")
     parser.add_argument("--aliases", type=int, default=100)
     parser.add_argument("--latency-count", type=int, default=300)
+    parser.add_argument("--slow-ms", type=float, default=1500.0,
+                        help="how late the slow backend answers")
+    parser.add_argument("--arrival-rate", type=float, default=40.0,
+                        help="new connections per second per client, slow-backend phase")
+    parser.add_argument("--slow-seconds", type=float, default=12.0)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--failover-seconds", type=float, default=3.0)
     parser.add_argument("--out", default=str(REPO / "results" / "bench_lb.json"))
     parser.add_argument("--only", choices=("ours", "haproxy"), help="one side only")
     args = parser.parse_args()
-    results: dict = {"topology": args.topo, "weights": WEIGHTS, "lbs": {}}
+    results: dict = {"topology": args.topo, "weights": WEIGHTS, "lbs": {},
+                     "slow_ms": args.slow_ms, "arrival_rate": args.arrival_rate}
     with ControllerProcess(log_path=Path(args.out).with_suffix(".controller.log")) as ctl, \
             emulated_network(args.topo, ctl.of_port) as net:
         wait_converged(ctl, net)
@@ -447,6 +485,8 @@ def main() -> int:
                 out["pool_changes"] = pool_changes(lb, clients, backends, spare, args)
                 log("%s: source hash, one backend leaves" % lb.name)
                 out["source_moves"] = source_moves(lb, clients, sources, backends)
+                log("%s: a slow backend" % lb.name)
+                out["slow_backend"] = slow_backend(lb, clients, backends, servers, args)
                 lb.stop()
             log("ours: UDP request/response")
             results["udp"] = udp_service(ctl, clients, backends)
@@ -497,6 +537,15 @@ def report(results) -> None:
                  "failed conns",
                  "held on others broken", "add+reweight+drain: held broken", "new failed",
                  "source hash moved % (1 of 3 leaves)"], rows))
+    rows = [[name, label, m["shares"], m["failed"], "%.1f" % m["latency_p50_ms"],
+             "%.1f" % m["latency_p99_ms"]]
+            for name, out in results["lbs"].items()
+            for label, m in out.get("slow_backend", {}).items()]
+    if rows:
+        print("\nThe weight-3 backend answers %.0f ms late; open-loop arrivals, %.0f/s per "
+              "client:" % (results["slow_ms"], results["arrival_rate"]))
+        print(table(["load balancer", "scheduler", "shares %", "failed", "p50 ms",
+                     "p99 ms"], rows))
     udp = results.get("udp")
     if udp:
         print("\nUDP request/response via our VIP: shares %s, %d failed, p50 %.2f ms "

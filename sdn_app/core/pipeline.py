@@ -73,7 +73,7 @@ TABLE_SPLIT = 2
 TABLE_CONNECTIONS = 3
 TABLE_SERVICE = 4
 TABLE_SLOTS = 5
-CONNECTION_FIN_TIMEOUT = 2
+CONNECTION_FIN_TIMEOUT = 1  # s; the least OVS allows: a closed connection still counts this long
 MAX_SPLIT_SLOTS = 16  # hash slots per split: weights are rounded to sixteenths at most
 
 ETH_TYPE_ARP = 0x0806

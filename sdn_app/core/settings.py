@@ -70,7 +70,7 @@ class Settings:
             "core/services.py) loaded at start; a bad file stops the controller.")
     connection_idle_timeout: int = _setting(
         60, "Seconds of silence after which a switch forgets a service connection's "
-            "backend (TCP ones also end 2 s after FIN or RST).", min=1, max=3600)
+            "backend (TCP ones also end 1 s after FIN or RST).", min=1, max=3600)
     # ((dpid, port, Mbit/s), ...); written '<dpid hex>/<port>:<Mbit/s>,...'
     link_capacity_mbps: tuple = _setting(
         (), "Capacity of switch ports, overriding the advertised speed: "

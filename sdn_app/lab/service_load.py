@@ -1,15 +1,19 @@
 """Real TCP and UDP servers and clients for service tests, run inside Mininet hosts.
 
     python -m sdn_app.lab.service_load serve --port 8000 --name h3 [--udp]
-        answers every connection with its name, then keeps it open until the client
-        closes (so a connection can be held open across a pool change); with --udp,
-        answers every datagram with its name (request/response);
+        answers every connection with its name (after --delay-ms: a slow backend),
+        then keeps it open until the client closes (so a connection can be held open
+        across a pool change); with --udp, answers every datagram with its name
+        (request/response);
     python -m sdn_app.lab.service_load connect --dst 10.0.0.100 --port 8000 --count 300
         opens connections one after another (or for --seconds, if given), reads the
         name that answered, closes; prints JSON {"answers": {name: n}, "failed": n,
         "seconds": s, "latency_ms": [p50, p99]}, and with --timeline every attempt as
         [wall-clock start, name or null]; with --udp each attempt is one request from
         a new source port;
+    python -m sdn_app.lab.service_load arrivals --dst 10.0.0.100 --port 8000 --rate 50
+        opens a connection every 1/rate s, each in its own thread (open-loop, as
+        independent users arrive), for --seconds; prints answers, failed, latency_ms;
     python -m sdn_app.lab.service_load hold --dst 10.0.0.100 --port 8000 --count 5
         opens ``count`` connections, prints the names that answered, then every second
         checks each one still echoes; prints JSON {"names": [...], "broken": [...]} at the
@@ -23,11 +27,14 @@ import json
 import socket
 import socketserver
 import sys
+import threading
 import time
 
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self):
+        if self.server.delay:  # a slow backend: it takes this long to answer
+            time.sleep(self.server.delay)
         self.request.sendall(self.server.name.encode() + b"\n")
         while True:
             try:
@@ -45,7 +52,7 @@ class _Server(socketserver.ThreadingTCPServer):
     request_queue_size = 512
 
 
-def serve(port: int, name: str, udp: bool = False) -> None:
+def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0) -> None:
     if udp:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("0.0.0.0", port))
@@ -53,7 +60,7 @@ def serve(port: int, name: str, udp: bool = False) -> None:
             _, peer = sock.recvfrom(2048)
             sock.sendto(name.encode() + b"\n", peer)
     server = _Server(("0.0.0.0", port), _Handler)
-    server.name = name
+    server.name, server.delay = name, delay_ms / 1000.0
     server.serve_forever()
 
 
@@ -117,6 +124,43 @@ def connect(dst: str, port: int, count: int, timeout: float, seconds: float = 0.
     return out
 
 
+def arrivals(dst: str, port: int, rate: float, seconds: float, timeout: float) -> dict:
+    """Open-loop load: a new connection every 1/``rate`` s for ``seconds``, each in its
+    own thread whether or not the earlier ones were answered (as independent users
+    arrive), so a slow backend's connections pile up."""
+    results: list = []
+    lock = threading.Lock()
+
+    def one():
+        began = time.monotonic()
+        try:
+            sock, name = _open(dst, port, timeout)
+            sock.close()
+        except OSError:
+            name = None
+        with lock:
+            results.append((name, 1000.0 * (time.monotonic() - began)))
+    threads = []
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < seconds:
+        thread = threading.Thread(target=one, daemon=True)
+        thread.start()
+        threads.append(thread)
+        n += 1
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))
+    for thread in threads:
+        thread.join(timeout + 1.0)
+    answers: dict = {}
+    for name, _ in results:
+        if name is not None:
+            answers[name] = answers.get(name, 0) + 1
+    latencies = sorted(ms for name, ms in results if name is not None)
+    return {"answers": answers, "failed": n - sum(answers.values()),
+            "latency_ms": [round(latencies[int(q * (len(latencies) - 1))], 3)
+                           for q in (0.5, 0.99)] if latencies else []}
+
+
 def hold(dst: str, port: int, count: int, seconds: float, timeout: float) -> dict:
     held = [_open(dst, port, timeout) for _ in range(count)]
     print(json.dumps({"names": [name for _, name in held]}), flush=True)
@@ -145,6 +189,13 @@ def main(argv=None) -> int:
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--name", required=True)
     s.add_argument("--udp", action="store_true")
+    s.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
+    a = sub.add_parser("arrivals")
+    a.add_argument("--dst", required=True)
+    a.add_argument("--port", type=int, required=True)
+    a.add_argument("--rate", type=float, default=50.0, help="new connections per second")
+    a.add_argument("--seconds", type=float, default=5.0)
+    a.add_argument("--timeout", type=float, default=3.0)
     for name in ("connect", "hold"):
         c = sub.add_parser(name)
         c.add_argument("--dst", required=True)
@@ -157,7 +208,11 @@ def main(argv=None) -> int:
         c.add_argument("--sources", default="", help="comma-separated local addresses")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.port, args.name, args.udp)
+        serve(args.port, args.name, args.udp, args.delay_ms)
+        return 0
+    if args.command == "arrivals":
+        print(json.dumps(arrivals(args.dst, args.port, args.rate, args.seconds,
+                                  args.timeout)))
         return 0
     if args.command == "connect":
         print(json.dumps(connect(args.dst, args.port, args.count, args.timeout,

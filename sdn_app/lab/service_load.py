@@ -13,7 +13,8 @@
         a new source port;
     python -m sdn_app.lab.service_load arrivals --dst 10.0.0.100 --port 8000 --rate 50
         opens a connection every 1/rate s, each in its own thread (open-loop, as
-        independent users arrive), for --seconds; prints answers, failed, latency_ms;
+        independent users arrive), for --seconds; prints answers, failed, latency_ms
+        [p50, p99] and latency_mean_ms;
     python -m sdn_app.lab.service_load hold --dst 10.0.0.100 --port 8000 --count 5
         opens ``count`` connections, prints the names that answered, then every second
         checks each one still echoes; prints JSON {"names": [...], "broken": [...]} at the
@@ -158,7 +159,9 @@ def arrivals(dst: str, port: int, rate: float, seconds: float, timeout: float) -
     latencies = sorted(ms for name, ms in results if name is not None)
     return {"answers": answers, "failed": n - sum(answers.values()),
             "latency_ms": [round(latencies[int(q * (len(latencies) - 1))], 3)
-                           for q in (0.5, 0.99)] if latencies else []}
+                           for q in (0.5, 0.99)] if latencies else [],
+            "latency_mean_ms": round(sum(latencies) / len(latencies), 3) if latencies
+            else None}
 
 
 def hold(dst: str, port: int, count: int, seconds: float, timeout: float) -> dict:

@@ -634,12 +634,8 @@ class ElasticController(app_manager.RyuApp):
             # ARP for a VIP, or a frame for one (a health check's answer): ours alone
             verdict.outputs = {}
             verdict.arp_reply_mac = vip_asked
-            if ip_pkt is not None and not self.service_runner.answer(pkt, now):
-                steps = self.service_runner.place(
-                    dp.id, pkt, now, self.settings.connection_idle_timeout,
-                    self.settings.cookie)
-                if steps is not None:
-                    session.send_msg(codec.packet_out_steps(dp, in_port, steps, msg.data))
+            if ip_pkt is not None:
+                self._for_a_vip(session, in_port, pkt, msg.data, now)
         if verdict.learned:
             self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
                              dpid_to_str(dp.id), in_port)
@@ -652,6 +648,21 @@ class ElasticController(app_manager.RyuApp):
             out = self.sessions.get(out_dpid)
             if out is not None:
                 out.send_msg(codec.packet_out(out.dp, ports, msg.data))
+
+    def _for_a_vip(self, session, in_port: int, pkt, data: bytes, now: float) -> None:
+        """A health check's answer, or (least_conn) a connection's first frame."""
+        try:
+            if self.service_runner.answer(pkt, now):
+                return
+            steps = self.service_runner.place(session.dpid, pkt, now,
+                                              self.settings.connection_idle_timeout,
+                                              self.settings.cookie)
+        except Exception as exc:  # a malformed frame must not stop the packet-in path
+            self.logger.warning("unreadable frame for a VIP from %s: %s",
+                                dpid_to_str(session.dpid), exc)
+            return
+        if steps is not None:
+            session.send_msg(codec.packet_out_steps(session.dp, in_port, steps, data))
 
     def _lldp_in(self, session, in_port, pkt):
         origin = codec.parse_lldp(pkt)

@@ -157,3 +157,17 @@ def test_least_conn_evens_held_connections_and_a_drained_backend_leaves(service)
     assert removed[-1]["reason"] == "connections ended"
     result = connect(net.hosts[3], 20)
     assert result["answers"] == {backends[0].name: 20}, result
+
+
+def test_a_backend_whose_link_is_cut_is_marked_down_and_avoided(service):
+    ctl, net, backends, _ = service
+    cut = backends[1]  # the weight-3 backend
+    switch = cut.defaultIntf().link.intf2.node
+    cut_at = time.monotonic()
+    net.configLinkStatus(cut.name, switch.name, "down")
+    assert wait_until(lambda: states(ctl)[cut.IP()] == "down", 3), states(ctl)
+    assert time.monotonic() - cut_at <= 1.5  # 3 silent probes, 200 ms apart
+    result = connect(net.hosts[3], 50)
+    assert (result["answers"], result["failed"]) == ({backends[0].name: 50}, 0), result
+    net.configLinkStatus(cut.name, switch.name, "up")
+    assert wait_until(lambda: states(ctl)[cut.IP()] == "up", 5), states(ctl)

@@ -53,6 +53,9 @@ class FakeApp:
     def rate_toward(self, ip):
         return 0.0
 
+    def now(self):
+        return 10.0
+
     def services_changed(self, kind, **details):
         self.changes.append((kind, details))
 
@@ -211,6 +214,32 @@ def test_services_over_rest(api):
     assert [kind for kind, _ in api.app.changes] == [
         "service_added", "backend_added", "backend_changed", "backend_changed",
         "backend_removed", "service_removed"]
+
+
+def test_scaling_over_rest(api):
+    api.app.services = ServiceTable()
+    api.app.changes = []
+    service = {"name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",
+               "backends": [{"ip": "10.0.0.2"}],
+               "scaling": {"policy": "reactive", "max_backends": 3,
+                           "standby": [{"ip": "10.0.0.3"}, {"ip": "10.0.0.4"}]}}
+    assert api("/v1/services", "POST", json.dumps(service).encode())[0] == 201
+    status, body = api("/v1/services/web/scaling")
+    assert status == 200 and body["policy"]["policy"] == "reactive"
+    assert body["current"] == 1 and body["series"] == [] and body["decisions"] == []
+    assert [b["ip"] for b in body["policy"]["standby"]] == ["10.0.0.3", "10.0.0.4"]
+    status, body = api("/v1/services/web/scaling", "PUT",
+                       b'{"policy": "predictive", "target": 50}')
+    assert status == 200 and body["policy"]["policy"] == "predictive"
+    assert body["policy"]["max_backends"] == 3, "fields left out keep their values"
+    for bad in (b"{", b'{"policy": "magic"}', b'{"max_backends": 0, "min_backends": 1}',
+                b'{"standby": [{"ip": "10.0.0.100"}]}', b'{"x": 1}'):
+        status, body = api("/v1/services/web/scaling", "PUT", bad)
+        assert status == 400 and "error" in body, bad
+    assert api("/v1/services/nope/scaling")[0] == 404
+    assert api("/v1/services/nope/scaling", "PUT", b"{}")[0] == 404
+    assert [kind for kind, _ in api.app.changes] == ["service_added", "scaling_changed"]
+    api("/v1/services/web", "DELETE")
 
 
 def test_events(api):

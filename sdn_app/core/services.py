@@ -30,9 +30,9 @@ slot tables and the flow entries (pipeline terms) the plan adds for services.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from dataclasses import dataclass, field, replace
 
+from .fields import boolean, choice, fail, integer, ipv4, keys
 from .pipeline import (
     ETH_TYPE_IPV4,
     PRIORITY_FORWARD,
@@ -48,6 +48,7 @@ from .pipeline import (
     TO_CONTROLLER,
     entry,
 )
+from .scaling import Scaler, ScalingSpec, parse_scaling
 
 PROTOCOLS = {"tcp": 6, "udp": 17}
 SCHEDULERS = ("wrr", "least_conn", "source_hash", "nearest")
@@ -104,6 +105,7 @@ class ServiceSpec:
     slow_start_ms: int = 0  # a backend that comes up ramps to its weight over this
     drain_timeout_ms: int = 300_000  # a draining backend leaves after this at the latest
     adaptive: bool = False  # weights scaled down for backends loaded above their share
+    scaling: ScalingSpec = field(default_factory=ScalingSpec)  # the pool's own size
 
     @property
     def ip_proto(self) -> int:
@@ -114,7 +116,8 @@ class ServiceSpec:
                 "protocol": self.protocol, "scheduler": self.scheduler,
                 "backends": [backend_dict(b) for b in self.backends],
                 "health": dict(vars(self.health)), "slow_start_ms": self.slow_start_ms,
-                "drain_timeout_ms": self.drain_timeout_ms, "adaptive": self.adaptive}
+                "drain_timeout_ms": self.drain_timeout_ms, "adaptive": self.adaptive,
+                "scaling": self.scaling.to_dict()}
 
 
 def backend_dict(backend: BackendSpec) -> dict:
@@ -122,107 +125,71 @@ def backend_dict(backend: BackendSpec) -> dict:
             "role": backend.role, "max_connections": backend.max_connections}
 
 
-# -- parsing: every error names the field ----------------------------------------------
-
-def _fail(where: str, problem: str):
-    raise ValueError("%s: %s" % (where, problem))
-
-
-def _keys(obj, where: str, required: set, optional: set) -> dict:
-    if not isinstance(obj, dict):
-        _fail(where, "must be an object")
-    missing, unknown = required - set(obj), set(obj) - required - optional
-    if missing:
-        _fail(where, "missing %s" % ", ".join(sorted(missing)))
-    if unknown:
-        _fail(where, "unknown field %s" % ", ".join(sorted(unknown)))
-    return obj
-
-
-def _int(value, where: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        _fail(where, "must be an integer from %d to %d, got %r" % (low, high, value))
-    return value
-
-
-def _bool(value, where: str) -> bool:
-    if not isinstance(value, bool):
-        _fail(where, "must be true or false, got %r" % (value,))
-    return value
-
-
-def _choice(value, where: str, choices) -> str:
-    if value not in choices:
-        _fail(where, "must be one of %s, got %r" % (", ".join(choices), value))
-    return value
-
-
-def _ipv4(value, where: str) -> str:
-    try:
-        address = ipaddress.IPv4Address(value)
-    except (ipaddress.AddressValueError, TypeError, ValueError):
-        _fail(where, "must be an IPv4 address, got %r" % (value,))
-    if address.is_multicast or address.is_unspecified or str(address).endswith(".255"):
-        _fail(where, "must be a unicast host address, got %r" % (value,))
-    return str(address)
-
+# -- parsing: every error names the field (core/fields.py) ---------------------------------
 
 def parse_health(obj, where: str = "health", default_kind: str = "tcp") -> HealthSpec:
     """A HealthSpec; its kind defaults to the service's protocol."""
-    obj = _keys(obj, where, set(), {"kind", "interval_ms", "timeout_ms", "rise", "fall"})
+    obj = keys(obj, where, set(), {"kind", "interval_ms", "timeout_ms", "rise", "fall"})
     spec = HealthSpec(
-        kind=_choice(obj.get("kind", default_kind), where + ".kind", HEALTH_KINDS),
-        interval_ms=_int(obj.get("interval_ms", 200), where + ".interval_ms", 20, 60000),
-        timeout_ms=_int(obj.get("timeout_ms", 200), where + ".timeout_ms", 10, 60000),
-        rise=_int(obj.get("rise", 2), where + ".rise", 1, 100),
-        fall=_int(obj.get("fall", 3), where + ".fall", 1, 100))
+        kind=choice(obj.get("kind", default_kind), where + ".kind", HEALTH_KINDS),
+        interval_ms=integer(obj.get("interval_ms", 200), where + ".interval_ms", 20, 60000),
+        timeout_ms=integer(obj.get("timeout_ms", 200), where + ".timeout_ms", 10, 60000),
+        rise=integer(obj.get("rise", 2), where + ".rise", 1, 100),
+        fall=integer(obj.get("fall", 3), where + ".fall", 1, 100))
     return spec
 
 
 def parse_backend(obj, where: str = "backend", default_port: int | None = None) -> BackendSpec:
-    obj = _keys(obj, where, {"ip"}, {"port", "weight", "role", "max_connections"})
+    obj = keys(obj, where, {"ip"}, {"port", "weight", "role", "max_connections"})
     port = obj.get("port", default_port)
-    return BackendSpec(ip=_ipv4(obj["ip"], where + ".ip"),
-                       port=_int(port, where + ".port", 1, 65535),
-                       weight=_int(obj.get("weight", 1), where + ".weight", 0, MAX_WEIGHT),
-                       role=_choice(obj.get("role", "primary"), where + ".role", ROLES),
-                       max_connections=_int(obj.get("max_connections", 0),
+    return BackendSpec(ip=ipv4(obj["ip"], where + ".ip"),
+                       port=integer(port, where + ".port", 1, 65535),
+                       weight=integer(obj.get("weight", 1), where + ".weight", 0, MAX_WEIGHT),
+                       role=choice(obj.get("role", "primary"), where + ".role", ROLES),
+                       max_connections=integer(obj.get("max_connections", 0),
                                             where + ".max_connections", 0, 10_000_000))
 
 
 def parse_service(obj, where: str = "service") -> ServiceSpec:
     """A ServiceSpec from its JSON form; ValueError naming the field that is wrong."""
-    obj = _keys(obj, where, {"name", "vip", "port", "protocol", "backends"},
-                {"scheduler", "health", "slow_start_ms", "drain_timeout_ms", "adaptive"})
+    obj = keys(obj, where, {"name", "vip", "port", "protocol", "backends"},
+                {"scheduler", "health", "slow_start_ms", "drain_timeout_ms", "adaptive",
+                 "scaling"})
     name = obj["name"]
     if not isinstance(name, str) or not name or len(name) > 64 or not all(
             c.isalnum() or c in "-_." for c in name):
-        _fail(where + ".name", "must be 1-64 letters, digits, '-', '_' or '.', got %r"
+        fail(where + ".name", "must be 1-64 letters, digits, '-', '_' or '.', got %r"
               % (name,))
-    port = _int(obj["port"], where + ".port", 1, 65535)
+    port = integer(obj["port"], where + ".port", 1, 65535)
     if not isinstance(obj["backends"], list):
-        _fail(where + ".backends", "must be a list")
+        fail(where + ".backends", "must be a list")
     backends = tuple(parse_backend(b, "%s.backends[%d]" % (where, i), port)
                      for i, b in enumerate(obj["backends"]))
     ips = [b.ip for b in backends]
     for i, ip in enumerate(ips):
         if ip in ips[:i]:
-            _fail("%s.backends[%d].ip" % (where, i), "%s is listed twice" % ip)
-    protocol = _choice(obj["protocol"], where + ".protocol", tuple(PROTOCOLS))
+            fail("%s.backends[%d].ip" % (where, i), "%s is listed twice" % ip)
+    protocol = choice(obj["protocol"], where + ".protocol", tuple(PROTOCOLS))
     spec = ServiceSpec(
-        name=name, vip=_ipv4(obj["vip"], where + ".vip"), port=port, protocol=protocol,
-        scheduler=_choice(obj.get("scheduler", "wrr"), where + ".scheduler", SCHEDULERS),
+        name=name, vip=ipv4(obj["vip"], where + ".vip"), port=port, protocol=protocol,
+        scheduler=choice(obj.get("scheduler", "wrr"), where + ".scheduler", SCHEDULERS),
         backends=backends,
         health=parse_health(obj.get("health", {}), where + ".health", protocol),
-        slow_start_ms=_int(obj.get("slow_start_ms", 0), where + ".slow_start_ms", 0,
+        slow_start_ms=integer(obj.get("slow_start_ms", 0), where + ".slow_start_ms", 0,
                            3_600_000),
-        drain_timeout_ms=_int(obj.get("drain_timeout_ms", 300_000),
+        drain_timeout_ms=integer(obj.get("drain_timeout_ms", 300_000),
                               where + ".drain_timeout_ms", 0, 86_400_000),
-        adaptive=_bool(obj.get("adaptive", False), where + ".adaptive"))
+        adaptive=boolean(obj.get("adaptive", False), where + ".adaptive"),
+        scaling=parse_scaling(obj.get("scaling", {}), where + ".scaling", parse_backend,
+                              port))
     if spec.vip in ips:
-        _fail(where + ".vip", "is also a backend's address")
+        fail(where + ".vip", "is also a backend's address")
+    for i, standby in enumerate(spec.scaling.standby):
+        if standby.ip in ips or standby.ip == spec.vip:
+            fail("%s.scaling.standby[%d].ip" % (where, i),
+                 "%s is already the VIP or a backend" % standby.ip)
     if spec.health.kind in PROTOCOLS and spec.health.kind != spec.protocol:
-        _fail(where + ".health.kind", "a %s check of a %s service: use %s or icmp"
+        fail(where + ".health.kind", "a %s check of a %s service: use %s or icmp"
               % (spec.health.kind, spec.protocol, spec.protocol))
     return spec
 
@@ -237,7 +204,7 @@ def parse_services_file(obj) -> list[ServiceSpec]:
     for i, spec in enumerate(specs):
         for key, what in ((spec.name, "name"), ((spec.vip, spec.port, spec.protocol), "vip")):
             if key in seen:
-                _fail("services[%d].%s" % (i, what), "duplicates services[%d]" % seen[key])
+                fail("services[%d].%s" % (i, what), "duplicates services[%d]" % seen[key])
             seen[key] = i
     return specs
 
@@ -388,6 +355,8 @@ class Service:
         self._last_pick: dict[str, int] = {}  # least_conn: ip -> when last picked
         self.placements = 0  # connections placed by least_conn (the controller), ever
         self._adapted_at = float("-inf")  # when adaptive factors last changed
+        self.scaler = Scaler(spec.scaling)
+        self.scaled_out: list[str] = []  # standby backends started for load, in order
         for backend in spec.backends:
             self.add_backend(backend)
 
@@ -547,6 +516,34 @@ class Service:
             backend.load_factor = factors[backend.spec.ip]
         self._adapted_at = now
         return True
+
+    def serving(self) -> list:
+        """The backends in the pool and not draining (up, or coming up)."""
+        return [b for b in self.backends.values() if not b.draining]
+
+    def scaling_load(self, active: dict, rate_of) -> float:
+        """The load the pool is sized by: its serving backends' connections or bits/s."""
+        if self.spec.scaling.metric == "bps":
+            return sum(rate_of(b.spec.ip) for b in self.serving())
+        return float(sum(active.get(b.backend_id, 0) for b in self.serving()))
+
+    def standby_free(self, starting=()) -> list:
+        """Standby backends neither in the pool nor being started."""
+        return [b for b in self.spec.scaling.standby
+                if b.ip not in self.backends and b.ip not in starting]
+
+    def scale_in_choice(self, count: int, active: dict) -> list:
+        """Which ``count`` serving backends to drain: those started for load first
+        (latest first), then the least busy."""
+        order = {ip: i for i, ip in enumerate(self.scaled_out)}
+        ranked = sorted(self.serving(), key=lambda b: (
+            b.spec.ip not in order, -order.get(b.spec.ip, 0),
+            active.get(b.backend_id, 0), b.spec.ip))
+        return [b.spec.ip for b in ranked[:count]]
+
+    def set_scaling(self, scaling: ScalingSpec) -> None:
+        self.spec = replace(self.spec, scaling=scaling)
+        self.scaler.set_spec(scaling)
 
     def drained(self, active: dict, counted_at: float, now: float) -> list:
         """[(ip, reason)] of draining backends that may leave the pool: all their

@@ -71,6 +71,10 @@ class Settings:
     connection_idle_timeout: int = _setting(
         60, "Seconds of silence after which a switch forgets a service connection's "
             "backend (TCP ones also end 1 s after FIN or RST).", min=1, max=3600)
+    scaling_command: str = _setting(
+        "", "Command that starts or stops a backend for pool scaling, run as "
+            "'<command> start|stop <service> <ip> <port>' (exit 0: done); empty: "
+            "services do not scale. The lab's: 'python3 -m sdn_app.lab.actuator'.")
     # ((dpid, port, Mbit/s), ...); written '<dpid hex>/<port>:<Mbit/s>,...'
     link_capacity_mbps: tuple = _setting(
         (), "Capacity of switch ports, overriding the advertised speed: "

@@ -16,6 +16,7 @@ import networkx as nx
 from .events import EventLog
 from .meters import PORT_COUNTERS
 from .pipeline import FAST_FAILOVER, SELECT, GroupEntry
+from .scaling import parse_scaling
 from .services import DRAINING, ServiceTable, parse_backend, parse_service
 from .te import POLICIES
 from .topology import Host, Link, Topology, dpid_to_str
@@ -38,6 +39,9 @@ class ControllerState(Protocol):
 
     def rate_toward(self, ip: str) -> float:
         """Bits/s measured entering the network toward a host (0 if unknown)."""
+
+    def now(self) -> float:
+        """The controller's clock (monotonic seconds), for the ages of what it recorded."""
 
     def services_changed(self, kind: str, **details) -> None:
         """A service, backend, weight or state was changed by a client: record the
@@ -152,6 +156,25 @@ class NetworkView:
             service.set_draining(ip, body["state"] == DRAINING)
         self._state.services_changed("backend_changed", service=name, ip=ip, **body)
         return self.service(name)
+
+    def scaling(self, name: str) -> dict:
+        """The pool's scaling: policy, current and desired size, the measured series
+        and the forecast of the last minutes, the last decisions with their reasons."""
+        service = self._state.services.get(name)
+        return service.scaler.describe(self._state.now(), len(service.serving()))
+
+    def set_scaling(self, name: str, body) -> dict:
+        """Change some or all of the scaling policy (the fields given)."""
+        service = self._state.services.get(name)
+        scaling = parse_scaling(body, "scaling", parse_backend, service.spec.port,
+                                service.spec.scaling)
+        for i, standby in enumerate(scaling.standby):
+            if standby.ip == service.spec.vip:
+                raise ValueError("scaling.standby[%d].ip: is the VIP" % i)
+        service.set_scaling(scaling)
+        self._state.services_changed("scaling_changed", service=name,
+                                     policy=scaling.policy)
+        return self.scaling(name)
 
     def remove_backend(self, name: str, ip: str) -> dict:
         self._state.services.get(name).remove_backend(ip)

@@ -53,7 +53,9 @@ class _Server(socketserver.ThreadingTCPServer):
     request_queue_size = 512
 
 
-def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0) -> None:
+def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0,
+          startup_s: float = 0.0) -> None:
+    time.sleep(startup_s)  # a backend that takes this long to start serving
     if udp:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("0.0.0.0", port))
@@ -193,6 +195,7 @@ def main(argv=None) -> int:
     s.add_argument("--name", required=True)
     s.add_argument("--udp", action="store_true")
     s.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
+    s.add_argument("--startup-s", type=float, default=0.0, help="listen only after this")
     a = sub.add_parser("arrivals")
     a.add_argument("--dst", required=True)
     a.add_argument("--port", type=int, required=True)
@@ -211,7 +214,7 @@ def main(argv=None) -> int:
         c.add_argument("--sources", default="", help="comma-separated local addresses")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.port, args.name, args.udp, args.delay_ms)
+        serve(args.port, args.name, args.udp, args.delay_ms, args.startup_s)
         return 0
     if args.command == "arrivals":
         print(json.dumps(arrivals(args.dst, args.port, args.rate, args.seconds,

@@ -36,6 +36,7 @@ from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
 from . import codec, options
 from .rest import RestApi
+from .scaling import PoolScaling
 from .services import ServiceRunner
 from .session import SwitchSession
 
@@ -97,7 +98,11 @@ class ElasticController(app_manager.RyuApp):
         self._up_backends: set = set()  # backend ids up at the last recomputation
         self._slots_depend_on = None  # slow-start steps and saturated backends, as built
         kwargs["wsgi"].register(RestApi, {"view": NetworkView(self)})
+        self.pool_scaling = PoolScaling(
+            self.services, self.settings.scaling_command, self.services_changed,
+            self.event, self.logger, hub.spawn, hub.sleep)
         self.threads.append(hub.spawn(self._health_checks))
+        self.threads.append(hub.spawn(self._scale_pools))
         self.threads.append(hub.spawn(self._housekeeping))
         self.threads.append(hub.spawn(self._poll_stats))
         self.threads.append(hub.spawn(self._rebalance))
@@ -191,8 +196,9 @@ class ElasticController(app_manager.RyuApp):
         drain timed out)."""
         for name, ip, why in self.services.drained(
                 self.connections, self.service_runner.counted_at, now):
-            self.services.get(name).remove_backend(ip)
+            backend = self.services.get(name).remove_backend(ip)
             self.services_changed("backend_removed", service=name, ip=ip, reason=why)
+            self.pool_scaling.stopped(name, ip, backend.spec)
         self._slots_may_change(now)
 
     def _adapt(self, now: float) -> None:
@@ -212,6 +218,19 @@ class ElasticController(app_manager.RyuApp):
         if self._slots_depend_on is not None and depends != self._slots_depend_on:
             self.coalescer.request()
         self._slots_depend_on = depends
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def _scale_pools(self):
+        """Once per statistics poll: the scaled services' pools follow their load."""
+        while True:
+            hub.sleep(self.settings.stats_interval)
+            try:
+                self.pool_scaling.tick(time.monotonic(), self.connections,
+                                       self.rate_toward)
+            except Exception:
+                self.logger.exception("pool scaling failed")
 
     def _health_checks(self):
         while True:

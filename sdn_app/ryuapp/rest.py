@@ -174,6 +174,16 @@ class RestApi(ControllerBase):
     def remove_backend(self, req, name, ip):
         return self.view.remove_backend(name, ip)
 
+    @route("scaling", "/v1/services/{name}/scaling", methods=["GET"])
+    @json_api
+    def scaling(self, req, name):
+        return self.view.scaling(name)
+
+    @route("set_scaling", "/v1/services/{name}/scaling", methods=["PUT"])
+    @json_api
+    def set_scaling(self, req, name):
+        return self.view.set_scaling(name, _body(req))
+
     @route("stats", "/v1/stats/{dpid}", methods=["GET"])
     @json_api
     def stats(self, req, dpid):

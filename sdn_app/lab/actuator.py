@@ -1,0 +1,97 @@
+"""The lab's scaling actuator: starts and stops a real backend server on the Mininet
+host that has a given address, for the controller's ``scaling_command``.
+
+    python -m sdn_app.lab.actuator start <service> <ip> <port> [--startup-s S]
+    python -m sdn_app.lab.actuator stop <service> <ip> <port>
+
+``start`` enters the host's network namespace (Mininet's ``mnexec -a <pid>``) and runs
+``sdn_app.lab.service_load serve`` there, which listens only after ``--startup-s`` (a
+backend's start-up time); ``stop`` ends it.  Exit 0 on success; otherwise a message on
+stderr and exit 1, which the controller retries with backoff.  A real deployment points
+``scaling_command`` at its own script with the same arguments (scale a Kubernetes
+Deployment, a VM group...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+STATE = Path(os.environ.get("SDN_APP_ACTUATOR_DIR", "/tmp/sdn_app_actuator"))
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mininet_hosts() -> dict:
+    """{host name: shell pid} of the Mininet hosts running on this machine."""
+    out = subprocess.run(["pgrep", "-a", "-f", "mininet:"], capture_output=True,
+                         text=True).stdout
+    hosts = {}
+    for line in out.splitlines():
+        pid, _, cmd = line.partition(" ")
+        name = cmd.rsplit("mininet:", 1)[-1].split()[0] if "mininet:" in cmd else ""
+        if name and cmd.split()[0].endswith("bash"):
+            hosts[name] = int(pid)
+    return hosts
+
+
+def host_with(ip: str) -> tuple[str, int]:
+    for name, pid in sorted(mininet_hosts().items()):
+        addrs = subprocess.run(["mnexec", "-a", str(pid), "ip", "-o", "-4", "addr"],
+                               capture_output=True, text=True).stdout
+        if any(f.split("/")[0] == ip for line in addrs.splitlines()
+               for f in line.split() if "/" in f):
+            return name, pid
+    raise LookupError("no Mininet host has address %s" % ip)
+
+
+def pid_file(service: str, ip: str, port: int) -> Path:
+    return STATE / ("%s-%s-%d.pid" % (service, ip, port))
+
+
+def start(service: str, ip: str, port: int, startup_s: float) -> None:
+    name, host_pid = host_with(ip)
+    STATE.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        ["mnexec", "-a", str(host_pid), sys.executable, "-m", "sdn_app.lab.service_load",
+         "serve", "--port", str(port), "--name", name, "--startup-s", str(startup_s)],
+        cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    pid_file(service, ip, port).write_text(str(proc.pid))
+
+
+def stop(service: str, ip: str, port: int) -> None:
+    path = pid_file(service, ip, port)
+    if not path.exists():
+        return  # nothing of ours runs there: stopped already
+    try:
+        os.kill(int(path.read_text()), signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    path.unlink()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("service")
+    parser.add_argument("ip")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--startup-s", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "start":
+            start(args.service, args.ip, args.port, args.startup_s)
+        else:
+            stop(args.service, args.ip, args.port)
+    except (LookupError, OSError, ValueError) as exc:
+        print("actuator: %s" % exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

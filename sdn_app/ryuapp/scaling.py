@@ -1,0 +1,115 @@
+"""Pool scaling in the Ryu layer (core/scaling.py decides): every tick each scaled
+service's load is measured from the switches' counts and its ``Scaler`` asked; a larger
+pool starts standby backends through the actuator and adds each one once its start
+succeeded (it takes connections only after its health check passes, then slow start);
+a smaller one drains backends, and one started for load is stopped when its drain
+ends (``stopped``).
+
+The actuator is the ``scaling_command`` setting, run as ``<command> start|stop
+<service> <ip> <port>`` in a green thread: exit 0 is done; anything else, or no answer
+within ACTUATOR_TIMEOUT, is retried after 1, 2 and 4 s and then given up, each failure
+an event (``scaling_failed``) and a log line, never an exception in the controller.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+
+from ..core.services import ServiceTable
+
+ACTUATOR_TIMEOUT = 30.0
+RETRY_DELAYS = (1.0, 2.0, 4.0)
+
+
+class PoolScaling:
+    def __init__(self, table: ServiceTable, command: str, services_changed, event, logger,
+                 spawn, sleep):
+        self.table = table
+        self.command = shlex.split(command) if command else []
+        self.services_changed = services_changed  # (kind, **details): event + rebuild
+        self.event = event
+        self.logger = logger
+        self.spawn, self.sleep = spawn, sleep  # ryu.lib.hub's, so nothing blocks
+        self.starting: dict = {}  # (service, ip) -> BackendSpec being started
+
+    def tick(self, now: float, active: dict, rate_of) -> None:
+        for name, service in list(self.table.services.items()):
+            spec = service.spec.scaling
+            if spec.policy == "off":
+                continue
+            service.scaler.observe(now, service.scaling_load(active, rate_of))
+            starting = {ip for (svc, ip) in self.starting if svc == name}
+            current = len(service.serving()) + len(starting)
+            free = service.standby_free(starting) if self.command else []
+            decision = service.scaler.desired(now, current, current + len(free))
+            if decision is None:
+                continue
+            self.event("scale", service=name, size_from=current, size_to=decision.size,
+                       reason=decision.reason)
+            self.logger.info("service %s: pool %d -> %d (%s)", name, current,
+                             decision.size, decision.reason)
+            if decision.size > current:
+                for backend in free[:decision.size - current]:
+                    self.starting[(name, backend.ip)] = backend
+                    self.spawn(self._start, name, backend)
+            else:
+                for ip in service.scale_in_choice(current - decision.size, active):
+                    service.set_draining(ip, True)
+                    self.services_changed("backend_changed", service=name, ip=ip,
+                                          state="draining", reason="scale in")
+
+    def _start(self, name: str, backend) -> None:
+        try:
+            if self._run("start", name, backend):
+                service = self.table.services.get(name)
+                if service is not None and backend.ip not in service.backends:
+                    self.table.add_backend(name, backend)
+                    service.scaled_out.append(backend.ip)
+                    self.services_changed("backend_added", service=name, ip=backend.ip,
+                                          reason="scale out")
+        except Exception:  # a clash found meanwhile (REST added it): logged, not raised
+            self.logger.exception("scaling %s out to %s failed", name, backend.ip)
+        finally:
+            self.starting.pop((name, backend.ip), None)
+
+    def stopped(self, name: str, ip: str, backend) -> None:
+        """A backend left the pool: stop it if it was started for load."""
+        service = self.table.services.get(name)
+        if service is not None and ip in service.scaled_out:
+            service.scaled_out.remove(ip)
+            self.spawn(self._run, "stop", name, backend)
+
+    def _run(self, action: str, name: str, backend) -> bool:
+        args = [*self.command, action, name, backend.ip, str(backend.port)]
+        for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
+            self.sleep(delay)
+            problem = self._once(args)
+            if problem is None:
+                self.event("scaling_" + action, service=name, ip=backend.ip)
+                return True
+            self.logger.warning("scaling %s %s %s failed (attempt %d): %s", action, name,
+                                backend.ip, attempt + 1, problem)
+            self.event("scaling_failed", service=name, ip=backend.ip, action=action,
+                       attempt=attempt + 1, problem=problem)
+        return False
+
+    def _once(self, args) -> str | None:
+        """Run the actuator once; None if it succeeded, else what went wrong."""
+        try:
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+        except OSError as exc:
+            return str(exc)
+        deadline = time.monotonic() + ACTUATOR_TIMEOUT
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                return "no answer in %.0f s" % ACTUATOR_TIMEOUT
+            self.sleep(0.05)
+        if proc.returncode != 0:
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            return "exit %d: %s" % (proc.returncode, err[-300:])
+        return None

@@ -1,0 +1,78 @@
+"""Pool scaling in the Ryu layer (ryuapp/scaling.py) with a real actuator command (a
+shell script that logs its arguments) and green threads run inline: what is started,
+drained and stopped, and a failing actuator retried with backoff and reported."""
+
+import logging
+
+from sdn_app.core.services import ServiceTable, parse_service
+from sdn_app.ryuapp.scaling import RETRY_DELAYS, PoolScaling
+
+
+def scaled_service(tmp_path, exit_code=0, **scaling):
+    script = tmp_path / "actuator.sh"
+    log = tmp_path / "calls"
+    script.write_text('echo "$@" >> %s\nexit %d\n' % (log, exit_code))
+    table = ServiceTable()
+    policy = {"policy": "reactive", "min_backends": 1, "max_backends": 3, "target": 10,
+              "hold_s": 0, "scale_down_window_s": 0,
+              "standby": [{"ip": "10.0.0.3"}, {"ip": "10.0.0.4"}]}
+    policy.update(scaling)
+    service = table.add(parse_service({
+        "name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",
+        "backends": [{"ip": "10.0.0.2"}], "scaling": policy}))
+    events, changes, sleeps = [], [], []
+    scaling_runner = PoolScaling(
+        table, "sh %s" % script, lambda kind, **d: changes.append((kind, d)),
+        lambda kind, **d: events.append((kind, d)), logging.getLogger("test"),
+        lambda fn, *args: fn(*args), sleeps.append)
+    return table, service, scaling_runner, log, events, changes, sleeps
+
+
+def calls(log):
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_load_starts_standby_backends_and_adds_them_once_started(tmp_path):
+    table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
+    first = service.backends["10.0.0.2"].backend_id
+    runner.tick(0.0, {first: 35}, lambda ip: 0.0)  # 35 connections, 10 per backend
+    assert calls(log) == ["start web 10.0.0.3 80", "start web 10.0.0.4 80"], "max 3"
+    assert set(service.backends) == {"10.0.0.2", "10.0.0.3", "10.0.0.4"}
+    assert service.backends["10.0.0.3"].state == "down", "serves once its check passes"
+    assert [d["reason"] for k, d in changes if k == "backend_added"] == ["scale out"] * 2
+    scale = [d for k, d in events if k == "scale"]
+    assert (scale[0]["size_from"], scale[0]["size_to"]) == (1, 3)
+    assert "load 35" in scale[0]["reason"]
+
+
+def test_less_load_drains_the_last_started_first_and_stops_it_when_it_leaves(tmp_path):
+    table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
+    ids = lambda: {ip: b.backend_id for ip, b in service.backends.items()}  # noqa: E731
+    runner.tick(0.0, {ids()["10.0.0.2"]: 35}, lambda ip: 0.0)
+    runner.tick(1.0, {ids()["10.0.0.2"]: 12, ids()["10.0.0.3"]: 4}, lambda ip: 0.0)
+    draining = [ip for ip, b in service.backends.items() if b.draining]
+    assert draining == ["10.0.0.4"], "16 connections: two backends, the last one out"
+    removed = service.remove_backend("10.0.0.4")  # its drain ended (the app's _drain)
+    runner.stopped("web", "10.0.0.4", removed.spec)
+    assert calls(log)[-1] == "stop web 10.0.0.4 80"
+    removed = service.remove_backend("10.0.0.2")  # a configured backend is not ours
+    runner.stopped("web", "10.0.0.2", removed.spec)
+    assert calls(log)[-1] == "stop web 10.0.0.4 80"
+
+
+def test_a_failing_actuator_is_retried_with_backoff_and_reported(tmp_path):
+    table, service, runner, log, events, changes, sleeps = scaled_service(
+        tmp_path, exit_code=3, max_backends=2)
+    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, lambda ip: 0.0)
+    assert calls(log) == ["start web 10.0.0.3 80"] * (1 + len(RETRY_DELAYS))
+    assert [s for s in sleeps if s != 0.05] == [0.0, *RETRY_DELAYS], "0.05: waiting on it"
+    failed = [d for k, d in events if k == "scaling_failed"]
+    assert len(failed) == 4 and failed[-1]["problem"].startswith("exit 3")
+    assert set(service.backends) == {"10.0.0.2"} and not runner.starting
+
+
+def test_without_an_actuator_nothing_is_started(tmp_path):
+    table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
+    runner.command = []
+    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, lambda ip: 0.0)
+    assert calls(log) == [] and set(service.backends) == {"10.0.0.2"}

@@ -1,7 +1,7 @@
 """The lab's scaling actuator: starts and stops a real backend server on the Mininet
 host that has a given address, for the controller's ``scaling_command``.
 
-    python -m sdn_app.lab.actuator start <service> <ip> <port> [--startup-s S]
+    python -m sdn_app.lab.actuator [--startup-s S] [--serve-args "..."] start <service> <ip> <port>
     python -m sdn_app.lab.actuator stop <service> <ip> <port>
 
 ``start`` enters the host's network namespace (Mininet's ``mnexec -a <pid>``) and runs
@@ -52,12 +52,13 @@ def pid_file(service: str, ip: str, port: int) -> Path:
     return STATE / ("%s-%s-%d.pid" % (service, ip, port))
 
 
-def start(service: str, ip: str, port: int, startup_s: float) -> None:
+def start(service: str, ip: str, port: int, startup_s: float, serve_args=()) -> None:
     name, host_pid = host_with(ip)
     STATE.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         ["mnexec", "-a", str(host_pid), sys.executable, "-m", "sdn_app.lab.service_load",
-         "serve", "--port", str(port), "--name", name, "--startup-s", str(startup_s)],
+         "serve", "--port", str(port), "--name", name, "--startup-s", str(startup_s),
+         *serve_args],
         cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     pid_file(service, ip, port).write_text(str(proc.pid))
@@ -81,10 +82,13 @@ def main(argv=None) -> int:
     parser.add_argument("ip")
     parser.add_argument("port", type=int)
     parser.add_argument("--startup-s", type=float, default=0.0)
+    parser.add_argument("--serve-args", default="",
+                        help="more service_load serve options (e.g. a capacity)")
     args = parser.parse_args(argv)
     try:
         if args.action == "start":
-            start(args.service, args.ip, args.port, args.startup_s)
+            start(args.service, args.ip, args.port, args.startup_s,
+                  args.serve_args.split())
         else:
             stop(args.service, args.ip, args.port)
     except (LookupError, OSError, ValueError) as exc:

@@ -83,6 +83,41 @@ def attempts_around(rows: dict, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
+def autoscale_run(results: dict, path: Path) -> Path:
+    """scripts/bench_autoscale.py: the offered load and the predictive variant's
+    forecast, each variant's pool size and its p99 latency per load step."""
+    fig, (load, pool, latency) = plt.subplots(3, 1, sharex=True, figsize=(10, 8))
+    variants = results["variants"]
+    first = next(iter(variants.values()))
+    xs, ys = [], []
+    for p in first["phases"]:
+        xs += [p["at"], p["at"] + p["seconds"]]
+        ys += [p["rate"], p["rate"]]
+    load.plot(xs, ys, color="black", label="offered load")
+    load.set_ylabel("requests/s")
+    if "predictive" in variants:
+        twin = load.twinx()
+        samples = [(t, f) for t, _, f in variants["predictive"]["pool"] if f is not None]
+        twin.plot([t for t, _ in samples], [f for _, f in samples], color="tab:purple",
+                  linestyle="--", label="forecast (predictive)")
+        twin.set_ylabel("forecast, connection entries")
+        twin.legend(loc="upper right", fontsize=8)
+    load.legend(loc="upper left", fontsize=8)
+    for name, run in variants.items():
+        pool.step([t for t, _, _ in run["pool"]], [n for _, n, _ in run["pool"]],
+                  where="post", label=name)
+        latency.plot([p["at"] + p["seconds"] / 2 for p in run["phases"]],
+                     [max(p["p99_ms"], 0.1) for p in run["phases"]], marker=".", label=name)
+    pool.set_ylabel("backends in the pool")
+    pool.legend(fontsize=8)
+    latency.axhline(results["budget_ms"], color="red", linewidth=0.8, label="budget")
+    latency.set_yscale("log")
+    latency.set_ylabel("p99 ms per step")
+    latency.set_xlabel("seconds")
+    latency.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -34,7 +34,10 @@ import time
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self):
-        if self.server.delay:  # a slow backend: it takes this long to answer
+        if self.server.workers is not None:  # a capacity: so many requests at a time
+            with self.server.workers:
+                time.sleep(self.server.delay)
+        elif self.server.delay:  # a slow backend: it takes this long to answer
             time.sleep(self.server.delay)
         self.request.sendall(self.server.name.encode() + b"\n")
         while True:
@@ -54,7 +57,10 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0,
-          startup_s: float = 0.0) -> None:
+          startup_s: float = 0.0, workers: int = 0) -> None:
+    """``workers`` > 0: at most that many requests are served at a time, each taking
+    ``delay_ms`` (a capacity of workers / delay requests per second; beyond it requests
+    queue, as on a saturated server)."""
     time.sleep(startup_s)  # a backend that takes this long to start serving
     if udp:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -64,6 +70,7 @@ def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0,
             sock.sendto(name.encode() + b"\n", peer)
     server = _Server(("0.0.0.0", port), _Handler)
     server.name, server.delay = name, delay_ms / 1000.0
+    server.workers = threading.Semaphore(workers) if workers > 0 else None
     server.serve_forever()
 
 
@@ -127,7 +134,8 @@ def connect(dst: str, port: int, count: int, timeout: float, seconds: float = 0.
     return out
 
 
-def arrivals(dst: str, port: int, rate: float, seconds: float, timeout: float) -> dict:
+def arrivals(dst: str, port: int, rate: float, seconds: float, timeout: float,
+             budget_ms: float = 0.0) -> dict:
     """Open-loop load: a new connection every 1/``rate`` s for ``seconds``, each in its
     own thread whether or not the earlier ones were answered (as independent users
     arrive), so a slow backend's connections pile up."""
@@ -163,7 +171,8 @@ def arrivals(dst: str, port: int, rate: float, seconds: float, timeout: float) -
             "latency_ms": [round(latencies[int(q * (len(latencies) - 1))], 3)
                            for q in (0.5, 0.99)] if latencies else [],
             "latency_mean_ms": round(sum(latencies) / len(latencies), 3) if latencies
-            else None}
+            else None,
+            "over_budget": sum(1 for ms in latencies if budget_ms and ms > budget_ms)}
 
 
 def hold(dst: str, port: int, count: int, seconds: float, timeout: float) -> dict:
@@ -196,12 +205,16 @@ def main(argv=None) -> int:
     s.add_argument("--udp", action="store_true")
     s.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
     s.add_argument("--startup-s", type=float, default=0.0, help="listen only after this")
+    s.add_argument("--workers", type=int, default=0,
+                   help="requests served at a time (0: no limit), each --delay-ms long")
     a = sub.add_parser("arrivals")
     a.add_argument("--dst", required=True)
     a.add_argument("--port", type=int, required=True)
     a.add_argument("--rate", type=float, default=50.0, help="new connections per second")
     a.add_argument("--seconds", type=float, default=5.0)
     a.add_argument("--timeout", type=float, default=3.0)
+    a.add_argument("--budget-ms", type=float, default=0.0,
+                   help="count answered requests slower than this (over_budget)")
     for name in ("connect", "hold"):
         c = sub.add_parser(name)
         c.add_argument("--dst", required=True)
@@ -214,11 +227,11 @@ def main(argv=None) -> int:
         c.add_argument("--sources", default="", help="comma-separated local addresses")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.port, args.name, args.udp, args.delay_ms, args.startup_s)
+        serve(args.port, args.name, args.udp, args.delay_ms, args.startup_s, args.workers)
         return 0
     if args.command == "arrivals":
         print(json.dumps(arrivals(args.dst, args.port, args.rate, args.seconds,
-                                  args.timeout)))
+                                  args.timeout, args.budget_ms)))
         return 0
     if args.command == "connect":
         print(json.dumps(connect(args.dst, args.port, args.count, args.timeout,

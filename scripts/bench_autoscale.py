@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""A service's pool under a replayed load, side by side in one run: static at
+min_backends, static at max_backends, our reactive scaling and our predictive scaling,
+on the same load, real servers with a real capacity, and a real start-up delay.
+
+On ``--topo`` (default leafspine,2,3,3) four hosts can run a backend (the first always
+does; the others are standby, started and stopped by the lab actuator,
+sdn_app/lab/actuator.py, ``--startup-s`` after being asked); each backend serves
+``--workers`` requests at a time, ``--service-ms`` each (capacity workers / service
+time); four client hosts send open-loop arrivals (sdn_app.lab.service_load arrivals).
+The load, in requests per second over all clients: a slow ramp, a flash crowd (x4
+within one second), a plateau, a fall.
+
+Per variant and phase it prints requests served and failed, p99 latency, requests over
+the ``--budget-ms`` budget (the SLO), backend-seconds used (cost: backends in the pool,
+serving or draining, sampled every half second) and against an oracle that knows the
+load (ceil(load / capacity) each second), and the scale events; it plots load, forecast,
+pool size and latency over time (results/bench_autoscale.png).
+
+Usage: .venv/bin/python scripts/bench_autoscale.py [--startup-s 3] [--budget-ms 250]
+(about 5 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sdn_app.lab.emulation import (  # noqa: E402
+    REPO,
+    ControllerProcess,
+    emulated_network,
+    ping_pairs,
+    wait_converged,
+    wait_until,
+)
+from sdn_app.lab.report import table  # noqa: E402
+
+VIP, PORT = "10.0.0.100", 8000
+LOAD = [sys.executable, "-m", "sdn_app.lab.service_load"]
+
+
+def log(*args):
+    print("[%s]" % time.strftime("%H:%M:%S"), *args, flush=True)
+
+
+def load_shape(base: float) -> list:
+    """[(phase, seconds, total requests/s)]: 2-second steps of a ramp, then the rest."""
+    ramp = [("ramp", 2.0, base * (1 + i / 4)) for i in range(8)]  # base -> 2.75 x base
+    return ramp + [("crowd", 1.0, base * 11)] + [("plateau", 2.0, base * 11)] * 6 + [
+        ("fall", 2.0, base * 2)] * 5
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--topo", default="leafspine,2,3,3")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--service-ms", type=float, default=40.0)
+    parser.add_argument("--startup-s", type=float, default=3.0)
+    parser.add_argument("--budget-ms", type=float, default=250.0)
+    parser.add_argument("--base-rate", type=float, default=20.0,
+                        help="requests/s over all clients at the start of the ramp")
+    parser.add_argument("--out", default=str(REPO / "results" / "bench_autoscale.json"))
+    args = parser.parse_args()
+    capacity = args.workers * 1000.0 / args.service_ms
+    shape = load_shape(args.base_rate)
+    serve_args = "--workers %d --delay-ms %g" % (args.workers, args.service_ms)
+    command = '%s -m sdn_app.lab.actuator --startup-s %g --serve-args="%s"' % (
+        sys.executable, args.startup_s, serve_args)
+    results = {"capacity_rps": capacity, "shape": shape, "budget_ms": args.budget_ms,
+               "startup_s": args.startup_s, "variants": {}}
+    with ControllerProcess(settings={"scaling_command": command},
+                           log_path=Path(args.out).with_suffix(".controller.log")) as ctl, \
+            emulated_network(args.topo, ctl.of_port) as net:
+        wait_converged(ctl, net)
+        assert not ping_pairs(net)[1]
+        pool, clients = net.hosts[:4], net.hosts[4:8]
+        log("pool hosts %s (capacity %.0f req/s each), clients %s" % (
+            [h.name for h in pool], capacity, [h.name for h in clients]))
+        target = 0.7 * capacity * (args.service_ms / 1000.0 + 1.0)  # entries at 70 %
+        variants = [
+            ("static at min (1)", {"backends": pool[:1], "policy": "off"}),
+            ("static at max (4)", {"backends": pool, "policy": "off"}),
+            ("reactive", {"backends": pool[:1], "policy": "reactive"}),
+            ("predictive", {"backends": pool[:1], "policy": "predictive"}),
+        ]
+        for name, variant in variants:
+            log("variant: %s" % name)
+            results["variants"][name] = run_variant(ctl, pool, clients, shape, variant,
+                                                    target, args)
+        results["controller_alive"] = ctl.alive()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    report(results)
+    from sdn_app.lab import plots
+    print("plot: %s" % plots.autoscale_run(results, Path(args.out).with_suffix(".png")))
+    return 0
+
+
+def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
+    servers = {}
+    for host in variant["backends"]:
+        servers[host.name] = host.popen(
+            [*LOAD, "serve", "--port", str(PORT), "--name", host.name, "--workers",
+             str(args.workers), "--delay-ms", str(args.service_ms)], cwd=str(REPO),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    standby = [h for h in pool if h not in variant["backends"]]
+    body = {"name": "web", "vip": VIP, "port": PORT, "protocol": "tcp",
+            "backends": [{"ip": h.IP()} for h in variant["backends"]],
+            "scaling": {"policy": variant["policy"], "min_backends": 1,
+                        "max_backends": len(pool), "target": round(target, 1),
+                        "hold_s": 2, "scale_down_window_s": 10,
+                        "startup_s": args.startup_s,
+                        "standby": [{"ip": h.IP()} for h in standby]}}
+    status, answer = ctl.request("/v1/services", "POST", json.dumps(body).encode())
+    assert status == 201, answer
+    ips = [h.IP() for h in variant["backends"]]
+    assert wait_until(lambda: all(state(ctl).get(ip) == "up" for ip in ips), 10)
+    time.sleep(0.5)
+    samples, stop = [], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                backends = ctl.get("/v1/services/web")["backends"]
+                forecast = ctl.get("/v1/services/web/scaling")["forecast"]
+            except (OSError, RuntimeError, ValueError):
+                backends, forecast = [], None
+            samples.append((time.time(), sum(1 for b in backends if b["state"] in (
+                "up", "draining")), forecast))
+            stop.wait(0.5)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    phases = []
+    started = time.time()
+    for phase, seconds, rate in shape:
+        at = time.time()
+        procs = [c.popen([*LOAD, "arrivals", "--dst", VIP, "--port", str(PORT), "--rate",
+                          str(rate / len(clients)), "--seconds", str(seconds), "--timeout",
+                          "3", "--budget-ms", str(args.budget_ms)], cwd=str(REPO),
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for c in clients]
+        outs = [json.loads(p.communicate(timeout=60)[0].decode().strip().splitlines()[-1])
+                for p in procs]
+        phases.append({"phase": phase, "at": round(at - started, 2), "seconds": seconds,
+                       "rate": rate,
+                       "served": sum(sum(o["answers"].values()) for o in outs),
+                       "failed": sum(o["failed"] for o in outs),
+                       "over_budget": sum(o["over_budget"] for o in outs),
+                       "p99_ms": max((o["latency_ms"][1] for o in outs if o["latency_ms"]),
+                                     default=0.0)})
+    stop.set()
+    sampler.join()
+    scaling = ctl.get("/v1/services/web/scaling")
+    ctl.request("/v1/services/web", "DELETE")
+    for proc in servers.values():
+        proc.kill()
+        proc.wait()
+    for host in standby:
+        subprocess.run([sys.executable, "-m", "sdn_app.lab.actuator", "stop", "web",
+                        host.IP(), str(PORT)], check=False)
+    return {"phases": phases, "pool": [[round(t - started, 2), n, f] for t, n, f in samples],
+            "decisions": scaling["decisions"]}
+
+
+def state(ctl) -> dict:
+    return {b["ip"]: b["state"] for b in ctl.get("/v1/services/web")["backends"]}
+
+
+def backend_seconds(pool, start, end) -> float:
+    """Integral of the pool size over [start, end) from its samples."""
+    total = 0.0
+    for (t0, n, _), (t1, _, _) in zip(pool, pool[1:], strict=False):
+        lo, hi = max(t0, start), min(t1, end)
+        if hi > lo:
+            total += n * (hi - lo)
+    return total
+
+
+def report(results) -> None:
+    capacity, budget = results["capacity_rps"], results["budget_ms"]
+    names = ["ramp", "crowd", "plateau", "fall"]
+    rows = []
+    for name, run in results["variants"].items():
+        for phase in names + ["all"]:
+            ph = [p for p in run["phases"] if phase in ("all", p["phase"])]
+            if not ph:
+                continue
+            start, end = ph[0]["at"], ph[-1]["at"] + ph[-1]["seconds"]
+            served = sum(p["served"] for p in ph)
+            failed = sum(p["failed"] for p in ph)
+            over = sum(p["over_budget"] for p in ph) + failed
+            oracle = sum(math.ceil(p["rate"] / capacity) * p["seconds"] for p in ph)
+            used = backend_seconds(run["pool"], start, end)
+            rows.append([name, phase, served, failed, "%.0f" % max(p["p99_ms"] for p in ph),
+                         "%.1f" % (100.0 * over / max(served + failed, 1)),
+                         "%.0f" % used, "%.0f" % oracle,
+                         "%+.0f%%" % (100.0 * (used - oracle) / oracle) if oracle else "-"])
+    print("\nBackends serve %.0f req/s each; budget %.0f ms; start-up %.0f s" % (
+        capacity, budget, results["startup_s"]))
+    print(table(["variant", "phase", "served", "failed", "p99 ms", "over budget %",
+                 "backend-s", "oracle backend-s", "vs oracle"], rows))
+    for name, run in results["variants"].items():
+        if run["decisions"]:
+            print("%s: %s" % (name, "; ".join("%d (%s)" % (d["size"], d["reason"])
+                                              for d in run["decisions"])))
+    print("controller alive at the end: %s" % results["controller_alive"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,8 @@ sdn_app/lab/actuator.py, ``--startup-s`` after being asked); each backend serves
 ``--workers`` requests at a time, ``--service-ms`` each (capacity workers / service
 time); four client hosts send open-loop arrivals (sdn_app.lab.service_load arrivals).
 The load, in requests per second over all clients: a slow ramp, a flash crowd (x4
-within one second), a plateau, a fall.
+within one second), a plateau, a fall.  The service uses least_conn, so a backend with a
+backlog gets no new connections while the ones just started have room.
 
 Per variant and phase it prints requests served and failed, p99 latency, requests over
 the ``--budget-ms`` budget (the SLO), backend-seconds used (cost: backends in the pool,
@@ -18,7 +19,7 @@ load (ceil(load / capacity) each second), and the scale events; it plots load, f
 pool size and latency over time (results/bench_autoscale.png).
 
 Usage: .venv/bin/python scripts/bench_autoscale.py [--startup-s 3] [--budget-ms 250]
-(about 5 minutes)
+(about 7 minutes)
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ def log(*args):
 
 
 def load_shape(base: float) -> list:
-    """[(phase, seconds, total requests/s)]: 2-second steps of a ramp, then the rest."""
-    ramp = [("ramp", 2.0, base * (1 + i / 4)) for i in range(8)]  # base -> 2.75 x base
-    return ramp + [("crowd", 1.0, base * 11)] + [("plateau", 2.0, base * 11)] * 6 + [
-        ("fall", 2.0, base * 2)] * 5
+    """[(phase, seconds, total requests/s)] in 2-second steps: a slow ramp from base to
+    3.75 x base over 30 s, a flash crowd of 4 x that within one second, held 14 s, and
+    a fall to 1.5 x base for 30 s."""
+    ramp = [("ramp", 2.0, base * (1 + i * 2.75 / 14)) for i in range(15)]
+    crowd = base * 3.75 * 4
+    return ramp + [("crowd", 1.0, crowd)] + [("plateau", 2.0, crowd)] * 7 + [
+        ("fall", 2.0, base * 1.5)] * 15
 
 
 def main() -> int:
@@ -66,7 +70,7 @@ def main() -> int:
     parser.add_argument("--service-ms", type=float, default=40.0)
     parser.add_argument("--startup-s", type=float, default=3.0)
     parser.add_argument("--budget-ms", type=float, default=250.0)
-    parser.add_argument("--base-rate", type=float, default=20.0,
+    parser.add_argument("--base-rate", type=float, default=16.0,
                         help="requests/s over all clients at the start of the ramp")
     parser.add_argument("--out", default=str(REPO / "results" / "bench_autoscale.json"))
     args = parser.parse_args()
@@ -113,7 +117,10 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
              str(args.workers), "--delay-ms", str(args.service_ms)], cwd=str(REPO),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     standby = [h for h in pool if h not in variant["backends"]]
+    # least_conn: a backend with a backlog (its queued connections count) gets no new
+    # connections while the ones just started have room
     body = {"name": "web", "vip": VIP, "port": PORT, "protocol": "tcp",
+            "scheduler": "least_conn",
             "backends": [{"ip": h.IP()} for h in variant["backends"]],
             "scaling": {"policy": variant["policy"], "min_backends": 1,
                         "max_backends": len(pool), "target": round(target, 1),

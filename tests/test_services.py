@@ -486,3 +486,18 @@ def test_adaptive_factors_never_starve_a_backend():
         service.adapt({ids[0]: 1000, ids[1]: 1}, {}, float(t), 0.01, 5.0)
     assert min(b.load_factor for b in service.backends.values()) >= 0.1
     assert ids[0] in service.slots(), "the loaded backend still has a slot or more"
+
+
+def test_the_slots_are_rebuilt_when_a_ramp_steps_or_a_cap_is_reached():
+    table, service = up_service(slow_start_ms=1000, backends=[
+        {"ip": "10.0.0.2"}, {"ip": "10.0.0.3", "max_connections": 5}])
+    capped = service.backends["10.0.0.3"]
+    steady = table.slot_inputs(0.0, {})
+    assert table.slot_inputs(9.0, {}) == steady, "nothing ramps, nothing is full"
+    assert table.slot_inputs(0.0, {capped.backend_id: 5}) != steady
+    capped.health.up = False
+    assert not service.health_result("10.0.0.3", True, 9.9)  # rise 2: one answer ...
+    assert service.health_result("10.0.0.3", True, 10.0)  # ... then up, into a live pool
+    ramping = [table.slot_inputs(10.0 + t, {}) for t in (0.0, 0.05, 0.15, 2.0, 3.0)]
+    assert ramping[0] == ramping[1] != ramping[2], "a tenth of the ramp later"
+    assert ramping[3] == ramping[4], "ramp over"

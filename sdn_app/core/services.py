@@ -184,14 +184,19 @@ def parse_service(obj, where: str = "service") -> ServiceSpec:
                               port))
     if spec.vip in ips:
         fail(where + ".vip", "is also a backend's address")
-    for i, standby in enumerate(spec.scaling.standby):
-        if standby.ip in ips or standby.ip == spec.vip:
-            fail("%s.scaling.standby[%d].ip" % (where, i),
-                 "%s is already the VIP or a backend" % standby.ip)
+    check_standby(spec.scaling, spec.vip, ips, where + ".scaling")
     if spec.health.kind in PROTOCOLS and spec.health.kind != spec.protocol:
         fail(where + ".health.kind", "a %s check of a %s service: use %s or icmp"
               % (spec.health.kind, spec.protocol, spec.protocol))
     return spec
+
+
+def check_standby(scaling: ScalingSpec, vip: str, backend_ips, where: str) -> None:
+    """A standby host may not be the VIP or already a backend of the service."""
+    for i, standby in enumerate(scaling.standby):
+        if standby.ip == vip or standby.ip in backend_ips:
+            fail("%s.standby[%d].ip" % (where, i),
+                 "%s is already the VIP or a backend" % standby.ip)
 
 
 def parse_services_file(obj) -> list[ServiceSpec]:
@@ -679,15 +684,16 @@ class ServiceTable:
         """Whether switches need entries of their own ("nearest" picks by distance)."""
         return any(s.spec.scheduler == "nearest" for s in self.services.values())
 
-    def weights_now(self, now: float) -> tuple:
-        """What slow start changes, to tell when the slots must be rebuilt."""
-        return tuple((s.service_id, b.backend_id, b.ramp(now, s.spec.slow_start_ms))
-                     for s in self.services.values() for b in s.backends.values())
-
-    def saturation(self, active: dict) -> tuple:
-        """Which capped backends are at their cap (the slots change when this does)."""
-        return tuple(b.backend_id for s in self.services.values()
+    def slot_inputs(self, now: float, active: dict) -> tuple:
+        """What the slots depend on besides the pool: the slow-start steps of ramping
+        backends and which capped backends are at their cap (``active``: {backend id:
+        connections}).  The slots must be rebuilt when this changes."""
+        ramps = tuple((b.backend_id, b.ramp(now, s.spec.slow_start_ms))
+                      for s in self.services.values() if s.spec.slow_start_ms
+                      for b in s.backends.values() if b.slow_start_from is not None)
+        full = tuple(b.backend_id for s in self.services.values()
                      for b in s.backends.values() if b.saturated(active.get(b.backend_id, 0)))
+        return ramps, full
 
     def adapt(self, active: dict, rate_of, now: float, threshold: float,
               hold: float) -> list:

@@ -17,7 +17,7 @@ from .events import EventLog
 from .meters import PORT_COUNTERS
 from .pipeline import FAST_FAILOVER, SELECT, GroupEntry
 from .scaling import parse_scaling
-from .services import DRAINING, ServiceTable, parse_backend, parse_service
+from .services import DRAINING, ServiceTable, check_standby, parse_backend, parse_service
 from .te import POLICIES
 from .topology import Host, Link, Topology, dpid_to_str
 from .trace import path_report
@@ -168,9 +168,7 @@ class NetworkView:
         service = self._state.services.get(name)
         scaling = parse_scaling(body, "scaling", parse_backend, service.spec.port,
                                 service.spec.scaling)
-        for i, standby in enumerate(scaling.standby):
-            if standby.ip == service.spec.vip:
-                raise ValueError("scaling.standby[%d].ip: is the VIP" % i)
+        check_standby(scaling, service.spec.vip, service.backends, "scaling")
         service.set_scaling(scaling)
         self._state.services_changed("scaling_changed", service=name,
                                      policy=scaling.policy)

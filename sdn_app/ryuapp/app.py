@@ -199,7 +199,6 @@ class ElasticController(app_manager.RyuApp):
             backend = self.services.get(name).remove_backend(ip)
             self.services_changed("backend_removed", service=name, ip=ip, reason=why)
             self.pool_scaling.stopped(name, ip, backend.spec)
-        self._slots_may_change(now)
 
     def _adapt(self, now: float) -> None:
         """Adaptive services follow their backends' measured load (damped)."""
@@ -213,8 +212,7 @@ class ElasticController(app_manager.RyuApp):
     def _slots_may_change(self, now: float) -> None:
         """Rebuild the services' entries when a slow start steps on or a capped
         backend reaches or leaves its cap."""
-        depends = (self.services.weights_now(now),
-                   self.services.saturation(self.connections))
+        depends = self.services.slot_inputs(now, self.connections)
         if self._slots_depend_on is not None and depends != self._slots_depend_on:
             self.coalescer.request()
         self._slots_depend_on = depends
@@ -304,8 +302,7 @@ class ElasticController(app_manager.RyuApp):
                 self._service_keys[dpid] = set(now_wanted)
             if changed and touched is not None:
                 touched[dpid] = set(touched.get(dpid, ())) | changed
-        self._slots_depend_on = (self.services.weights_now(now),
-                                 self.services.saturation(active))
+        self._slots_depend_on = self.services.slot_inputs(now, active)
         return touched
 
     # -- switches -----------------------------------------------------------------------

@@ -20,8 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sdn_app.lab import (
+    elastic_service,  # noqa: E402
+    vr,  # noqa: E402
+)
 from sdn_app.lab import scenario as vr_scenario  # noqa: E402
-from sdn_app.lab import vr  # noqa: E402
 from sdn_app.lab.emulation import (  # noqa: E402
     ControllerProcess,
     capacity_settings,
@@ -43,7 +46,8 @@ def say(text: str) -> None:
 
 def controller_settings(args) -> dict:
     return dict(capacity_settings(args.topo), **vr_scenario.OUR_SETTINGS, policy=args.policy,
-                protection="false" if args.no_protection else "true")
+                protection="false" if args.no_protection else "true",
+                scaling_command=elastic_service.ACTUATOR)
 
 
 def bring_up(ctl, net, out: list) -> bool:
@@ -101,6 +105,8 @@ def main(argv=None) -> int:
                              "headset scaled down (default 2)")
     parser.add_argument("--background", type=int, default=2,
                         help="on/off background bursts of 1 Mbit/s between random hosts")
+    parser.add_argument("--no-service", action="store_true",
+                        help="without the service whose pool follows the crowd")
     parser.add_argument("--logdir", default="results/demo", help="logs, JSON and plots")
     args = parser.parse_args(argv)
     profile = vr.Profile(fps=args.fps, mbps=30.0, scale=args.stream_mbps / 30.0)
@@ -140,14 +146,50 @@ def run(args, profile) -> int:
                 % (args.users, args.crowd, args.churn, args.stream_mbps, args.fps,
                    profile.pose_ms,
                    ",".join(plan.servers), args.duration))
+            service = elastic_pool(ctl, net, plan, args)
+            began = time.time() + vr_scenario.START_LEAD  # when the first phase starts
             result = vr_scenario.run(net, plan, logdir / "traffic", say, ctl,
                                      vr_scenario.PROTOCOLS)
+            pool = service.finish(began) if service else None
             alive = ctl.alive()
-    report(args, profile, rows, result, logdir, alive)
+    report(args, profile, rows, result, logdir, alive, pool)
     return 0 if alive else 1
 
 
-def report(args, profile, rows, result, logdir, alive) -> None:
+def elastic_pool(ctl, net, plan, args):
+    """The service whose pool follows the crowd: on hosts the VR servers do not use, one
+    backend and two standby; four other hosts hold 10 connections each to it while the
+    crowd lasts (None if the topology has too few hosts)."""
+    others = [h for h in net.hosts if h.name not in plan.servers]
+    if len(others) < 7 or not args.crowd or args.no_service:
+        return None
+    service = elastic_service.ScaledService(ctl, others[-1], others[-3:-1])
+    if not service.start():
+        say("the scaled service did not come up; going on without it")
+        return None
+    crowd_from, crowd_to = plan.phases[1][1], plan.phases[1][2]
+    service.crowd_later(vr_scenario.START_LEAD + crowd_from, others[:4], 10,
+                        crowd_to - crowd_from)
+    say("service sessions (%s:%d): 1 backend on %s, standby %s, reactive pool scaling; "
+        "the crowd will hold 40 connections to it" % (
+            elastic_service.VIP, elastic_service.PORT, others[-1].name,
+            ",".join(h.name for h in others[-3:-1])))
+    return service
+
+
+def pool_lines(pool) -> list:
+    if pool is None:
+        return ["Scaled service: not run (--no-service, no crowd, or too few hosts)."]
+    lines = ["Scaled service %s (reactive, %d connections per backend targeted): the crowd "
+             "held %d connections from %s s into the traffic; %d broke." % (
+                 pool["vip"], pool["target"], pool["held"], pool["crowd_at_s"],
+                 pool["broken"])]
+    lines += ["  pool -> %d at %s s: %s" % (d["size"], d["at_s"], d["reason"])
+              for d in pool["decisions"]] or ["  the pool did not change"]
+    return lines
+
+
+def report(args, profile, rows, result, logdir, alive, pool=None) -> None:
     from sdn_app.lab import plots
 
     runs = {"ours (%s%s)" % (args.policy, "" if args.no_protection else " + protection"):
@@ -160,7 +202,7 @@ def report(args, profile, rows, result, logdir, alive) -> None:
          "profile": profile.__dict__, "seed": args.seed, "cut": result.cut,
          "reoptimized_after_s": result.reoptimized_after, "failover": result.failover,
          "utilization": result.utilization, "link_mbps": result.link_mbps,
-         "splits": result.splits,
+         "splits": result.splits, "scaled_service": pool,
          "vr": result.analysis}, indent=1))
     print()
     print("Report: %s under sdn_app.controller, policy %s, fast reroute %s, seed %d"
@@ -190,6 +232,8 @@ def report(args, profile, rows, result, logdir, alive) -> None:
         print("Failure: no inter-switch link carried traffic, nothing was cut.")
     print("Link utilization from switch counters (inter-switch ports, transmit); split: "
           "shares of the paths the first user's video takes, per phase (from /v1/paths).")
+    print()
+    print("\n".join(pool_lines(pool)))
     if not alive:
         print("CONTROLLER DIED: see %s" % (logdir / "controller.log"))
     print("Plots: %s" % ", ".join(str(p) for p in pictures))

@@ -14,6 +14,7 @@ from sdn_app.core.protection import plan_protection
 from sdn_app.core.reconcile import (
     MIN_WINDOW_SHARE,
     RETIRE_GRACE,
+    SERVICES,
     Coalescer,
     Reconciler,
     SwitchTables,
@@ -288,6 +289,19 @@ def test_a_burst_of_requests_is_one_run():
     spawn.run()
     assert runs == [True]  # a recomputation sends everything; the resend is folded in
     assert not coalescer.running
+
+
+def test_a_services_change_alone_does_not_recompute_paths():
+    spawn, runs = Spawner(), []
+    coalescer = Coalescer(spawn, runs.append)
+    coalescer.request(SERVICES)
+    coalescer.request(recompute=False)
+    spawn.run()
+    assert runs == [SERVICES], "the services' run sends the plan too"
+    coalescer.request(SERVICES)
+    coalescer.request()
+    spawn.run()
+    assert runs == [SERVICES, True], "a recomputation in the same burst covers it"
 
 
 def test_a_request_during_a_run_gets_one_more_run():

@@ -247,22 +247,31 @@ class Reconciler:
         return [item for item in unneeded if now - since[item.key] >= self.retire_grace]
 
 
+SERVICES = "services"  # Coalescer: only the services' entries changed
+
+
 class Coalescer:
     """Turns a burst of requests into one run of ``work(recompute)``, right after them.
     One runner at a time: sending can yield (a switch's send queue fills up), and two
     runs interleaving on one switch's table image would corrupt it.  A request made
     while a run is under way gets one more run after it; ``recompute=False`` asks only
-    for the plan in force to be sent again.  ``spawn(fn)`` starts fn concurrently."""
+    for the plan in force to be sent again, ``recompute=SERVICES`` for the services'
+    entries to be rebuilt and sent without recomputing paths (a pool change must not
+    move traffic that the traffic engineering would leave where it is); the widest
+    request of a burst wins.  ``spawn(fn)`` starts fn concurrently."""
 
     def __init__(self, spawn, work):
         self.spawn = spawn
         self.work = work
         self.recompute_wanted = False
+        self.services_wanted = False
         self.resend_wanted = False
         self.running = False
 
-    def request(self, recompute: bool = True) -> None:
-        if recompute:
+    def request(self, recompute=True) -> None:
+        if recompute == SERVICES:
+            self.services_wanted = True
+        elif recompute:
             self.recompute_wanted = True
         else:
             self.resend_wanted = True
@@ -272,9 +281,10 @@ class Coalescer:
 
     def _run(self) -> None:
         try:
-            while self.recompute_wanted or self.resend_wanted:
-                recompute = self.recompute_wanted
-                self.recompute_wanted = self.resend_wanted = False
+            while self.recompute_wanted or self.services_wanted or self.resend_wanted:
+                recompute = True if self.recompute_wanted else (
+                    SERVICES if self.services_wanted else False)
+                self.recompute_wanted = self.services_wanted = self.resend_wanted = False
                 try:
                     self.work(recompute)
                 except Exception:  # one bad run must not stop the next

@@ -26,24 +26,38 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def mininet_hosts() -> dict:
-    """{host name: shell pid} of the Mininet hosts running on this machine."""
-    out = subprocess.run(["pgrep", "-a", "-f", "mininet:"], capture_output=True,
-                         text=True).stdout
+    """{host name: shell pid} of the Mininet hosts running on this machine, read from
+    /proc (no process is started: the actuator runs while VR traffic needs the CPU)."""
     hosts = {}
-    for line in out.splitlines():
-        pid, _, cmd = line.partition(" ")
-        name = cmd.rsplit("mininet:", 1)[-1].split()[0] if "mininet:" in cmd else ""
-        if name and cmd.split()[0].endswith("bash"):
-            hosts[name] = int(pid)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [w.decode(errors="replace") for w in words if w]
+        # a host's shell: "bash ... mininet:h3"
+        if words and words[0].endswith("bash") and words[-1].startswith("mininet:") \
+                and len(words[-1]) > len("mininet:"):
+            hosts[words[-1][len("mininet:"):]] = int(entry.name)
     return hosts
+
+
+def local_addresses(pid: int) -> set:
+    """The IPv4 addresses of the network namespace process ``pid`` is in (its
+    /proc/<pid>/net/fib_trie: each local address is followed by "/32 host LOCAL")."""
+    try:
+        lines = Path("/proc/%d/net/fib_trie" % pid).read_text().splitlines()
+    except OSError:
+        return set()
+    return {lines[i - 1].split()[-1] for i, line in enumerate(lines)
+            if i and "/32 host LOCAL" in line}
 
 
 def host_with(ip: str) -> tuple[str, int]:
     for name, pid in sorted(mininet_hosts().items()):
-        addrs = subprocess.run(["mnexec", "-a", str(pid), "ip", "-o", "-4", "addr"],
-                               capture_output=True, text=True).stdout
-        if any(f.split("/")[0] == ip for line in addrs.splitlines()
-               for f in line.split() if "/" in f):
+        if ip in local_addresses(pid):
             return name, pid
     raise LookupError("no Mininet host has address %s" % ip)
 

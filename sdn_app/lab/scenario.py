@@ -31,6 +31,7 @@ PHASES = ("steady", "crowd", "failure", "recovery")
 VR_PORT = 9100
 CUTS = ("transit", "busiest")
 FAILOVER_WINDOW = 1.0  # seconds after the cut whose frame misses the failover costs
+START_LEAD = 2.0  # s from run() to the first phase: every sender is ready by then
 
 
 @dataclass
@@ -155,7 +156,7 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
     for s in scenario.sessions:
         by_src.setdefault(s.src, []).append(s)
         dsts.add(s.dst)
-    start_at = time.time() + 2.0
+    start_at = time.time() + START_LEAD
     end_at = start_at + scenario.duration
     procs = []
     result = Run(start_at, [], [], [vr.Phase(n, start_at + a, start_at + b)

@@ -24,7 +24,7 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 from ..core.events import RECONCILED, EventLog
 from ..core.frames import handle_frame
 from ..core.pipeline import ETH_TYPE_LLDP, TABLE_CONNECTIONS, TABLE_FORWARD, learned_host
-from ..core.reconcile import Coalescer, Reconciler, update_waves
+from ..core.reconcile import SERVICES, Coalescer, Reconciler, update_waves
 from ..core.routing import INCREMENTAL_POLICIES, Routing
 from ..core.services import (
     ServiceTable,
@@ -90,7 +90,7 @@ class ElasticController(app_manager.RyuApp):
         self._load_services()
         self.service_runner = ServiceRunner(
             self.services, self.topo, self._send_frame, self._flood_frame,
-            self.coalescer.request, self.event, self.logger)
+            lambda: self.coalescer.request(SERVICES), self.event, self.logger)
         self._service_keys: dict[int, set] = {}  # dpid -> service entry keys it holds
         # dpid -> the connection counts being asked for: {"asked_at": t, "xids":
         # {xid: backend id} still out, "counts": {backend id: n} answered}
@@ -214,7 +214,7 @@ class ElasticController(app_manager.RyuApp):
         backend reaches or leaves its cap."""
         depends = self.services.slot_inputs(now, self.connections)
         if self._slots_depend_on is not None and depends != self._slots_depend_on:
-            self.coalescer.request()
+            self.coalescer.request(SERVICES)
         self._slots_depend_on = depends
 
     def now(self) -> float:
@@ -246,7 +246,7 @@ class ElasticController(app_manager.RyuApp):
         self.event(kind, **details)
         if kind in ("service_removed", "backend_removed"):
             self.service_runner.forget(details["service"], details.get("ip"))
-        self.coalescer.request()
+        self.coalescer.request(SERVICES)
 
     @property
     def connections(self) -> dict:
@@ -437,6 +437,9 @@ class ElasticController(app_manager.RyuApp):
         if not recompute:
             self.reconciler.send_plan(self.sessions)
             return
+        if recompute == SERVICES:
+            self._reconcile_services()
+            return
         started = time.monotonic()
         restored, self._restored = self._restored, set()
         in_force = dict(self.routing.next_hops)
@@ -480,6 +483,17 @@ class ElasticController(app_manager.RyuApp):
             self.logger.info("reconciled (%s): %d flow mods, %d group mods in %.1f ms",
                              self.policy, totals["flow_mods"], totals["group_mods"],
                              1000 * (time.monotonic() - started))
+
+    def _reconcile_services(self) -> None:
+        """Only the services changed: their entries rebuilt and sent, paths as they are."""
+        started = time.monotonic()
+        touched = self._with_services({})
+        totals = self.reconciler.send_plan(self.sessions, None, self.routing.plan,
+                                           touched=touched)
+        self._flush_connections()
+        if totals["flow_mods"] or totals["group_mods"]:
+            self.logger.info("services reconciled: %d flow mods in %.1f ms",
+                             totals["flow_mods"], 1000 * (time.monotonic() - started))
 
     def _wait_applied(self, sessions) -> None:
         """Until each switch has answered a barrier (it has applied everything sent to

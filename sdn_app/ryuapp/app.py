@@ -196,9 +196,8 @@ class ElasticController(app_manager.RyuApp):
         drain timed out)."""
         for name, ip, why in self.services.drained(
                 self.connections, self.service_runner.counted_at, now):
-            backend = self.services.get(name).remove_backend(ip)
+            self.services.get(name).remove_backend(ip)
             self.services_changed("backend_removed", service=name, ip=ip, reason=why)
-            self.pool_scaling.stopped(name, ip, backend.spec)
 
     def _adapt(self, now: float) -> None:
         """Adaptive services follow their backends' measured load (damped)."""
@@ -246,6 +245,8 @@ class ElasticController(app_manager.RyuApp):
         self.event(kind, **details)
         if kind in ("service_removed", "backend_removed"):
             self.service_runner.forget(details["service"], details.get("ip"))
+        if kind == "backend_removed":
+            self.pool_scaling.stopped(details["service"], details["ip"])
         self.coalescer.request(SERVICES)
 
     @property

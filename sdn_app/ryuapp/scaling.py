@@ -74,11 +74,15 @@ class PoolScaling:
         finally:
             self.starting.pop((name, backend.ip), None)
 
-    def stopped(self, name: str, ip: str, backend) -> None:
-        """A backend left the pool: stop it if it was started for load."""
+    def stopped(self, name: str, ip: str) -> None:
+        """A backend left the pool (drained, or removed over REST): stop it if it was
+        started for load."""
         service = self.table.services.get(name)
-        if service is not None and ip in service.scaled_out:
-            service.scaled_out.remove(ip)
+        if service is None or ip not in service.scaled_out:
+            return
+        service.scaled_out.remove(ip)
+        backend = next((b for b in service.spec.scaling.standby if b.ip == ip), None)
+        if backend is not None:
             self.spawn(self._run, "stop", name, backend)
 
     def _run(self, action: str, name: str, backend) -> bool:

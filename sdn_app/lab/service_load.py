@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 
+from sdn_app.lab.measure import percentile
+
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self):
@@ -72,6 +74,11 @@ def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0,
     server.name, server.delay = name, delay_ms / 1000.0
     server.workers = threading.Semaphore(workers) if workers > 0 else None
     server.serve_forever()
+
+
+def _p50_p99(latencies: list) -> list:
+    """[p50, p99] of sorted latencies (ms), by our one percentile; [] if none."""
+    return [round(percentile(latencies, p), 3) for p in (50, 99)] if latencies else []
 
 
 def _ask_udp(dst: str, port: int, timeout: float, source: str = "") -> str:
@@ -127,8 +134,7 @@ def connect(dst: str, port: int, count: int, timeout: float, seconds: float = 0.
     latencies.sort()
     out = {"answers": answers, "failed": failed,
            "seconds": round(time.monotonic() - start, 3),
-           "latency_ms": [round(latencies[int(q * (len(latencies) - 1))], 3)
-                          for q in (0.5, 0.99)] if latencies else []}
+           "latency_ms": _p50_p99(latencies)}
     if timeline:
         out["timeline"] = attempts
     return out
@@ -168,8 +174,7 @@ def arrivals(dst: str, port: int, rate: float, seconds: float, timeout: float,
             answers[name] = answers.get(name, 0) + 1
     latencies = sorted(ms for name, ms in results if name is not None)
     return {"answers": answers, "failed": n - sum(answers.values()),
-            "latency_ms": [round(latencies[int(q * (len(latencies) - 1))], 3)
-                           for q in (0.5, 0.99)] if latencies else [],
+            "latency_ms": _p50_p99(latencies),
             "latency_mean_ms": round(sum(latencies) / len(latencies), 3) if latencies
             else None,
             "over_budget": sum(1 for ms in latencies if budget_ms and ms > budget_ms)}

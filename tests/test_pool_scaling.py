@@ -77,3 +77,13 @@ def test_without_an_actuator_nothing_is_started(tmp_path):
     runner.command = []
     runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, lambda ip: 0.0)
     assert calls(log) == [] and set(service.backends) == {"10.0.0.2"}
+
+
+def test_deleting_a_service_stops_the_backends_it_started(tmp_path):
+    table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
+    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, lambda ip: 0.0)
+    table.remove("web")  # what DELETE /v1/services/web does, then the event
+    runner.service_removed("web")
+    assert sorted(calls(log)[2:]) == ["stop web 10.0.0.3 80", "stop web 10.0.0.4 80"]
+    runner.service_removed("web")
+    assert len(calls(log)) == 4, "each stopped once; the configured one never"

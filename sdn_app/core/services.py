@@ -361,7 +361,6 @@ class Service:
         self.placements = 0  # connections placed by least_conn (the controller), ever
         self._adapted_at = float("-inf")  # when adaptive factors last changed
         self.scaler = Scaler(spec.scaling)
-        self.scaled_out: list[str] = []  # standby backends started for load, in order
         for backend in spec.backends:
             self.add_backend(backend)
 
@@ -537,10 +536,10 @@ class Service:
         return [b for b in self.spec.scaling.standby
                 if b.ip not in self.backends and b.ip not in starting]
 
-    def scale_in_choice(self, count: int, active: dict) -> list:
-        """Which ``count`` serving backends to drain: those started for load first
-        (latest first), then the least busy."""
-        order = {ip: i for i, ip in enumerate(self.scaled_out)}
+    def scale_in_choice(self, count: int, active: dict, started: list = ()) -> list:
+        """Which ``count`` serving backends to drain: those ``started`` for load first
+        (listed in start order; the latest first), then the least busy."""
+        order = {ip: i for i, ip in enumerate(started)}
         ranked = sorted(self.serving(), key=lambda b: (
             b.spec.ip not in order, -order.get(b.spec.ip, 0),
             active.get(b.backend_id, 0), b.spec.ip))

@@ -247,6 +247,8 @@ class ElasticController(app_manager.RyuApp):
             self.service_runner.forget(details["service"], details.get("ip"))
         if kind == "backend_removed":
             self.pool_scaling.stopped(details["service"], details["ip"])
+        if kind == "service_removed":
+            self.pool_scaling.service_removed(details["service"])
         self.coalescer.request(SERVICES)
 
     @property

@@ -3,7 +3,8 @@ service's load is measured from the switches' counts and its ``Scaler`` asked; a
 pool starts standby backends through the actuator and adds each one once its start
 succeeded (it takes connections only after its health check passes, then slow start);
 a smaller one drains backends, and one started for load is stopped when its drain
-ends (``stopped``).
+ends or it is removed (``stopped``), and all a service started when the service is
+removed (``service_removed``).
 
 The actuator is the ``scaling_command`` setting, run as ``<command> start|stop
 <service> <ip> <port>`` in a green thread: exit 0 is done; anything else, or no answer
@@ -33,6 +34,8 @@ class PoolScaling:
         self.logger = logger
         self.spawn, self.sleep = spawn, sleep  # ryu.lib.hub's, so nothing blocks
         self.starting: dict = {}  # (service, ip) -> BackendSpec being started
+        # (service, ip) -> BackendSpec started for load and in the pool, in start order
+        self.started: dict = {}
 
     def tick(self, now: float, active: dict, rate_of) -> None:
         for name, service in list(self.table.services.items()):
@@ -55,7 +58,8 @@ class PoolScaling:
                     self.starting[(name, backend.ip)] = backend
                     self.spawn(self._start, name, backend)
             else:
-                for ip in service.scale_in_choice(current - decision.size, active):
+                ours = [ip for (svc, ip) in self.started if svc == name]
+                for ip in service.scale_in_choice(current - decision.size, active, ours):
                     service.set_draining(ip, True)
                     self.services_changed("backend_changed", service=name, ip=ip,
                                           state="draining", reason="scale in")
@@ -66,7 +70,7 @@ class PoolScaling:
                 service = self.table.services.get(name)
                 if service is not None and backend.ip not in service.backends:
                     self.table.add_backend(name, backend)
-                    service.scaled_out.append(backend.ip)
+                    self.started[(name, backend.ip)] = backend
                     self.services_changed("backend_added", service=name, ip=backend.ip,
                                           reason="scale out")
         except Exception:  # a clash found meanwhile (REST added it): logged, not raised
@@ -77,13 +81,15 @@ class PoolScaling:
     def stopped(self, name: str, ip: str) -> None:
         """A backend left the pool (drained, or removed over REST): stop it if it was
         started for load."""
-        service = self.table.services.get(name)
-        if service is None or ip not in service.scaled_out:
-            return
-        service.scaled_out.remove(ip)
-        backend = next((b for b in service.spec.scaling.standby if b.ip == ip), None)
+        backend = self.started.pop((name, ip), None)
         if backend is not None:
             self.spawn(self._run, "stop", name, backend)
+
+    def service_removed(self, name: str) -> None:
+        """A service was deleted: stop every backend it started for load."""
+        for svc, ip in list(self.started):
+            if svc == name:
+                self.stopped(name, ip)
 
     def _run(self, action: str, name: str, backend) -> bool:
         args = [*self.command, action, name, backend.ip, str(backend.port)]

@@ -85,7 +85,10 @@ def test_packet_out_and_requests_encode(version):
                 codec.port_desc_request(dp),
                 codec.flow_stats_request(dp, cookie=7),
                 codec.flow_stats_request(dp, cookie=7, table=1),
-                codec.flow_count_request(dp, cookie=7, table=3),
+                codec.aggregate_request(dp, cookie=7, table=3),
+                codec.aggregate_request(dp, cookie=7, table=4, match={
+                    "eth_type": 0x800, "ip_proto": 6, "reg2": 3, "reg3": 0,
+                    "tcp_flags": (0x002, 0x012)}),
                 codec.delete_flows(dp, cookie=7, table=3),
                 codec.packet_out_steps(dp, 2, (("set_reg", 3, 5), ("resubmit", 4)),
                                        b"\x00" * 60)):
@@ -93,14 +96,14 @@ def test_packet_out_and_requests_encode(version):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_flow_count_is_read_from_either_versions_aggregate_reply(version):
+def test_counts_are_read_from_either_versions_aggregate_reply(version):
     dp = datapath(version)
     parser = dp.ofproto_parser
     if version == "1.3":
         body = parser.OFPAggregateStats(packet_count=9, byte_count=900, flow_count=5)
     else:
-        body = parser.OFPAggregateStats(stats=parser.OFPStats(flow_count=5))
-    assert codec.flow_count(SimpleNamespace(body=body)) == 5
+        body = parser.OFPAggregateStats(stats=parser.OFPStats(flow_count=5, packet_count=9))
+    assert codec.aggregate_counts(SimpleNamespace(body=body)) == (5, 9)
 
 
 def test_foreign_actions_never_equal_a_planned_entry():

@@ -28,6 +28,10 @@ def scaled_service(tmp_path, exit_code=0, **scaling):
     return table, service, scaling_runner, log, events, changes, sleeps
 
 
+def NONE(key):  # noqa: N802 (a constant: no bits/s, no requests/s anywhere)
+    return 0.0
+
+
 def calls(log):
     return log.read_text().splitlines() if log.exists() else []
 
@@ -35,7 +39,7 @@ def calls(log):
 def test_load_starts_standby_backends_and_adds_them_once_started(tmp_path):
     table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
     first = service.backends["10.0.0.2"].backend_id
-    runner.tick(0.0, {first: 35}, lambda ip: 0.0)  # 35 connections, 10 per backend
+    runner.tick(0.0, {first: 35}, NONE, NONE)  # 35 connections, 10 per backend
     assert calls(log) == ["start web 10.0.0.3 80", "start web 10.0.0.4 80"], "max 3"
     assert set(service.backends) == {"10.0.0.2", "10.0.0.3", "10.0.0.4"}
     assert service.backends["10.0.0.3"].state == "down", "serves once its check passes"
@@ -48,8 +52,8 @@ def test_load_starts_standby_backends_and_adds_them_once_started(tmp_path):
 def test_less_load_drains_the_last_started_first_and_stops_it_when_it_leaves(tmp_path):
     table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
     ids = lambda: {ip: b.backend_id for ip, b in service.backends.items()}  # noqa: E731
-    runner.tick(0.0, {ids()["10.0.0.2"]: 35}, lambda ip: 0.0)
-    runner.tick(1.0, {ids()["10.0.0.2"]: 12, ids()["10.0.0.3"]: 4}, lambda ip: 0.0)
+    runner.tick(0.0, {ids()["10.0.0.2"]: 35}, NONE, NONE)
+    runner.tick(1.0, {ids()["10.0.0.2"]: 12, ids()["10.0.0.3"]: 4}, NONE, NONE)
     draining = [ip for ip, b in service.backends.items() if b.draining]
     assert draining == ["10.0.0.4"], "16 connections: two backends, the last one out"
     service.remove_backend("10.0.0.4")  # its drain ended (the app's _drain)
@@ -64,7 +68,7 @@ def test_less_load_drains_the_last_started_first_and_stops_it_when_it_leaves(tmp
 def test_a_failing_actuator_is_retried_with_backoff_and_reported(tmp_path):
     table, service, runner, log, events, changes, sleeps = scaled_service(
         tmp_path, exit_code=3, max_backends=2)
-    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, lambda ip: 0.0)
+    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, NONE, NONE)
     assert calls(log) == ["start web 10.0.0.3 80"] * (1 + len(RETRY_DELAYS))
     assert [s for s in sleeps if s != 0.05] == [0.0, *RETRY_DELAYS], "0.05: waiting on it"
     failed = [d for k, d in events if k == "scaling_failed"]
@@ -75,15 +79,24 @@ def test_a_failing_actuator_is_retried_with_backoff_and_reported(tmp_path):
 def test_without_an_actuator_nothing_is_started(tmp_path):
     table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
     runner.command = []
-    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, lambda ip: 0.0)
+    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, NONE, NONE)
     assert calls(log) == [] and set(service.backends) == {"10.0.0.2"}
 
 
 def test_deleting_a_service_stops_the_backends_it_started(tmp_path):
     table, service, runner, log, events, changes, _ = scaled_service(tmp_path)
-    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, lambda ip: 0.0)
+    runner.tick(0.0, {service.backends["10.0.0.2"].backend_id: 35}, NONE, NONE)
     table.remove("web")  # what DELETE /v1/services/web does, then the event
     runner.service_removed("web")
     assert sorted(calls(log)[2:]) == ["stop web 10.0.0.3 80", "stop web 10.0.0.4 80"]
     runner.service_removed("web")
     assert len(calls(log)) == 4, "each stopped once; the configured one never"
+
+
+def test_the_requests_metric_sizes_the_pool_by_new_connections_per_second(tmp_path):
+    table, service, runner, log, events, changes, _ = scaled_service(
+        tmp_path, metric="requests")
+    rates = {"web": 25.0}
+    runner.tick(0.0, {}, lambda ip: 0.0, rates.get)  # no connection entries counted
+    assert calls(log) == ["start web 10.0.0.3 80", "start web 10.0.0.4 80"], "25/s at 10"
+    assert "load 25" in [d for k, d in events if k == "scale"][0]["reason"]

@@ -53,6 +53,9 @@ class FakeApp:
     def rate_toward(self, ip):
         return 0.0
 
+    def requests_of(self, name):
+        return 12.5
+
     def now(self):
         return 10.0
 
@@ -191,6 +194,7 @@ def test_services_over_rest(api):
     assert status == 201 and [b["state"] for b in body["backends"]] == ["down", "down"]
     assert api("/v1/services")[1][0]["name"] == "web"
     assert api("/v1/services/web")[1]["vip_mac"] == "02:5d:0a:00:00:64"
+    assert api("/v1/services/web")[1]["requests_per_s"] == 12.5
     assert api("/v1/services", "POST", json.dumps(service).encode())[0] == 409
     host_vip = dict(service, name="b", vip=next(iter(api.app.topo.hosts.values())).ips[0])
     assert api("/v1/services", "POST", json.dumps(host_vip).encode())[0] == 409

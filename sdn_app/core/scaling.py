@@ -1,5 +1,7 @@
 """Pool scaling: how many backends a service should have, from the load the switches
-measure (its backends' connection entries, or the traffic toward them).
+measure (``metric``): its backends' connection entries (``connections``: open ones and
+those closed within the last second), the new connections per second its
+new-connection entry counts (``requests``), or the bits/s toward its backends (``bps``).
 
 Two policies, per service (``ScalingSpec``):
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from .fields import choice, fail, keys
 
 POLICIES = ("off", "reactive", "predictive")
-METRICS = ("connections", "bps")
+METRICS = ("connections", "requests", "bps")
 HISTORY_S = 300.0  # how much of the measured series and forecast is kept (REST)
 
 

@@ -525,10 +525,13 @@ class Service:
         """The backends in the pool and not draining (up, or coming up)."""
         return [b for b in self.backends.values() if not b.draining]
 
-    def scaling_load(self, active: dict, rate_of) -> float:
-        """The load the pool is sized by: its serving backends' connections or bits/s."""
+    def scaling_load(self, active: dict, rate_of, requests_of) -> float:
+        """The load the pool is sized by: its serving backends' connections or bits/s,
+        or its new connections per second."""
         if self.spec.scaling.metric == "bps":
             return sum(rate_of(b.spec.ip) for b in self.serving())
+        if self.spec.scaling.metric == "requests":
+            return requests_of(self.spec.name)
         return float(sum(active.get(b.backend_id, 0) for b in self.serving()))
 
     def standby_free(self, starting=()) -> list:
@@ -655,10 +658,12 @@ class ServiceTable:
                 self.check_backend(other, backend, service.spec.protocol)
         return service.add_backend(backend)
 
-    def describe(self, service: Service, connections: dict, rate_of) -> dict:
+    def describe(self, service: Service, connections: dict, rate_of, requests_of) -> dict:
         """A service's JSON form with its backends' run-time state (``connections``:
-        {backend id: active connections}; ``rate_of(ip)``: bits/s measured toward it)."""
+        {backend id: active connections}; ``rate_of(ip)``: bits/s measured toward it;
+        ``requests_of(name)``: the service's new connections/s)."""
         out = service.spec.to_dict()
+        out["requests_per_s"] = round(requests_of(service.spec.name), 2)
         out["vip_mac"] = vip_mac(service.spec.vip)
         out["backends"] = [dict(backend_dict(b.spec), state=b.state,
                                 active_connections=connections.get(b.backend_id, 0),
@@ -745,18 +750,21 @@ class ServiceTable:
             # match names the protocols (prerequisites): hence eth_type and ip_proto.
             ip = {"eth_type": ETH_TYPE_IPV4, "ip_proto": spec.ip_proto}
             if spec.scheduler == "least_conn":  # the controller places each connection
-                out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD, TO_CONTROLLER,
-                                 reg2=sid, reg3=0, **ip))
-                if spec.protocol == "tcp":
-                    # A SYN apart: Open vSwitch caches the path of the SYN (to the
-                    # controller) in its datapath; told apart by the SYN flag, the next
-                    # segments are looked up afresh and find the connection's entry.
-                    out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD + 1, TO_CONTROLLER,
-                                     reg2=sid, reg3=0, tcp_flags=SYN_ONLY, **ip))
+                new_connection = TO_CONTROLLER
             else:
-                out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD,
-                                 (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),
-                                  ("resubmit", TABLE_SLOTS)), reg2=sid, reg3=0, **ip))
+                new_connection = (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),
+                                  ("resubmit", TABLE_SLOTS))
+            out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD, new_connection,
+                             reg2=sid, reg3=0, **ip))
+            if spec.protocol == "tcp":
+                # A SYN apart, with the same steps: its counter counts new connections
+                # (the "requests" metric), and under least_conn, where Open vSwitch
+                # caches the SYN's path (to the controller) in its datapath, the next
+                # segments, told apart by the flag, are looked up afresh and find the
+                # connection's entry.
+                out.append(entry(TABLE_SERVICE, PRIORITY_FORWARD + 1, new_connection,
+                                 **new_connection_match(service)))
+            if spec.scheduler != "least_conn":
                 hops = None
                 if spec.scheduler == "nearest" and hops_from is not None:
                     hops = {b: h for b in service.backends
@@ -787,6 +795,17 @@ class ServiceTable:
                                  ipv4_src=backend.spec.ip,
                                  **{l4 + "_src": backend.spec.port}))
         return out
+
+
+def new_connection_match(service: Service) -> dict:
+    """The match of the entry that a service's new connections (TCP: their SYN; UDP:
+    a flow's packets until its connection entry is learned) pass in TABLE_SERVICE: an
+    aggregate request with it reads their count (requests/s, the "requests" metric)."""
+    match = {"eth_type": ETH_TYPE_IPV4, "ip_proto": service.spec.ip_proto,
+             "reg2": service.service_id, "reg3": 0}
+    if service.spec.protocol == "tcp":
+        match["tcp_flags"] = SYN_ONLY
+    return match
 
 
 def placement(spec: ServiceSpec, backend_id: int, connection_idle_timeout: int,

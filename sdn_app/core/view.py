@@ -117,7 +117,7 @@ class NetworkView:
     def service(self, name: str) -> dict:
         state = self._state
         return state.services.describe(state.services.get(name), state.connections,
-                                       state.rate_toward)
+                                       state.rate_toward, state.requests_of)
 
     def add_service(self, body) -> dict:
         state = self._state

@@ -23,12 +23,19 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from ..core.events import RECONCILED, EventLog
 from ..core.frames import handle_frame
-from ..core.pipeline import ETH_TYPE_LLDP, TABLE_CONNECTIONS, TABLE_FORWARD, learned_host
+from ..core.pipeline import (
+    ETH_TYPE_LLDP,
+    TABLE_CONNECTIONS,
+    TABLE_FORWARD,
+    TABLE_SERVICE,
+    learned_host,
+)
 from ..core.reconcile import SERVICES, Coalescer, Reconciler, update_waves
 from ..core.routing import INCREMENTAL_POLICIES, Routing
 from ..core.services import (
     ServiceTable,
     connection_cookie,
+    new_connection_match,
     parse_services_file,
 )
 from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
@@ -92,8 +99,9 @@ class ElasticController(app_manager.RyuApp):
             self.services, self.topo, self._send_frame, self._flood_frame,
             lambda: self.coalescer.request(SERVICES), self.event, self.logger)
         self._service_keys: dict[int, set] = {}  # dpid -> service entry keys it holds
-        # dpid -> the connection counts being asked for: {"asked_at": t, "xids":
-        # {xid: backend id} still out, "counts": {backend id: n} answered}
+        # dpid -> the aggregate counts being asked for: {"asked_at": t, "xids": {xid:
+        # ("connections", backend id) or ("requests", service name)} still out,
+        # "counts": {backend id: entries}, "requests": {service: packets} answered}
         self._connection_polls: dict[int, dict] = {}
         self._up_backends: set = set()  # backend ids up at the last recomputation
         self._slots_depend_on = None  # slow-start steps and saturated backends, as built
@@ -142,15 +150,19 @@ class ElasticController(app_manager.RyuApp):
                 session.send_msg(codec.packet_out(session.dp, port_list, frame))
 
     def _ask_connection_counts(self, session) -> None:
-        """One aggregate request per backend: how many connection entries it has."""
-        poll = {"asked_at": time.monotonic(), "xids": {}, "counts": {}}
+        """Aggregate requests: how many connection entries each backend has, and how
+        many new connections each service's new-connection entry has seen."""
+        poll = {"asked_at": time.monotonic(), "xids": {}, "counts": {}, "requests": {}}
         for service in self.services.services.values():
-            for backend in service.backends.values():
-                request = codec.flow_count_request(
-                    session.dp, connection_cookie(self.settings.cookie, backend.backend_id),
-                    TABLE_CONNECTIONS)
+            asks = [(("requests", service.spec.name), TABLE_SERVICE,
+                     new_connection_match(service), self.settings.cookie)]
+            asks += [(("connections", backend.backend_id), TABLE_CONNECTIONS, None,
+                      connection_cookie(self.settings.cookie, backend.backend_id))
+                     for backend in service.backends.values()]
+            for what, table, match, cookie in asks:
+                request = codec.aggregate_request(session.dp, cookie, table, match)
                 session.dp.set_xid(request)
-                poll["xids"][request.xid] = backend.backend_id
+                poll["xids"][request.xid] = what
                 session.send_msg(request)
         self._connection_polls[session.dpid] = poll  # an unanswered round is dropped
 
@@ -161,18 +173,32 @@ class ElasticController(app_manager.RyuApp):
         if poll is None or ev.msg.xid not in poll["xids"]:
             return
         try:
-            poll["counts"][poll["xids"].pop(ev.msg.xid)] = codec.flow_count(ev.msg)
+            entries, packets = codec.aggregate_counts(ev.msg)
         except (AttributeError, TypeError, ValueError):
-            self.logger.warning("unreadable connection count from %s",
+            self.logger.warning("unreadable aggregate counts from %s",
                                 dpid_to_str(session.dpid))
             return
+        kind, key = poll["xids"].pop(ev.msg.xid)
+        if kind == "requests":
+            poll["requests"][key] = packets
+        else:
+            poll["counts"][key] = entries
         if not poll["xids"]:
             del self._connection_polls[session.dpid]
+            for name, count in poll["requests"].items():
+                session.request_meters.update(name, {"requests": count}, poll["asked_at"])
             self.service_runner.count_connections(session.dpid, poll["counts"],
                                                   poll["asked_at"], self.sessions)
             now = time.monotonic()
             self._drain(now)
             self._adapt(now)
+
+    def requests_of(self, name: str) -> float:
+        """New connections per second to a service over every switch, in the last
+        interval the switches were counted."""
+        return sum(session.request_meters.meters[name].latest_rate("requests")
+                   for session in self.sessions.values()
+                   if name in session.request_meters.meters)
 
     def _flush_connections(self) -> None:
         """Delete the learned connection entries of backends that went down or left
@@ -225,7 +251,7 @@ class ElasticController(app_manager.RyuApp):
             hub.sleep(self.settings.stats_interval)
             try:
                 self.pool_scaling.tick(time.monotonic(), self.connections,
-                                       self.rate_toward)
+                                       self.rate_toward, self.requests_of)
             except Exception:
                 self.logger.exception("pool scaling failed")
 
@@ -249,6 +275,8 @@ class ElasticController(app_manager.RyuApp):
             self.pool_scaling.stopped(details["service"], details["ip"])
         if kind == "service_removed":
             self.pool_scaling.service_removed(details["service"])
+            for session in self.sessions.values():
+                session.request_meters.forget(lambda name: name == details["service"])
         self.coalescer.request(SERVICES)
 
     @property

@@ -270,23 +270,25 @@ def delete_all_flows(datapath, cookie: int):
                              match=parser.OFPMatch())
 
 
-def flow_count_request(datapath, cookie: int, table: int):
-    """How many entries of one table carry ``cookie``: an aggregate request, so the
-    switch counts and lists nothing (a flow dump of thousands of learned connection
-    entries stalled Open vSwitch's forwarding long enough to lose SYNs)."""
+def aggregate_request(datapath, cookie: int, table: int, match: dict | None = None):
+    """The entries of one table that carry ``cookie`` (and, if given, whose match
+    includes ``match``: pipeline terms), counted and summed by the switch in an aggregate
+    request, so it lists nothing (a flow dump of thousands of learned connection entries
+    stalled Open vSwitch's forwarding long enough to lose SYNs)."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     return parser.OFPAggregateStatsRequest(datapath, 0, table, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                                           cookie, ALL_ONES, parser.OFPMatch())
+                                           cookie, ALL_ONES,
+                                           parser.OFPMatch(**dict(match or {})))
 
 
-def flow_count(msg) -> int:
-    """The count in an aggregate reply (OpenFlow 1.3 has a field, 1.5 an OXS stat)."""
+def aggregate_counts(msg) -> tuple[int, int]:
+    """(entries, packets) in an aggregate reply (OpenFlow 1.3 has fields, 1.5 OXS
+    stats)."""
     body = msg.body[0] if isinstance(msg.body, list) else msg.body
-    count = getattr(body, "flow_count", None)
-    if count is None:
-        stats = getattr(body, "stats", None)
-        count = dict(stats.fields).get("flow_count", 0) if stats is not None else 0
-    return int(count)
+    stats = getattr(body, "stats", None)
+    fields = dict(stats.fields) if stats is not None else {}
+    return tuple(int(getattr(body, name, None) or fields.get(name, 0))
+                 for name in ("flow_count", "packet_count"))
 
 
 def delete_flows(datapath, cookie: int, table: int):

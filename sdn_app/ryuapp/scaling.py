@@ -37,12 +37,14 @@ class PoolScaling:
         # (service, ip) -> BackendSpec started for load and in the pool, in start order
         self.started: dict = {}
 
-    def tick(self, now: float, active: dict, rate_of) -> None:
+    def tick(self, now: float, active: dict, rate_of, requests_of) -> None:
+        """``active``: {backend id: connections}; ``rate_of(ip)``: bits/s toward a
+        backend; ``requests_of(name)``: a service's new connections/s."""
         for name, service in list(self.table.services.items()):
             spec = service.spec.scaling
             if spec.policy == "off":
                 continue
-            service.scaler.observe(now, service.scaling_load(active, rate_of))
+            service.scaler.observe(now, service.scaling_load(active, rate_of, requests_of))
             starting = {ip for (svc, ip) in self.starting if svc == name}
             current = len(service.serving()) + len(starting)
             free = service.standby_free(starting) if self.command else []

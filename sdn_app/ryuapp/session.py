@@ -33,6 +33,7 @@ class SwitchSession:
         meters = (settings.stats_time_constant, settings.stats_interval)
         self.port_meters = MeterBank(*meters)  # port_no -> port counter rates
         self.demand_meters = MeterBank(*meters)  # destination MAC -> bytes/s entering here
+        self.request_meters = MeterBank(*meters)  # service name -> its new connections/s
         self._counted: set | None = None  # demand meters seen in a multipart reply
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
         self._polls: dict = {}  # xid of a port-stats request -> when it was sent

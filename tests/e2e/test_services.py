@@ -96,6 +96,29 @@ def test_connections_split_by_weight_and_a_killed_server_is_avoided(service):
     assert events and events[-1]["ip"] == backends[0].IP()
 
 
+def test_the_switches_count_new_connections_not_packets(service):
+    """requests_per_s (the "requests" scaling metric) comes from the SYN entry's counter
+    on the clients' switches: each connection sends several segments to the VIP, only
+    its SYN counts."""
+    ctl, net, backends, servers = service
+    client = net.hosts[2]
+    proc = client.popen(
+        [sys.executable, "-m", "sdn_app.lab.service_load", "arrivals", "--dst", VIP,
+         "--port", str(PORT), "--rate", "40", "--seconds", "6"], cwd=str(REPO),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    readings = []
+    time.sleep(2.0)  # the first counted interval that is all inside the run
+    for _ in range(6):
+        readings.append(ctl.get("/v1/services/web")["requests_per_s"])
+        time.sleep(0.5)
+    out, _ = proc.communicate(timeout=30)
+    assert json.loads(out.decode().strip().splitlines()[-1])["failed"] == 0
+    readings.sort()
+    assert 30 <= readings[len(readings) // 2] <= 50, readings  # 40 connections/s offered
+    time.sleep(2.5)
+    assert ctl.get("/v1/services/web")["requests_per_s"] == 0.0, "the load ended"
+
+
 def test_service_requests_are_checked(service):
     ctl, net, backends, _ = service
 

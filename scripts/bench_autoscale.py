@@ -1,25 +1,32 @@
 #!/usr/bin/env python3
 """A service's pool under a replayed load, side by side in one run: static at
-min_backends, static at max_backends, our reactive scaling and our predictive scaling,
-on the same load, real servers with a real capacity, and a real start-up delay.
+min_backends, static at max_backends, our reactive scaling, our predictive scaling
+(Holt-Winters with the load's period as its season) and predictive without a season
+(Holt's trend alone), on the same load, real servers with a real capacity, and a real
+start-up delay.
 
 On ``--topo`` (default leafspine,2,3,3) four hosts can run a backend (the first always
 does; the others are standby, started and stopped by the lab actuator,
 sdn_app/lab/actuator.py, ``--startup-s`` after being asked); each backend serves
 ``--workers`` requests at a time, ``--service-ms`` each (capacity workers / service
-time); four client hosts send open-loop arrivals (sdn_app.lab.service_load arrivals).
-The load, in requests per second over all clients: a slow ramp, a flash crowd (x4
-within one second), a plateau, a fall.  The service uses least_conn, so a backend with a
-backlog gets no new connections while the ones just started have room.
+time); four client hosts send open-loop arrivals (sdn_app.lab.service_load arrivals),
+each 2-second step started on the wall clock so the load keeps its period.  The load,
+in requests per second over all clients, is two "days" of the same pattern: a slow
+ramp, a flash crowd (x4 within one second), a plateau, a fall.  Day one is new to every
+policy; on day two a forecaster that has learned the day can be ready for the crowd.
+The pool is sized by the switches' count of new connections per second (metric
+``requests``), ``--target`` of capacity per backend; the service uses least_conn, so a
+backend with a backlog gets no new connections while the ones just started have room.
 
-Per variant and phase it prints requests served and failed, p99 latency, requests over
-the ``--budget-ms`` budget (the SLO), backend-seconds used (cost: backends in the pool,
-serving or draining, sampled every half second) and against an oracle that knows the
-load (ceil(load / capacity) each second), and the scale events; it plots load, forecast,
-pool size and latency over time (results/bench_autoscale.png).
+Per variant, day and phase it prints requests served and failed, p99 latency, requests
+over the ``--budget-ms`` budget (the SLO), backend-seconds used (cost: backends in the
+pool, serving or draining, sampled every half second) and against an oracle that knows
+the load (ceil(load / capacity) each step, started in time, run at 100 %), and the
+scale events; it plots load, forecast, pool size and latency over time
+(results/bench_autoscale.png).
 
 Usage: .venv/bin/python scripts/bench_autoscale.py [--startup-s 3] [--budget-ms 250]
-(about 7 minutes)
+(about 12 minutes)
 """
 
 from __future__ import annotations
@@ -53,14 +60,19 @@ def log(*args):
     print("[%s]" % time.strftime("%H:%M:%S"), *args, flush=True)
 
 
-def load_shape(base: float) -> list:
-    """[(phase, seconds, total requests/s)] in 2-second steps: a slow ramp from base to
-    3.75 x base over 30 s, a flash crowd of 4 x that within one second, held 14 s, and
-    a fall to 1.5 x base for 30 s."""
+def load_shape(base: float, days: int = 2) -> list:
+    """[(day, phase, seconds, total requests/s)], each day: a slow ramp from base to
+    3.75 x base over 30 s in 2-second steps, a flash crowd of 4 x that within one second,
+    held 14 s, and a fall to 1.5 x base for 20 s (65 s)."""
     ramp = [("ramp", 2.0, base * (1 + i * 2.75 / 14)) for i in range(15)]
     crowd = base * 3.75 * 4
-    return ramp + [("crowd", 1.0, crowd)] + [("plateau", 2.0, crowd)] * 7 + [
-        ("fall", 2.0, base * 1.5)] * 15
+    one = ramp + [("crowd", 1.0, crowd)] + [("crowd", 2.0, crowd)] * 7 + [
+        ("fall", 2.0, base * 1.5)] * 10
+    return [(d + 1, *step) for d in range(days) for step in one]
+
+
+def day_seconds(shape) -> float:
+    return sum(seconds for day, _, seconds, _ in shape if day == 1)
 
 
 def main() -> int:
@@ -72,6 +84,11 @@ def main() -> int:
     parser.add_argument("--budget-ms", type=float, default=250.0)
     parser.add_argument("--base-rate", type=float, default=16.0,
                         help="requests/s over all clients at the start of the ramp")
+    parser.add_argument("--target", type=float, default=0.85,
+                        help="load per backend the pool is sized for, of its capacity")
+    parser.add_argument("--window-s", type=float, default=10.0,
+                        help="scale-down stabilization window (HPA's 300 s, for a "
+                             "65-second day)")
     parser.add_argument("--out", default=str(REPO / "results" / "bench_autoscale.json"))
     args = parser.parse_args()
     capacity = args.workers * 1000.0 / args.service_ms
@@ -89,12 +106,15 @@ def main() -> int:
         pool, clients = net.hosts[:4], net.hosts[4:8]
         log("pool hosts %s (capacity %.0f req/s each), clients %s" % (
             [h.name for h in pool], capacity, [h.name for h in clients]))
-        target = 0.7 * capacity * (args.service_ms / 1000.0 + 1.0)  # entries at 70 %
+        target = args.target * capacity  # new connections/s per backend
+        season = day_seconds(shape)
         variants = [
             ("static at min (1)", {"backends": pool[:1], "policy": "off"}),
             ("static at max (4)", {"backends": pool, "policy": "off"}),
             ("reactive", {"backends": pool[:1], "policy": "reactive"}),
-            ("predictive", {"backends": pool[:1], "policy": "predictive"}),
+            ("predictive", {"backends": pool[:1], "policy": "predictive",
+                            "season_s": season}),
+            ("predictive, no season", {"backends": pool[:1], "policy": "predictive"}),
         ]
         for name, variant in variants:
             log("variant: %s" % name)
@@ -123,9 +143,11 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
             "scheduler": "least_conn",
             "backends": [{"ip": h.IP()} for h in variant["backends"]],
             "scaling": {"policy": variant["policy"], "min_backends": 1,
-                        "max_backends": len(pool), "target": round(target, 1),
-                        "hold_s": 2, "scale_down_window_s": 10,
+                        "max_backends": len(pool), "metric": "requests",
+                        "target": round(target, 1), "hold_s": 2,
+                        "scale_down_window_s": args.window_s,
                         "startup_s": args.startup_s,
+                        "season_s": variant.get("season_s", 0),
                         "standby": [{"ip": h.IP()} for h in standby]}}
     status, answer = ctl.request("/v1/services", "POST", json.dumps(body).encode())
     assert status == 201, answer
@@ -146,17 +168,24 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
             stop.wait(0.5)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    phases = []
+    steps = []
     started = time.time()
-    for phase, seconds, rate in shape:
-        at = time.time()
+    offset = 0.0
+    for day, phase, seconds, rate in shape:  # each step on the wall clock
+        time.sleep(max(0.0, started + offset - time.time()))
         procs = [c.popen([*LOAD, "arrivals", "--dst", VIP, "--port", str(PORT), "--rate",
                           str(rate / len(clients)), "--seconds", str(seconds), "--timeout",
                           "3", "--budget-ms", str(args.budget_ms)], cwd=str(REPO),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for c in clients]
+        if not steps or steps[-1][0][:2] != (day, phase):
+            log("  day %d %s (%.0f req/s)" % (day, phase, rate))
+        steps.append(((day, phase, offset, seconds, rate), procs))
+        offset += seconds
+    phases = []
+    for (day, phase, at, seconds, rate), procs in steps:
         outs = [json.loads(p.communicate(timeout=60)[0].decode().strip().splitlines()[-1])
                 for p in procs]
-        phases.append({"phase": phase, "at": round(at - started, 2), "seconds": seconds,
+        phases.append({"day": day, "phase": phase, "at": at, "seconds": seconds,
                        "rate": rate,
                        "served": sum(sum(o["answers"].values()) for o in outs),
                        "failed": sum(o["failed"] for o in outs),
@@ -192,12 +221,15 @@ def backend_seconds(pool, start, end) -> float:
 
 
 def report(results) -> None:
-    capacity, budget = results["capacity_rps"], results["budget_ms"]
-    names = ["ramp", "crowd", "plateau", "fall"]
+    capacity = results["capacity_rps"]
     rows = []
     for name, run in results["variants"].items():
-        for phase in names + ["all"]:
-            ph = [p for p in run["phases"] if phase in ("all", p["phase"])]
+        groups = [("day %d %s" % (d, ph), [p for p in run["phases"]
+                                           if (p["day"], p["phase"]) == (d, ph)])
+                  for d in (1, 2) for ph in ("ramp", "crowd", "fall")]
+        groups += [("day %d" % d, [p for p in run["phases"] if p["day"] == d])
+                   for d in (1, 2)]
+        for label, ph in groups + [("all", run["phases"])]:
             if not ph:
                 continue
             start, end = ph[0]["at"], ph[-1]["at"] + ph[-1]["seconds"]
@@ -206,13 +238,14 @@ def report(results) -> None:
             over = sum(p["over_budget"] for p in ph) + failed
             oracle = sum(math.ceil(p["rate"] / capacity) * p["seconds"] for p in ph)
             used = backend_seconds(run["pool"], start, end)
-            rows.append([name, phase, served, failed, "%.0f" % max(p["p99_ms"] for p in ph),
+            rows.append([name, label, served, failed, "%.0f" % max(p["p99_ms"] for p in ph),
                          "%.1f" % (100.0 * over / max(served + failed, 1)),
                          "%.0f" % used, "%.0f" % oracle,
                          "%+.0f%%" % (100.0 * (used - oracle) / oracle) if oracle else "-"])
-    print("\nBackends serve %.0f req/s each; budget %.0f ms; start-up %.0f s" % (
-        capacity, budget, results["startup_s"]))
-    print(table(["variant", "phase", "served", "failed", "p99 ms", "over budget %",
+    print("\nBackends serve %.0f req/s each; budget %.0f ms; start-up %.0f s; crowd and "
+          "plateau counted together as 'crowd'" % (capacity, results["budget_ms"],
+                                                   results["startup_s"]))
+    print(table(["variant", "part", "served", "failed", "p99 ms", "over budget %",
                  "backend-s", "oracle backend-s", "vs oracle"], rows))
     for name, run in results["variants"].items():
         if run["decisions"]:

@@ -1,6 +1,7 @@
 """Pool scaling (core/scaling.py): the policy's checks, the reactive rule with its
 tolerance and scale-down window, Holt's forecast on synthetic series, the predictive
-policy getting ahead of a ramp, bounds and hold times."""
+policy getting ahead of a ramp and, with a season, of a recurring crowd, bounds and hold
+times."""
 
 import math
 import random
@@ -28,6 +29,8 @@ def spec(**changes):
     ({"standby": [{"ip": "10.0.0.300"}]}, "scaling.standby[0].ip"),
     ({"standby": {}}, "scaling.standby"),
     ({"burst": 1}, "scaling"),
+    ({"season_s": 60, "season_bin_s": 40}, "scaling.season_bin_s"),
+    ({"season_s": -1}, "scaling.season_s"),
 ])
 def test_bad_policies_name_the_field(change, field):
     with pytest.raises(ValueError) as err:
@@ -123,3 +126,42 @@ def test_off_decides_nothing_and_the_description_carries_the_series():
     out = described.describe(1.0, 4)
     assert out["current"] == 4 and out["load"] == 360 and len(out["series"]) == 2
     assert out["decisions"][0]["size"] == 4 and out["policy"]["policy"] == "reactive"
+
+
+def day(seconds=60, crowd_at=30, crowd_for=10, base=50.0, crowd=400.0):
+    """One 'day' of load per second: a base load and a crowd at the same time each day."""
+    return [crowd if crowd_at <= t < crowd_at + crowd_for else base
+            for t in range(seconds)]
+
+
+def test_holt_winters_learns_a_recurring_step_in_one_season():
+    holt = Holt(0.5, 0.3, 0.3, season_s=60)
+    first, second = day(), day()
+    for t, load in enumerate(first + second[:28]):
+        holt.update(float(t), load)
+        if t == 27:
+            assert holt.forecast(3) < 100, "no season learned yet: plain Holt"
+    assert holt.seasonal is not None
+    assert holt.forecast(3) == pytest.approx(400, rel=0.1), "t=87: the crowd at 90"
+    assert holt.forecast(1) == pytest.approx(50, abs=15)
+    assert holt.peak(3) == pytest.approx(400, rel=0.1)
+    plain = Holt(0.5, 0.3)
+    for t, load in enumerate(first + second[:28]):
+        plain.update(float(t), load)
+    assert plain.peak(3) < 100
+
+
+def test_seasonal_predictive_is_ready_for_the_second_crowd_and_shrinks_at_its_end():
+    loads = day() * 2
+    base = {"startup_s": 3, "scale_down_window_s": 10, "hold_s": 0}
+    reactive = run(Scaler(spec(**base)), loads)
+    predictive = run(Scaler(spec(policy="predictive", season_s=60, **base)), loads)
+    # day two: 4 backends at 87 (started at 87, 3 s ahead), reactive only at 90
+    assert predictive[87] == 4 and reactive[89] == 1 and reactive[90] == 4
+    # the crowd ends at 100: the forecast says so, the backward window holds 10 s
+    assert predictive[100] == 1 and reactive[100] == 4 and reactive[110] == 1
+    # day one, nothing learned: the same as reactive at the crowd's start
+    assert predictive[29] == 1 and predictive[30] == 4
+    # never below the reactive floor
+    assert all(p >= r or t >= 100 for t, (p, r) in enumerate(zip(predictive, reactive,
+                                                                   strict=True)))

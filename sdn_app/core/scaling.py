@@ -9,10 +9,15 @@ Two policies, per service (``ScalingSpec``):
   alone while the load per backend is within ``tolerance`` of the target; a smaller
   pool only once the highest recommendation of the last ``scale_down_window_s`` says
   so (HPA's stabilization window), so a dip does not shrink the pool it is about to need.
-* ``predictive``: the same rule on a forecast of the load ``startup_s`` ahead (a backend
-  started now serves only then): Holt's linear trend on the measured series, which
-  follows a ramp and, on a step, over-reaches briefly rather than lagging; the reactive
-  recommendation is its floor, so a forecast that is wrong low cannot starve the service.
+* ``predictive``: the same rule on the highest load forecast from now to ``startup_s``
+  ahead (a backend started now serves only then): Holt's linear trend on the measured
+  series, which follows a ramp and, on a step, over-reaches briefly rather than
+  lagging; with ``season_s``, Holt-Winters' seasonality on top, which after one whole
+  season forecasts a recurring rise (a crowd at the same time of day) before it comes,
+  and a fall too: once a season is learned, the pool shrinks as soon as the current load
+  and the forecast for the next ``scale_down_window_s`` both fit a smaller pool.  The
+  reactive recommendation is the floor, so a forecast that is wrong low cannot starve
+  the service.
 
 Both keep within ``min_backends`` and ``max_backends`` and wait ``hold_s`` between two
 changes of the pool.  Pure: time is passed in; the Ryu layer measures, asks ``Scaler``
@@ -30,6 +35,7 @@ from .fields import choice, fail, keys
 POLICIES = ("off", "reactive", "predictive")
 METRICS = ("connections", "requests", "bps")
 HISTORY_S = 300.0  # how much of the measured series and forecast is kept (REST)
+MAX_SEASON_BINS = 100_000  # a seasonal profile's size (a day in seconds fits)
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,16 @@ class ScalingSpec:
     startup_s: float = 3.0  # how long a started backend takes to serve (forecast horizon)
     alpha: float = 0.5  # Holt's smoothing of the level ...
     beta: float = 0.3  # ... and of the trend
+    season_s: float = 0.0  # the period of a recurring pattern (0: none), e.g. 86400
+    season_bin_s: float = 1.0  # the seasonal profile's resolution (60 for a day)
+    gamma: float = 0.3  # the profile's smoothing once learned
     standby: tuple = ()  # BackendSpec of the hosts that may run a backend when needed
 
     def to_dict(self) -> dict:
         out = {name: getattr(self, name) for name in (
             "policy", "min_backends", "max_backends", "metric", "target", "tolerance",
-            "scale_down_window_s", "hold_s", "startup_s", "alpha", "beta")}
+            "scale_down_window_s", "hold_s", "startup_s", "alpha", "beta", "season_s",
+            "season_bin_s", "gamma")}
         out["standby"] = [{"ip": b.ip, "port": b.port, "weight": b.weight}
                           for b in self.standby]
         return out
@@ -84,38 +94,93 @@ def parse_scaling(obj, where: str, parse_backend, default_port: int,
         target=number("target", 1e-3, 1e12), tolerance=number("tolerance", 0, 1),
         scale_down_window_s=number("scale_down_window_s", 0, 86400),
         hold_s=number("hold_s", 0, 3600), startup_s=number("startup_s", 0, 3600),
-        alpha=number("alpha", 0.01, 1), beta=number("beta", 0, 1), standby=standby)
+        alpha=number("alpha", 0.01, 1), beta=number("beta", 0, 1),
+        season_s=number("season_s", 0, 7 * 86400),
+        season_bin_s=number("season_bin_s", 0.1, 86400), gamma=number("gamma", 0, 1),
+        standby=standby)
     if spec.max_backends < spec.min_backends:
         fail(where + ".max_backends", "is below min_backends (%d)" % spec.min_backends)
+    if spec.season_s and not 2 <= spec.season_s / spec.season_bin_s <= MAX_SEASON_BINS:
+        fail(where + ".season_bin_s", "must divide season_s into 2 to %d bins" %
+             MAX_SEASON_BINS)
     return spec
 
 
 class Holt:
-    """Holt's linear trend (double exponential smoothing) on samples at any spacing:
-    a level and a trend per second."""
+    """Holt's linear trend (double exponential smoothing) on samples at any spacing: a
+    level and a trend per second; with a season (``season_s`` > 0), Holt-Winters'
+    additive seasonality on top: a profile of ``season_s / bin_s`` bins, learned from
+    the first whole season (each bin's mean less the season's mean) and then smoothed
+    by ``gamma``, so a pattern that recurs (a daily peak, a crowd at the same hour) is
+    forecast before it arrives.  Until the first season is complete it forecasts as
+    plain Holt."""
 
-    def __init__(self, alpha: float, beta: float):
-        self.alpha, self.beta = alpha, beta
+    def __init__(self, alpha: float, beta: float, gamma: float = 0.0,
+                 season_s: float = 0.0, bin_s: float = 1.0):
+        self.alpha, self.beta, self.gamma = alpha, beta, gamma
+        self.bin_s = bin_s
+        self.bins = int(round(season_s / bin_s)) if season_s > 0 else 0
         self.level: float | None = None
         self.trend = 0.0
         self.at: float | None = None
+        self.seasonal: list | None = None  # per bin, once the first season is learned
+        self._first: dict = {}  # bin -> [sum, samples] while the first season runs
+        self._began: float | None = None
+
+    def _bin(self, t: float) -> int:
+        return int(math.floor(t / self.bin_s + 1e-9)) % self.bins
+
+    def _learn_first_season(self, t: float, value: float) -> None:
+        if self._began is None:
+            self._began = t
+        acc = self._first.setdefault(self._bin(t), [0.0, 0])
+        acc[0] += value
+        acc[1] += 1
+        if t - self._began < self.bins * self.bin_s:
+            return
+        means = {b: total / n for b, (total, n) in self._first.items()}
+        mean = sum(means.values()) / len(means)
+        profile = []
+        for b in range(self.bins):  # a bin without samples takes its nearest neighbour's
+            near = min(means, key=lambda m: min((m - b) % self.bins, (b - m) % self.bins))
+            profile.append(means[near] - mean)
+        self.seasonal, self._first = profile, {}
+        self.level, self.trend = value - profile[self._bin(t)], 0.0
 
     def update(self, t: float, value: float) -> None:
+        if self.bins and self.seasonal is None:
+            self._learn_first_season(t, value)
+            if self.seasonal is not None:
+                self.at = t
+                return
+        season = self.seasonal[self._bin(t)] if self.seasonal else 0.0
         if self.level is None or self.at is None or t <= self.at:
             if self.level is None:
-                self.level = value
+                self.level = value - season
             self.at = t if self.at is None else max(self.at, t)
             return
         dt = t - self.at
         predicted = self.level + self.trend * dt
-        level = self.alpha * value + (1 - self.alpha) * predicted
+        level = self.alpha * (value - season) + (1 - self.alpha) * predicted
         self.trend = self.beta * (level - self.level) / dt + (1 - self.beta) * self.trend
         self.level, self.at = level, t
+        if self.seasonal:
+            b = self._bin(t)
+            self.seasonal[b] += self.gamma * (value - level - self.seasonal[b])
 
     def forecast(self, ahead: float) -> float:
         if self.level is None:
             return 0.0
-        return max(0.0, self.level + self.trend * ahead)
+        season = self.seasonal[self._bin(self.at + ahead)] if self.seasonal else 0.0
+        return max(0.0, self.level + self.trend * ahead + season)
+
+    def peak(self, ahead: float) -> float:
+        """The highest forecast from now to ``ahead`` seconds on: what a pool sized now
+        must carry until a backend started now serves (a seasonal rise may come and go
+        within the horizon)."""
+        steps = int(math.ceil(ahead / self.bin_s - 1e-9)) if self.seasonal else 0
+        return max(self.forecast(min(ahead, k * self.bin_s)) for k in range(steps + 1)) \
+            if steps else self.forecast(ahead)
 
 
 @dataclass
@@ -132,23 +197,31 @@ class Scaler:
 
     spec: ScalingSpec
     series: deque = field(default_factory=deque)  # (t, load)
-    forecasts: deque = field(default_factory=deque)  # (t, forecast for t + startup_s)
+    forecasts: deque = field(default_factory=deque)  # (t, peak forecast to t + startup_s)
     recommendations: deque = field(default_factory=deque)  # (t, size)
     decisions: deque = field(default_factory=lambda: deque(maxlen=50))
     changed_at: float = float("-inf")
 
     def __post_init__(self):
-        self.holt = Holt(self.spec.alpha, self.spec.beta)
+        self.holt = self._forecaster(self.spec)
+
+    @staticmethod
+    def _forecaster(spec: ScalingSpec) -> Holt:
+        return Holt(spec.alpha, spec.beta, spec.gamma, spec.season_s, spec.season_bin_s)
 
     def set_spec(self, spec: ScalingSpec) -> None:
-        if (spec.alpha, spec.beta) != (self.spec.alpha, self.spec.beta):
-            self.holt.alpha, self.holt.beta = spec.alpha, spec.beta
+        if (spec.season_s, spec.season_bin_s) != (self.spec.season_s,
+                                                   self.spec.season_bin_s):
+            self.holt = self._forecaster(spec)  # another season: learned afresh
+        else:
+            self.holt.alpha, self.holt.beta, self.holt.gamma = (spec.alpha, spec.beta,
+                                                                spec.gamma)
         self.spec = spec
 
     def observe(self, now: float, load: float) -> None:
         self.series.append((now, load))
         self.holt.update(now, load)
-        self.forecasts.append((now, self.holt.forecast(self.spec.startup_s)))
+        self.forecasts.append((now, self.holt.peak(self.spec.startup_s)))
         for kept in (self.series, self.forecasts):
             while kept and kept[0][0] < now - HISTORY_S:
                 kept.popleft()
@@ -169,18 +242,27 @@ class Scaler:
         load = self.series[-1][1]
         size = self._rule(load, current)
         why = "load %.4g, %.4g per backend targeted" % (load, spec.target)
+        seasonal = spec.policy == "predictive" and self.holt.seasonal is not None
         if spec.policy == "predictive":
-            ahead = self.holt.forecast(spec.startup_s)
+            ahead = self.holt.peak(spec.startup_s)
             predicted = self._rule(ahead, current)
             if predicted > size:
                 size = predicted
-                why = "forecast %.4g in %gs (now %.4g), %.4g per backend targeted" % (
-                    ahead, spec.startup_s, load, spec.target)
+                why = "%sforecast %.4g within %gs (now %.4g), %.4g per backend " \
+                      "targeted" % ("seasonal " if seasonal else "", ahead,
+                                    spec.startup_s, load, spec.target)
         self.recommendations.append((now, size))
         while self.recommendations and \
                 self.recommendations[0][0] < now - spec.scale_down_window_s:
             self.recommendations.popleft()
-        if size < current:  # down only as far as the whole window agrees
+        if size < current and seasonal:
+            # A learned season says what the next window holds: down once it, too,
+            # fits the smaller pool (rather than after a window of looking back).
+            coming = self._rule(self.holt.peak(spec.scale_down_window_s), current)
+            if coming > size:
+                size, why = min(coming, current), why + "; held up by the forecast " \
+                    "for the next %gs" % spec.scale_down_window_s
+        elif size < current:  # down only as far as the whole window agrees
             highest = max(s for _, s in self.recommendations)
             if highest > size:
                 size, why = highest, why + "; held up by the last %gs" % (
@@ -199,7 +281,8 @@ class Scaler:
     def describe(self, now: float, current: int) -> dict:
         return {"policy": self.spec.to_dict(), "current": current,
                 "load": self.series[-1][1] if self.series else None,
-                "forecast": round(self.holt.forecast(self.spec.startup_s), 3),
+                "forecast": round(self.holt.peak(self.spec.startup_s), 3),
+                "season_learned": self.holt.seasonal is not None,
                 "series": [[round(t - now, 2), round(v, 3)] for t, v in self.series],
                 "forecasts": [[round(t - now, 2), round(v, 3)] for t, v in self.forecasts],
                 "decisions": [{"age_s": round(now - d.at, 2), "size": d.size,

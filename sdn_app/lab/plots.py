@@ -95,13 +95,10 @@ def autoscale_run(results: dict, path: Path) -> Path:
         ys += [p["rate"], p["rate"]]
     load.plot(xs, ys, color="black", label="offered load")
     load.set_ylabel("requests/s")
-    if "predictive" in variants:
-        twin = load.twinx()
+    if "predictive" in variants:  # its peak forecast to one start-up ahead, as sampled
         samples = [(t, f) for t, _, f in variants["predictive"]["pool"] if f is not None]
-        twin.plot([t for t, _ in samples], [f for _, f in samples], color="tab:purple",
+        load.plot([t for t, _ in samples], [f for _, f in samples], color="tab:purple",
                   linestyle="--", label="forecast (predictive)")
-        twin.set_ylabel("forecast, connection entries")
-        twin.legend(loc="upper right", fontsize=8)
     load.legend(loc="upper left", fontsize=8)
     for name, run in variants.items():
         pool.step([t for t, _, _ in run["pool"]], [n for _, n, _ in run["pool"]],

@@ -37,22 +37,34 @@ def mininet_hosts() -> dict:
         except OSError:
             continue
         words = [w.decode(errors="replace") for w in words if w]
-        # a host's shell: "bash ... mininet:h3"
+        # a host's shell: "bash ... mininet:h3"; a subshell it forks for a command
+        # looks the same until it runs the command, and is gone soon: the shell is the
+        # oldest (lowest pid; Mininet starts the shells before anything else)
         if words and words[0].endswith("bash") and words[-1].startswith("mininet:") \
                 and len(words[-1]) > len("mininet:"):
-            hosts[words[-1][len("mininet:"):]] = int(entry.name)
+            name = words[-1][len("mininet:"):]
+            hosts[name] = min(hosts.get(name, int(entry.name)), int(entry.name))
     return hosts
 
 
 def local_addresses(pid: int) -> set:
-    """The IPv4 addresses of the network namespace process ``pid`` is in (its
-    /proc/<pid>/net/fib_trie: each local address is followed by "/32 host LOCAL")."""
+    """The IPv4 addresses of the network namespace process ``pid`` is in."""
     try:
-        lines = Path("/proc/%d/net/fib_trie" % pid).read_text().splitlines()
+        return addresses_in_fib_trie(Path("/proc/%d/net/fib_trie" % pid).read_text())
     except OSError:
         return set()
-    return {lines[i - 1].split()[-1] for i, line in enumerate(lines)
-            if i and "/32 host LOCAL" in line}
+
+
+def addresses_in_fib_trie(text: str) -> set:
+    """The local addresses in a /proc/net/fib_trie: each is the last word of the line
+    before a "/32 host LOCAL" (blank lines skipped: one read while a namespace's process
+    was going away had one there)."""
+    found, before = set(), []
+    for line in text.splitlines():
+        if "/32 host LOCAL" in line and before:
+            found.add(before[-1])
+        before = line.split() or before
+    return found
 
 
 def host_with(ip: str) -> tuple[str, int]:

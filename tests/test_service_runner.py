@@ -129,6 +129,43 @@ def test_udp_checks_read_answers_and_port_unreachable():
     assert r.service.backends["10.0.0.2"].health.checks == 1, "the refusal counted"
 
 
+def agent_reply(question, text: bytes):
+    """A load agent's answer to ``question`` (the controller's datagram)."""
+    _, _, pkt = question
+    ip, dgram = pkt.get_protocol(ipv4.ipv4), pkt.get_protocol(udp.udp)
+    reply = packet.Packet()
+    reply.add_protocol(ethernet.ethernet(src="00:00:00:00:00:01", dst=vip_mac(VIP)))
+    reply.add_protocol(ipv4.ipv4(src=ip.dst, dst=VIP, proto=17))
+    reply.add_protocol(udp.udp(src_port=dgram.dst_port, dst_port=dgram.src_port))
+    reply.add_protocol(text)
+    reply.serialize()
+    return packet.Packet(bytes(reply.data))
+
+
+def test_load_agents_are_asked_with_each_check_and_their_figures_age_out():
+    r = Runner(health={"interval_ms": 100, "timeout_ms": 50, "rise": 1, "fall": 2,
+                       "agent_port": 9100},
+               scaling={"policy": "reactive", "metric": "reported", "max_backends": 2})
+    r.runner.tick(0.0)
+    questions = [p for p in r.probes() if p[2].get_protocol(udp.udp)]
+    assert sorted(p[2].get_protocol(ipv4.ipv4).dst for p in questions) == [
+        "10.0.0.1", "10.0.0.2"]
+    assert all(p[2].get_protocol(udp.udp).dst_port == 9100 for p in questions)
+    assert all(p[2].protocols[-1] == b"load?\n" for p in questions)
+    by_ip = {p[2].get_protocol(ipv4.ipv4).dst: p for p in questions}
+    assert r.runner.answer(agent_reply(by_ip["10.0.0.1"], b"load 12.5\n"), 0.01)
+    assert r.runner.answer(agent_reply(by_ip["10.0.0.2"], b"garbage"), 0.01), "logged"
+    one, two = r.service.backends["10.0.0.1"], r.service.backends["10.0.0.2"]
+    assert (one.reported_load, two.reported_load) == (12.5, None)
+    assert not r.runner.answer(agent_reply(by_ip["10.0.0.1"], b"3"), 0.02), "answered"
+    for ip in ("10.0.0.1", "10.0.0.2"):  # both up, so both serve
+        r.service.health_result(ip, True, 0.0)
+    # a backend without a fresh figure counts as the mean of those with one
+    assert r.service.scaling_load(0.1, {}, None, None) == 25.0
+    assert r.service.scaling_load(0.32, {}, None, None) is None, "3 intervals: stale"
+    assert [k for k, _ in r.events] == [], "an agent's answer is not a health result"
+
+
 def syn_from(client_ip, sport, vip=VIP, port=80):
     pkt = packet.Packet()
     pkt.add_protocol(ethernet.ethernet(src="00:00:00:00:00:03", dst=vip_mac(vip)))

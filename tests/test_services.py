@@ -62,6 +62,7 @@ def test_a_service_definition_with_defaults():
     ({"backends": [{"addr": "10.0.0.2"}]}, "service.backends[0]"),
     ({"health": {"fall": 0}}, "service.health.fall"),
     ({"health": {"kind": "udp"}}, "service.health.kind"),
+    ({"health": {"agent_port": 70000}}, "service.health.agent_port"),
     ({"name": "a b"}, "service.name"),
     ({"vip": "10.0.0.2"}, "service.vip"),
     ({"extra": 1}, "service"),

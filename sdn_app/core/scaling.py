@@ -1,7 +1,9 @@
 """Pool scaling: how many backends a service should have, from the load the switches
 measure (``metric``): its backends' connection entries (``connections``: open ones and
 those closed within the last second), the new connections per second its
-new-connection entry counts (``requests``), or the bits/s toward its backends (``bps``).
+new-connection entry counts (``requests``), the bits/s toward its backends (``bps``), or
+the figures its backends' load agents report (``reported``: the health check's
+``agent_port``).
 
 Two policies, per service (``ScalingSpec``):
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from .fields import choice, fail, keys
 
 POLICIES = ("off", "reactive", "predictive")
-METRICS = ("connections", "requests", "bps")
+METRICS = ("connections", "requests", "bps", "reported")
 HISTORY_S = 300.0  # how much of the measured series and forecast is kept (REST)
 MAX_SEASON_BINS = 100_000  # a seasonal profile's size (a day in seconds fits)
 

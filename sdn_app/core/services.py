@@ -60,6 +60,7 @@ MAX_WEIGHT = 1000
 # least_conn does not hash: the controller places each new connection.
 HASH_FIELDS = {"wrr": "l3l4", "source_hash": "src", "nearest": "l3l4"}
 SLOW_START_STEPS = 10  # a slow-starting backend's weight grows in tenths
+REPORT_FRESH_INTERVALS = 3  # a load agent's figure counts for so many check intervals
 # Adaptive weights: what is enough load to adapt to, and the least a factor may be.
 ADAPTIVE_MIN_CONNECTIONS = 10
 ADAPTIVE_MIN_BPS = 100_000.0
@@ -82,6 +83,7 @@ class HealthSpec:
     timeout_ms: int = 200
     rise: int = 2
     fall: int = 3
+    agent_port: int = 0  # a backend's load agent (UDP) asked every interval; 0: none
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,15 @@ def backend_dict(backend: BackendSpec) -> dict:
 
 def parse_health(obj, where: str = "health", default_kind: str = "tcp") -> HealthSpec:
     """A HealthSpec; its kind defaults to the service's protocol."""
-    obj = keys(obj, where, set(), {"kind", "interval_ms", "timeout_ms", "rise", "fall"})
+    obj = keys(obj, where, set(), {"kind", "interval_ms", "timeout_ms", "rise", "fall",
+                                   "agent_port"})
     spec = HealthSpec(
         kind=choice(obj.get("kind", default_kind), where + ".kind", HEALTH_KINDS),
         interval_ms=integer(obj.get("interval_ms", 200), where + ".interval_ms", 20, 60000),
         timeout_ms=integer(obj.get("timeout_ms", 200), where + ".timeout_ms", 10, 60000),
         rise=integer(obj.get("rise", 2), where + ".rise", 1, 100),
-        fall=integer(obj.get("fall", 3), where + ".fall", 1, 100))
+        fall=integer(obj.get("fall", 3), where + ".fall", 1, 100),
+        agent_port=integer(obj.get("agent_port", 0), where + ".agent_port", 0, 65535))
     return spec
 
 
@@ -323,6 +327,14 @@ class BackendState:
     slow_start_from: float | None = None  # when it came up into a pool that was live
     effective_weight: float = 0.0  # as new connections last saw it (0: takes none)
     load_factor: float = 1.0  # adaptive: the part of its weight its measured load allows
+    reported_load: float | None = None  # what its load agent last answered ...
+    reported_at: float = float("-inf")  # ... and when
+
+    def fresh_report(self, now: float, interval_ms: int) -> float | None:
+        """Its agent's last figure, if recent (REPORT_FRESH_INTERVALS intervals)."""
+        if now - self.reported_at <= REPORT_FRESH_INTERVALS * interval_ms / 1000.0:
+            return self.reported_load
+        return None
 
     @property
     def state(self) -> str:
@@ -525,13 +537,21 @@ class Service:
         """The backends in the pool and not draining (up, or coming up)."""
         return [b for b in self.backends.values() if not b.draining]
 
-    def scaling_load(self, active: dict, rate_of, requests_of) -> float:
+    def scaling_load(self, now: float, active: dict, rate_of, requests_of) -> float | None:
         """The load the pool is sized by: its serving backends' connections or bits/s,
-        or its new connections per second."""
-        if self.spec.scaling.metric == "bps":
+        its new connections per second, or the sum of its backends' own figures
+        (``reported``: a backend whose agent has not answered lately counts as the mean
+        of those that have; None if none has)."""
+        metric = self.spec.scaling.metric
+        if metric == "bps":
             return sum(rate_of(b.spec.ip) for b in self.serving())
-        if self.spec.scaling.metric == "requests":
+        if metric == "requests":
             return requests_of(self.spec.name)
+        if metric == "reported":
+            serving = self.serving()
+            reports = [r for b in serving if (r := b.fresh_report(
+                now, self.spec.health.interval_ms)) is not None]
+            return sum(reports) / len(reports) * len(serving) if reports else None
         return float(sum(active.get(b.backend_id, 0) for b in self.serving()))
 
     def standby_free(self, starting=()) -> list:
@@ -670,7 +690,8 @@ class ServiceTable:
                                 rate_bps=round(rate_of(b.spec.ip), 1),
                                 health_checks=b.health.checks,
                                 effective_weight=round(b.effective_weight, 2),
-                                load_factor=round(b.load_factor, 3))
+                                load_factor=round(b.load_factor, 3),
+                                reported_load=b.reported_load)
                            for b in service.backends.values()]
         out["slots"] = service.slot_counts()
         out["controller_placements"] = service.placements

@@ -44,7 +44,10 @@ class PoolScaling:
             spec = service.spec.scaling
             if spec.policy == "off":
                 continue
-            service.scaler.observe(now, service.scaling_load(active, rate_of, requests_of))
+            load = service.scaling_load(now, active, rate_of, requests_of)
+            if load is None:  # nothing measured (no agent has answered): no decision
+                continue
+            service.scaler.observe(now, load)
             starting = {ip for (svc, ip) in self.starting if svc == name}
             current = len(service.serving()) + len(starting)
             free = service.standby_free(starting) if self.command else []

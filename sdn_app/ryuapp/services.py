@@ -14,6 +14,11 @@ its own source port (or ICMP id), which tells whose answer an answer is.
   or silence a miss;
 * ``icmp``: an echo request; the echo reply is the answer.
 
+With ``agent_port``, every check also asks the backend's load agent there (a UDP
+datagram "load?"); the number in its answer is the backend's own load figure (HAProxy's
+agent-check, in band), which the ``reported`` scaling metric sums.  An agent's silence
+only lets its figure age out; health is the check's alone.
+
 Under ``least_conn`` the switch sends a connection's first frame here (one packet-in per
 new connection); ``place`` picks the backend from the connections counted at the last
 poll plus those placed since, and the frame goes back in a packet-out that runs the
@@ -32,12 +37,27 @@ from ..core.topology import Topology
 
 PROBE_PORT_BASE = 33000  # probe source port = base + backend id (mod PROBE_PORTS)
 PROBE_PORTS = 16000
+AGENT_PORT_BASE = 17000  # load-agent question source port = base + backend id (mod)
 PLACING_MEMORY = 2.0  # s a placed connection's frames that reach us follow its choice
+AGENT_QUESTION = b"load?\n"
+
+
+def _frame(*layers) -> bytes:
+    frame = packet.Packet()
+    for layer in layers:
+        frame.add_protocol(layer)
+    frame.serialize()
+    return bytes(frame.data)
 
 
 def probe_port(backend_id: int, service_port: int) -> int:
     port = PROBE_PORT_BASE + backend_id % PROBE_PORTS
     return port + PROBE_PORTS if port == service_port else port
+
+
+def agent_query_port(backend_id: int) -> int:
+    """The source port of a backend's load-agent questions (apart from its checks')."""
+    return AGENT_PORT_BASE + backend_id % PROBE_PORTS
 
 
 class Probe:
@@ -64,6 +84,7 @@ class ServiceRunner:
         self.event = event
         self.logger = logger
         self.pending: dict = {}  # (backend ip, probe port or icmp id) -> Probe
+        self.agents: dict = {}  # (backend ip, probe port, agent port) -> Probe: load asked
         self.next_due: dict = {}  # (service name, backend ip) -> monotonic time
         self.counted: dict = {}  # dpid -> (time its count was asked for, {backend id: n})
         self.placed: list = []  # (dpid, backend id, time): least_conn placements since
@@ -75,6 +96,8 @@ class ServiceRunner:
         """Send the probes that are due and count the ones that timed out."""
         for key in [k for k, (_, t) in self._placing.items() if now - t > PLACING_MEMORY]:
             del self._placing[key]
+        for key in [k for k, probe in self.agents.items() if now >= probe.deadline]:
+            del self.agents[key]  # an agent that did not answer: its figure ages out
         for key, probe in list(self.pending.items()):
             if now >= probe.deadline:
                 del self.pending[key]
@@ -97,11 +120,13 @@ class ServiceRunner:
             self._result(service, backend.spec.ip, False, now, "not located")
             return
         ident = probe_port(backend.backend_id, spec.port)
+        eth = ethernet.ethernet(dst=host.mac, src=src_mac, ethertype=0x0800)
+        if health.agent_port:
+            self._ask_agent(service, backend, host, eth, now)
         key = (backend.spec.ip, ident)
         if key in self.pending:  # the previous probe is still out: let it time out
             return
         seq = random.getrandbits(31)
-        eth = ethernet.ethernet(dst=host.mac, src=src_mac, ethertype=0x0800)
         if health.kind == "icmp":
             ip = ipv4.ipv4(src=spec.vip, dst=backend.spec.ip, proto=1)
             payload = icmp.icmp(type_=icmp.ICMP_ECHO_REQUEST, data=icmp.echo(
@@ -113,12 +138,31 @@ class ServiceRunner:
             ip = ipv4.ipv4(src=spec.vip, dst=backend.spec.ip, proto=6)
             payload = tcp.tcp(src_port=ident, dst_port=backend.spec.port, seq=seq,
                               bits=tcp.TCP_SYN, window_size=1024)
-        frame = packet.Packet()
-        for layer in (eth, ip, payload):
-            frame.add_protocol(layer)
-        frame.serialize()
         self.pending[key] = Probe(service, backend.spec.ip, now + health.timeout_ms / 1000.0)
-        self.send(host.dpid, host.port, bytes(frame.data))
+        self.send(host.dpid, host.port, _frame(eth, ip, payload))
+
+    def _ask_agent(self, service, backend, host, eth, now: float) -> None:
+        """Ask the backend's load agent (UDP ``agent_port``) for its figure; its answer
+        ("load 12.5", or just the number) is read in ``answer``."""
+        port, ident = service.spec.health.agent_port, agent_query_port(backend.backend_id)
+        ip = ipv4.ipv4(src=service.spec.vip, dst=backend.spec.ip, proto=17)
+        self.agents[(backend.spec.ip, ident, port)] = Probe(
+            service, backend.spec.ip, now + service.spec.health.timeout_ms / 1000.0)
+        self.send(host.dpid, host.port, _frame(eth, ip, udp.udp(
+            src_port=ident, dst_port=port), AGENT_QUESTION))
+
+    def _agent_answer(self, probe, payload, now: float) -> None:
+        backend = probe.service.backends.get(probe.ip)
+        try:
+            value = float(bytes(payload).decode("ascii").split()[-1])
+            if not 0 <= value < float("inf"):
+                raise ValueError(value)
+        except (TypeError, ValueError, IndexError, UnicodeDecodeError):
+            self.logger.warning("service %s backend %s: unreadable load report %r",
+                                probe.service.spec.name, probe.ip, bytes(payload)[:40])
+            return
+        if backend is not None:
+            backend.reported_load, backend.reported_at = value, now
 
     def answer(self, pkt: packet.Packet, now: float) -> bool:
         """Read a frame addressed to a VIP; True if it was a probe's answer."""
@@ -128,7 +172,7 @@ class ServiceRunner:
         segment, icmp_msg = pkt.get_protocol(tcp.tcp), pkt.get_protocol(icmp.icmp)
         datagram = pkt.get_protocol(udp.udp)
         if segment is not None:
-            probe = self.pending.pop((ip.src, segment.dst_port), None)
+            probe = self._take(ip.src, segment.dst_port, "tcp")
             if probe is None:
                 return False
             answered = bool(segment.bits & tcp.TCP_SYN and segment.bits & tcp.TCP_ACK)
@@ -138,23 +182,40 @@ class ServiceRunner:
                          "SYN-ACK" if answered else "RST")
             return True
         if datagram is not None:
-            probe = self.pending.pop((ip.src, datagram.dst_port), None)
+            agent = self.agents.pop((ip.src, datagram.dst_port, datagram.src_port), None)
+            if agent is not None:
+                payload = pkt.protocols[-1]
+                self._agent_answer(agent, payload if isinstance(
+                    payload, bytes | bytearray) else b"", now)
+                return True
+            probe = self._take(ip.src, datagram.dst_port, "udp")
             if probe is not None:
                 self._result(probe.service, probe.ip, True, now, "UDP answer")
             return probe is not None
         if icmp_msg is not None:
             if icmp_msg.type == icmp.ICMP_ECHO_REPLY and isinstance(icmp_msg.data, icmp.echo):
-                probe = self.pending.pop((ip.src, icmp_msg.data.id), None)
+                probe = self._take(ip.src, icmp_msg.data.id, "icmp")
                 if probe is not None:
                     self._result(probe.service, probe.ip, True, now, "echo reply")
                 return probe is not None
             if icmp_msg.type == icmp.ICMP_DEST_UNREACH:
                 inner = _quoted_udp_port(icmp_msg)
-                probe = self.pending.pop((ip.src, inner), None) if inner else None
+                if inner is not None and any(key[:2] == (ip.src, inner)
+                                             for key in self.agents):
+                    return True  # no agent there: its figure ages out
+                probe = self._take(ip.src, inner, "udp") if inner else None
                 if probe is not None:
                     self._result(probe.service, probe.ip, False, now, "port unreachable")
                 return probe is not None
         return False
+
+    def _take(self, ip: str, ident: int, kind: str):
+        """The probe out to ``ip`` from ``ident``, if it was a ``kind`` check (a frame of
+        another protocol to the same port answers nothing)."""
+        probe = self.pending.get((ip, ident))
+        if probe is None or probe.service.spec.health.kind != kind:
+            return None
+        return self.pending.pop((ip, ident))
 
     def _reset(self, pkt, segment) -> None:
         """Close the half-open connection a SYN-ACK opened on the backend."""
@@ -162,13 +223,11 @@ class ServiceRunner:
         host = self.topo.host_by_ip(ip.src)
         if host is None:
             return
-        frame = packet.Packet()
-        frame.add_protocol(ethernet.ethernet(dst=eth.src, src=eth.dst, ethertype=0x0800))
-        frame.add_protocol(ipv4.ipv4(src=ip.dst, dst=ip.src, proto=6))
-        frame.add_protocol(tcp.tcp(src_port=segment.dst_port, dst_port=segment.src_port,
-                                   seq=segment.ack, bits=tcp.TCP_RST))
-        frame.serialize()
-        self.send(host.dpid, host.port, bytes(frame.data))
+        self.send(host.dpid, host.port, _frame(
+            ethernet.ethernet(dst=eth.src, src=eth.dst, ethertype=0x0800),
+            ipv4.ipv4(src=ip.dst, dst=ip.src, proto=6),
+            tcp.tcp(src_port=segment.dst_port, dst_port=segment.src_port, seq=segment.ack,
+                    bits=tcp.TCP_RST)))
 
     def _result(self, service, ip: str, answered: bool, now: float, why: str) -> None:
         backend = service.backends.get(ip)
@@ -250,13 +309,9 @@ class ServiceRunner:
 
 
 def arp_request(src_mac: str, src_ip: str, target_ip: str) -> bytes:
-    frame = packet.Packet()
-    frame.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=src_mac,
-                                         ethertype=0x0806))
-    frame.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=src_mac, src_ip=src_ip,
-                               dst_mac="00:00:00:00:00:00", dst_ip=target_ip))
-    frame.serialize()
-    return bytes(frame.data)
+    return _frame(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=src_mac, ethertype=0x0806),
+                  arp.arp(opcode=arp.ARP_REQUEST, src_mac=src_mac, src_ip=src_ip,
+                          dst_mac="00:00:00:00:00:00", dst_ip=target_ip))
 
 
 def _quoted_udp_port(icmp_msg) -> int | None:

@@ -23,6 +23,7 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from ..core.events import RECONCILED, EventLog
 from ..core.frames import handle_frame
+from ..core.meters import MeterBank
 from ..core.pipeline import (
     ETH_TYPE_LLDP,
     TABLE_CONNECTIONS,
@@ -104,6 +105,9 @@ class ElasticController(app_manager.RyuApp):
         # "counts": {backend id: entries}, "requests": {service: packets} answered}
         self._connection_polls: dict[int, dict] = {}
         self._up_backends: set = set()  # backend ids up at the last recomputation
+        # service name -> its least_conn placements per second (see requests_of)
+        self._placement_meters = MeterBank(self.settings.stats_time_constant,
+                                           self.settings.stats_interval)
         self._slots_depend_on = None  # slow-start steps and saturated backends, as built
         kwargs["wsgi"].register(RestApi, {"view": NetworkView(self)})
         self.pool_scaling = PoolScaling(
@@ -154,8 +158,9 @@ class ElasticController(app_manager.RyuApp):
         many new connections each service's new-connection entry has seen."""
         poll = {"asked_at": time.monotonic(), "xids": {}, "counts": {}, "requests": {}}
         for service in self.services.services.values():
-            asks = [(("requests", service.spec.name), TABLE_SERVICE,
-                     new_connection_match(service), self.settings.cookie)]
+            asks = [] if service.spec.scheduler == "least_conn" else [  # requests_of
+                (("requests", service.spec.name), TABLE_SERVICE,
+                 new_connection_match(service), self.settings.cookie)]
             asks += [(("connections", backend.backend_id), TABLE_CONNECTIONS, None,
                       connection_cookie(self.settings.cookie, backend.backend_id))
                      for backend in service.backends.values()]
@@ -194,8 +199,15 @@ class ElasticController(app_manager.RyuApp):
             self._adapt(now)
 
     def requests_of(self, name: str) -> float:
-        """New connections per second to a service over every switch, in the last
-        interval the switches were counted."""
+        """New connections per second to a service, in the last interval counted: the
+        switches' new-connection entries, summed; under least_conn the controller's
+        own placements (it is sent every new connection), because Open vSwitch's
+        userspace datapath counts only about a quarter of the packets an entry sends to
+        the controller in that entry's n_packets (measured: 62 of 240 SYNs)."""
+        service = self.services.services.get(name)
+        if service is not None and service.spec.scheduler == "least_conn":
+            meter = self._placement_meters.meters.get(name)
+            return meter.latest_rate("requests") if meter else 0.0
         return sum(session.request_meters.meters[name].latest_rate("requests")
                    for session in self.sessions.values()
                    if name in session.request_meters.meters)
@@ -250,8 +262,13 @@ class ElasticController(app_manager.RyuApp):
         while True:
             hub.sleep(self.settings.stats_interval)
             try:
-                self.pool_scaling.tick(time.monotonic(), self.connections,
-                                       self.rate_toward, self.requests_of)
+                now = time.monotonic()
+                for name, service in self.services.services.items():
+                    if service.spec.scheduler == "least_conn":
+                        self._placement_meters.update(
+                            name, {"requests": service.placements}, now)
+                self.pool_scaling.tick(now, self.connections, self.rate_toward,
+                                       self.requests_of)
             except Exception:
                 self.logger.exception("pool scaling failed")
 
@@ -275,8 +292,9 @@ class ElasticController(app_manager.RyuApp):
             self.pool_scaling.stopped(details["service"], details["ip"])
         if kind == "service_removed":
             self.pool_scaling.service_removed(details["service"])
-            for session in self.sessions.values():
-                session.request_meters.forget(lambda name: name == details["service"])
+            for meters in [self._placement_meters] + [
+                    session.request_meters for session in self.sessions.values()]:
+                meters.forget(lambda name: name == details["service"])
         self.coalescer.request(SERVICES)
 
     @property

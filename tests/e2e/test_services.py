@@ -96,27 +96,36 @@ def test_connections_split_by_weight_and_a_killed_server_is_avoided(service):
     assert events and events[-1]["ip"] == backends[0].IP()
 
 
-def test_the_switches_count_new_connections_not_packets(service):
-    """requests_per_s (the "requests" scaling metric) comes from the SYN entry's counter
-    on the clients' switches: each connection sends several segments to the VIP, only
-    its SYN counts."""
+def test_new_connections_per_second_are_counted_not_packets(service):
+    """requests_per_s (the "requests" scaling metric): under wrr the SYN entry's counter
+    on the clients' switches (each connection sends several segments to the VIP, only
+    its SYN counts); under least_conn the controller's placements."""
     ctl, net, backends, servers = service
     client = net.hosts[2]
-    proc = client.popen(
-        [sys.executable, "-m", "sdn_app.lab.service_load", "arrivals", "--dst", VIP,
-         "--port", str(PORT), "--rate", "40", "--seconds", "6"], cwd=str(REPO),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    readings = []
-    time.sleep(2.0)  # the first counted interval that is all inside the run
-    for _ in range(6):
-        readings.append(ctl.get("/v1/services/web")["requests_per_s"])
-        time.sleep(0.5)
-    out, _ = proc.communicate(timeout=30)
-    assert json.loads(out.decode().strip().splitlines()[-1])["failed"] == 0
-    readings.sort()
-    assert 30 <= readings[len(readings) // 2] <= 50, readings  # 40 connections/s offered
-    time.sleep(2.5)
-    assert ctl.get("/v1/services/web")["requests_per_s"] == 0.0, "the load ended"
+    for scheduler in ("wrr", "least_conn"):
+        if scheduler != "wrr":
+            body = dict(ctl.get("/v1/services/web"), scheduler=scheduler)
+            body = {k: body[k] for k in ("name", "vip", "port", "protocol", "scheduler")}
+            body["backends"] = [{"ip": h.IP()} for h in backends]
+            assert ctl.request("/v1/services/web", "DELETE")[0] == 200
+            assert ctl.request("/v1/services", "POST", json.dumps(body).encode())[0] == 201
+            assert wait_until(lambda: set(states(ctl).values()) == {"up"}, 5)
+        proc = client.popen(
+            [sys.executable, "-m", "sdn_app.lab.service_load", "arrivals", "--dst", VIP,
+             "--port", str(PORT), "--rate", "40", "--seconds", "6"], cwd=str(REPO),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        readings = []
+        time.sleep(2.0)  # the first counted interval that is all inside the run
+        for _ in range(6):
+            readings.append(ctl.get("/v1/services/web")["requests_per_s"])
+            time.sleep(0.5)
+        out, _ = proc.communicate(timeout=30)
+        assert json.loads(out.decode().strip().splitlines()[-1])["failed"] == 0
+        readings.sort()
+        # 40 connections/s offered
+        assert 30 <= readings[len(readings) // 2] <= 50, (scheduler, readings)
+        time.sleep(2.5)
+        assert ctl.get("/v1/services/web")["requests_per_s"] == 0.0, "the load ended"
 
 
 def test_service_requests_are_checked(service):

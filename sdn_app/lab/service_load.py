@@ -4,7 +4,8 @@
         answers every connection with its name (after --delay-ms: a slow backend),
         then keeps it open until the client closes (so a connection can be held open
         across a pool change); with --udp, answers every datagram with its name
-        (request/response);
+        (request/response); with --agent-port, a load agent answers there (UDP) with
+        the connections it has open;
     python -m sdn_app.lab.service_load connect --dst 10.0.0.100 --port 8000 --count 300
         opens connections one after another (or for --seconds, if given), reads the
         name that answered, closes; prints JSON {"answers": {name: n}, "failed": n,
@@ -36,6 +37,15 @@ from sdn_app.lab.measure import percentile
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self):
+        with self.server.lock:
+            self.server.open += 1
+        try:
+            self._serve()
+        finally:
+            with self.server.lock:
+                self.server.open -= 1
+
+    def _serve(self):
         if self.server.workers is not None:  # a capacity: so many requests at a time
             with self.server.workers:
                 time.sleep(self.server.delay)
@@ -59,10 +69,11 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0,
-          startup_s: float = 0.0, workers: int = 0) -> None:
+          startup_s: float = 0.0, workers: int = 0, agent_port: int = 0) -> None:
     """``workers`` > 0: at most that many requests are served at a time, each taking
     ``delay_ms`` (a capacity of workers / delay requests per second; beyond it requests
-    queue, as on a saturated server)."""
+    queue, as on a saturated server).  ``agent_port``: a load agent there answers any
+    datagram with "load <connections open now>" (the controller's health check asks)."""
     time.sleep(startup_s)  # a backend that takes this long to start serving
     if udp:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -73,7 +84,18 @@ def serve(port: int, name: str, udp: bool = False, delay_ms: float = 0.0,
     server = _Server(("0.0.0.0", port), _Handler)
     server.name, server.delay = name, delay_ms / 1000.0
     server.workers = threading.Semaphore(workers) if workers > 0 else None
+    server.lock, server.open = threading.Lock(), 0
+    if agent_port:
+        threading.Thread(target=_load_agent, args=(server, agent_port), daemon=True).start()
     server.serve_forever()
+
+
+def _load_agent(server, port: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", port))
+    while True:
+        _, peer = sock.recvfrom(2048)
+        sock.sendto(b"load %d\n" % server.open, peer)
 
 
 def _p50_p99(latencies: list) -> list:
@@ -210,6 +232,8 @@ def main(argv=None) -> int:
     s.add_argument("--udp", action="store_true")
     s.add_argument("--delay-ms", type=float, default=0.0, help="answer this much later")
     s.add_argument("--startup-s", type=float, default=0.0, help="listen only after this")
+    s.add_argument("--agent-port", type=int, default=0,
+                   help="answer load questions (UDP) with the connections open")
     s.add_argument("--workers", type=int, default=0,
                    help="requests served at a time (0: no limit), each --delay-ms long")
     a = sub.add_parser("arrivals")
@@ -232,7 +256,8 @@ def main(argv=None) -> int:
         c.add_argument("--sources", default="", help="comma-separated local addresses")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.port, args.name, args.udp, args.delay_ms, args.startup_s, args.workers)
+        serve(args.port, args.name, args.udp, args.delay_ms, args.startup_s, args.workers,
+              args.agent_port)
         return 0
     if args.command == "arrivals":
         print(json.dumps(arrivals(args.dst, args.port, args.rate, args.seconds,

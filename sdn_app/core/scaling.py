@@ -12,7 +12,8 @@ Two policies, per service (``ScalingSpec``):
   pool only once the highest recommendation of the last ``scale_down_window_s`` says
   so (HPA's stabilization window), so a dip does not shrink the pool it is about to need.
 * ``predictive``: the same rule on the highest load forecast from now to ``startup_s``
-  ahead (a backend started now serves only then): Holt's linear trend on the measured
+  ahead (a backend started now serves only then), plus one sampling interval (what is
+  measured now is that old): Holt's linear trend on the measured
   series, which follows a ramp and, on a step, over-reaches briefly rather than
   lagging; with ``season_s``, Holt-Winters' seasonality on top, which after one whole
   season forecasts a recurring rise (a crowd at the same time of day) before it comes,
@@ -199,7 +200,7 @@ class Scaler:
 
     spec: ScalingSpec
     series: deque = field(default_factory=deque)  # (t, load)
-    forecasts: deque = field(default_factory=deque)  # (t, peak forecast to t + startup_s)
+    forecasts: deque = field(default_factory=deque)  # (t, peak forecast to the horizon)
     recommendations: deque = field(default_factory=deque)  # (t, size)
     decisions: deque = field(default_factory=lambda: deque(maxlen=50))
     changed_at: float = float("-inf")
@@ -223,10 +224,16 @@ class Scaler:
     def observe(self, now: float, load: float) -> None:
         self.series.append((now, load))
         self.holt.update(now, load)
-        self.forecasts.append((now, self.holt.peak(self.spec.startup_s)))
+        self.forecasts.append((now, self.holt.peak(self.horizon())))
         for kept in (self.series, self.forecasts):
             while kept and kept[0][0] < now - HISTORY_S:
                 kept.popleft()
+
+    def horizon(self) -> float:
+        """How far ahead a decision must look: a backend started now serves after
+        ``startup_s``, and the load measured now is already one sample old."""
+        gap = self.series[-1][0] - self.series[-2][0] if len(self.series) > 1 else 0.0
+        return self.spec.startup_s + gap
 
     def _rule(self, load: float, current: int) -> int:
         """HPA's proportional rule with its tolerance."""
@@ -246,13 +253,14 @@ class Scaler:
         why = "load %.4g, %.4g per backend targeted" % (load, spec.target)
         seasonal = spec.policy == "predictive" and self.holt.seasonal is not None
         if spec.policy == "predictive":
-            ahead = self.holt.peak(spec.startup_s)
+            horizon = self.horizon()
+            ahead = self.holt.peak(horizon)
             predicted = self._rule(ahead, current)
             if predicted > size:
                 size = predicted
-                why = "%sforecast %.4g within %gs (now %.4g), %.4g per backend " \
-                      "targeted" % ("seasonal " if seasonal else "", ahead,
-                                    spec.startup_s, load, spec.target)
+                why = "%sforecast %.4g within %.3gs (now %.4g), %.4g per backend " \
+                      "targeted" % ("seasonal " if seasonal else "", ahead, horizon, load,
+                                    spec.target)
         self.recommendations.append((now, size))
         while self.recommendations and \
                 self.recommendations[0][0] < now - spec.scale_down_window_s:
@@ -283,7 +291,7 @@ class Scaler:
     def describe(self, now: float, current: int) -> dict:
         return {"policy": self.spec.to_dict(), "current": current,
                 "load": self.series[-1][1] if self.series else None,
-                "forecast": round(self.holt.peak(self.spec.startup_s), 3),
+                "forecast": round(self.holt.peak(self.horizon()), 3),
                 "season_learned": self.holt.seasonal is not None,
                 "series": [[round(t - now, 2), round(v, 3)] for t, v in self.series],
                 "forecasts": [[round(t - now, 2), round(v, 3)] for t, v in self.forecasts],

@@ -20,6 +20,9 @@
         opens ``count`` connections, prints the names that answered, then every second
         checks each one still echoes; prints JSON {"names": [...], "broken": [...]} at the
         end of ``--seconds``.
+
+The clients (arrivals, connect, hold) take ``--at <epoch seconds>``: started early, they
+begin then, so starting them costs nothing at that moment.
 """
 
 from __future__ import annotations
@@ -244,8 +247,10 @@ def main(argv=None) -> int:
     a.add_argument("--timeout", type=float, default=3.0)
     a.add_argument("--budget-ms", type=float, default=0.0,
                    help="count answered requests slower than this (over_budget)")
+    clients = [a]
     for name in ("connect", "hold"):
         c = sub.add_parser(name)
+        clients.append(c)
         c.add_argument("--dst", required=True)
         c.add_argument("--port", type=int, required=True)
         c.add_argument("--count", type=int, default=100)
@@ -254,7 +259,13 @@ def main(argv=None) -> int:
         c.add_argument("--udp", action="store_true")
         c.add_argument("--timeline", action="store_true")
         c.add_argument("--sources", default="", help="comma-separated local addresses")
+    for c in clients:
+        c.add_argument("--at", type=float, default=0.0,
+                       help="begin at this wall-clock time (the process started, and its "
+                            "interpreter loaded, ahead of the moment)")
     args = parser.parse_args(argv)
+    if getattr(args, "at", 0.0):
+        time.sleep(max(0.0, args.at - time.time()))
     if args.command == "serve":
         serve(args.port, args.name, args.udp, args.delay_ms, args.startup_s, args.workers,
               args.agent_port)

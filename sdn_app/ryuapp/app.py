@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 
 from ryu.app.wsgi import WSGIApplication
@@ -48,6 +49,18 @@ from .scaling import PoolScaling
 from .services import ServiceRunner
 from .session import SwitchSession
 
+LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname).1s %(message)s"
+
+
+def _timestamp_log_lines() -> None:
+    """Ryu's log handlers print the bare message; ours say when (to the millisecond:
+    what an operator lines a log up against) and how bad.  Handlers set up by a
+    ``--log-config-file`` keep their own format."""
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is None:
+            handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+
+
 # How long a switch may take to report the flows it holds before we clear ours instead.
 READBACK_TIMEOUT = 5.0
 # A frame the controller saw this recently is not delivered again: the guard against a
@@ -65,6 +78,7 @@ class ElasticController(app_manager.RyuApp):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        _timestamp_log_lines()
         try:
             self.settings = options.load(self.CONF)
         except ValueError as exc:

@@ -54,6 +54,7 @@ from sdn_app.lab.report import table  # noqa: E402
 
 VIP, PORT = "10.0.0.100", 8000
 LOAD = [sys.executable, "-m", "sdn_app.lab.service_load"]
+LEAD_S = 1.0  # a load step's client processes start this much before it
 
 
 def log(*args):
@@ -169,13 +170,15 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     steps = []
-    started = time.time()
+    started = time.time() + LEAD_S
     offset = 0.0
-    for day, phase, seconds, rate in shape:  # each step on the wall clock
-        time.sleep(max(0.0, started + offset - time.time()))
+    for day, phase, seconds, rate in shape:
+        # each step on the wall clock: its clients start a second early and wait (--at)
+        time.sleep(max(0.0, started + offset - LEAD_S - time.time()))
         procs = [c.popen([*LOAD, "arrivals", "--dst", VIP, "--port", str(PORT), "--rate",
                           str(rate / len(clients)), "--seconds", str(seconds), "--timeout",
-                          "3", "--budget-ms", str(args.budget_ms)], cwd=str(REPO),
+                          "3", "--budget-ms", str(args.budget_ms),
+                          "--at", "%.3f" % (started + offset)], cwd=str(REPO),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for c in clients]
         if not steps or steps[-1][0][:2] != (day, phase):
             log("  day %d %s (%.0f req/s)" % (day, phase, rate))
@@ -195,6 +198,7 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
     stop.set()
     sampler.join()
     scaling = ctl.get("/v1/services/web/scaling")
+    fetched = time.time()
     ctl.request("/v1/services/web", "DELETE")
     for proc in servers.values():
         proc.kill()
@@ -203,7 +207,9 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
         subprocess.run([sys.executable, "-m", "sdn_app.lab.actuator", "stop", "web",
                         host.IP(), str(PORT)], check=False)
     return {"phases": phases, "pool": [[round(t - started, 2), n, f] for t, n, f in samples],
-            "decisions": scaling["decisions"]}
+            "decisions": scaling["decisions"],
+            "measured": [[round(fetched - started + age, 2), load]
+                         for age, load in scaling["series"]]}
 
 
 def state(ctl) -> dict:

@@ -80,10 +80,14 @@ def test_scale_down_waits_for_the_whole_window_and_up_does_not():
     assert "load 400" in reasons[0] and len(reasons) == 3
 
 
-def test_hold_time_spaces_changes():
+def test_hold_time_spaces_changes_but_not_a_growth_that_continues():
     scaler = Scaler(spec(hold_s=5, scale_down_window_s=0))
     sizes = run(scaler, [200, 400, 600, 800, 1000, 1000, 1000])
-    assert sizes == [2, 2, 2, 2, 2, 10, 10]
+    assert sizes == [2, 4, 6, 8, 10, 10, 10], "more, then more again: no waiting"
+    flapping = Scaler(spec(hold_s=5, scale_down_window_s=0))
+    sizes = run(flapping, [200] + [1000] * 7 + [200] * 3, current=10)
+    # up after down, and down after up, wait out the hold
+    assert sizes == [2, 2, 2, 2, 2, 10, 10, 10, 10, 10, 2]
 
 
 def test_holt_follows_a_trend_a_step_and_noise():

@@ -23,8 +23,9 @@ Two policies, per service (``ScalingSpec``):
   the service.
 
 Both keep within ``min_backends`` and ``max_backends`` and wait ``hold_s`` between two
-changes of the pool.  Pure: time is passed in; the Ryu layer measures, asks ``Scaler``
-and acts (start a standby backend, drain one).
+changes of the pool, except an increase right after an increase (more is needed: that
+is not flapping, and waiting would only starve the service).  Pure: time is passed in;
+the Ryu layer measures, asks ``Scaler`` and acts (start a standby backend, drain one).
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ class Scaler:
     recommendations: deque = field(default_factory=deque)  # (t, size)
     decisions: deque = field(default_factory=lambda: deque(maxlen=50))
     changed_at: float = float("-inf")
+    grew_last: bool = False  # the last change was an increase (another may follow it)
 
     def __post_init__(self):
         self.holt = self._forecaster(self.spec)
@@ -281,9 +283,11 @@ class Scaler:
         bounded = max(spec.min_backends, min(upper, size))
         if bounded != size:
             why += "; bounded to %d..%d" % (spec.min_backends, upper)
-        if bounded == current or now - self.changed_at < spec.hold_s:
+        growing_again = bounded > current and self.grew_last
+        if bounded == current or (now - self.changed_at < spec.hold_s and
+                                  not growing_again):
             return None
-        self.changed_at = now
+        self.changed_at, self.grew_last = now, bounded > current
         decision = Decision(now, bounded, why)
         self.decisions.append(decision)
         return decision

@@ -95,8 +95,12 @@ def autoscale_run(results: dict, path: Path) -> Path:
         ys += [p["rate"], p["rate"]]
     load.plot(xs, ys, color="black", label="offered load")
     load.set_ylabel("requests/s")
-    if "predictive" in variants:  # its peak forecast to one start-up ahead, as sampled
-        samples = [(t, f) for t, _, f in variants["predictive"]["pool"] if f is not None]
+    if "predictive" in variants:  # what it measured, and its peak forecast as sampled
+        run = variants["predictive"]
+        measured = run.get("measured", [])
+        load.plot([t for t, _ in measured], [v for _, v in measured], color="tab:gray",
+                  linewidth=0.8, label="measured (predictive)")
+        samples = [(t, f) for t, _, f in run["pool"] if f is not None]
         load.plot([t for t, _ in samples], [f for _, f in samples], color="tab:purple",
                   linestyle="--", label="forecast (predictive)")
     load.legend(loc="upper left", fontsize=8)

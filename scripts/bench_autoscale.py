@@ -85,7 +85,7 @@ def main() -> int:
     parser.add_argument("--budget-ms", type=float, default=250.0)
     parser.add_argument("--base-rate", type=float, default=16.0,
                         help="requests/s over all clients at the start of the ramp")
-    parser.add_argument("--target", type=float, default=0.85,
+    parser.add_argument("--target", type=float, default=0.7,
                         help="load per backend the pool is sized for, of its capacity")
     parser.add_argument("--window-s", type=float, default=10.0,
                         help="scale-down stabilization window (HPA's 300 s, for a "

@@ -450,20 +450,17 @@ def packet_out_steps(datapath, in_port: int, steps, data: bytes):
 
 def lldp_frame(dpid: int, port_no: int, hw_addr: str) -> bytes:
     """An LLDP frame naming the switch and port it leaves from."""
-    pkt = packet.Packet()
-    pkt.add_protocol(ethernet.ethernet(dst=lldp.LLDP_MAC_NEAREST_BRIDGE,
-                                       src=hw_addr or "00:00:00:00:00:00",
-                                       ethertype=0x88CC))
-    pkt.add_protocol(lldp.lldp(tlvs=[
-        lldp.ChassisID(subtype=lldp.ChassisID.SUB_LOCALLY_ASSIGNED,
-                       chassis_id=LLDP_CHASSIS_PREFIX + b"%016x" % dpid),
-        lldp.PortID(subtype=lldp.PortID.SUB_PORT_COMPONENT,
-                    port_id=struct.pack("!I", port_no)),
-        lldp.TTL(ttl=LLDP_TTL),
-        lldp.End(),
-    ]))
-    pkt.serialize()
-    return bytes(pkt.data)
+    return frame_bytes(
+        ethernet.ethernet(dst=lldp.LLDP_MAC_NEAREST_BRIDGE,
+                          src=hw_addr or "00:00:00:00:00:00", ethertype=0x88CC),
+        lldp.lldp(tlvs=[
+            lldp.ChassisID(subtype=lldp.ChassisID.SUB_LOCALLY_ASSIGNED,
+                           chassis_id=LLDP_CHASSIS_PREFIX + b"%016x" % dpid),
+            lldp.PortID(subtype=lldp.PortID.SUB_PORT_COMPONENT,
+                        port_id=struct.pack("!I", port_no)),
+            lldp.TTL(ttl=LLDP_TTL),
+            lldp.End(),
+        ]))
 
 
 def parse_lldp(pkt: packet.Packet) -> tuple[int, int] | None:
@@ -485,10 +482,16 @@ def parse_lldp(pkt: packet.Packet) -> tuple[int, int] | None:
 
 def arp_reply(request_eth, request_arp, answer_mac: str) -> bytes:
     """The reply a host owning the requested address would send (proxy ARP)."""
+    return frame_bytes(
+        ethernet.ethernet(dst=request_eth.src, src=answer_mac, ethertype=0x0806),
+        arp.arp(opcode=arp.ARP_REPLY, src_mac=answer_mac, src_ip=request_arp.dst_ip,
+                dst_mac=request_arp.src_mac, dst_ip=request_arp.src_ip))
+
+
+def frame_bytes(*layers) -> bytes:
+    """A frame built from Ryu packet-library layers (and a bytes payload), serialized."""
     pkt = packet.Packet()
-    pkt.add_protocol(ethernet.ethernet(dst=request_eth.src, src=answer_mac, ethertype=0x0806))
-    pkt.add_protocol(arp.arp(opcode=arp.ARP_REPLY, src_mac=answer_mac,
-                             src_ip=request_arp.dst_ip, dst_mac=request_arp.src_mac,
-                             dst_ip=request_arp.src_ip))
+    for layer in layers:
+        pkt.add_protocol(layer)
     pkt.serialize()
     return bytes(pkt.data)

@@ -34,20 +34,13 @@ from ryu.lib.packet import arp, ethernet, icmp, ipv4, packet, tcp, udp
 
 from ..core.services import DOWN, UP, ServiceTable, placement, vip_mac
 from ..core.topology import Topology
+from .codec import frame_bytes
 
 PROBE_PORT_BASE = 33000  # probe source port = base + backend id (mod PROBE_PORTS)
 PROBE_PORTS = 16000
 AGENT_PORT_BASE = 17000  # load-agent question source port = base + backend id (mod)
 PLACING_MEMORY = 2.0  # s a placed connection's frames that reach us follow its choice
 AGENT_QUESTION = b"load?\n"
-
-
-def _frame(*layers) -> bytes:
-    frame = packet.Packet()
-    for layer in layers:
-        frame.add_protocol(layer)
-    frame.serialize()
-    return bytes(frame.data)
 
 
 def probe_port(backend_id: int, service_port: int) -> int:
@@ -139,7 +132,7 @@ class ServiceRunner:
             payload = tcp.tcp(src_port=ident, dst_port=backend.spec.port, seq=seq,
                               bits=tcp.TCP_SYN, window_size=1024)
         self.pending[key] = Probe(service, backend.spec.ip, now + health.timeout_ms / 1000.0)
-        self.send(host.dpid, host.port, _frame(eth, ip, payload))
+        self.send(host.dpid, host.port, frame_bytes(eth, ip, payload))
 
     def _ask_agent(self, service, backend, host, eth, now: float) -> None:
         """Ask the backend's load agent (UDP ``agent_port``) for its figure; its answer
@@ -148,7 +141,7 @@ class ServiceRunner:
         ip = ipv4.ipv4(src=service.spec.vip, dst=backend.spec.ip, proto=17)
         self.agents[(backend.spec.ip, ident, port)] = Probe(
             service, backend.spec.ip, now + service.spec.health.timeout_ms / 1000.0)
-        self.send(host.dpid, host.port, _frame(eth, ip, udp.udp(
+        self.send(host.dpid, host.port, frame_bytes(eth, ip, udp.udp(
             src_port=ident, dst_port=port), AGENT_QUESTION))
 
     def _agent_answer(self, probe, payload, now: float) -> None:
@@ -223,7 +216,7 @@ class ServiceRunner:
         host = self.topo.host_by_ip(ip.src)
         if host is None:
             return
-        self.send(host.dpid, host.port, _frame(
+        self.send(host.dpid, host.port, frame_bytes(
             ethernet.ethernet(dst=eth.src, src=eth.dst, ethertype=0x0800),
             ipv4.ipv4(src=ip.dst, dst=ip.src, proto=6),
             tcp.tcp(src_port=segment.dst_port, dst_port=segment.src_port, seq=segment.ack,
@@ -309,7 +302,7 @@ class ServiceRunner:
 
 
 def arp_request(src_mac: str, src_ip: str, target_ip: str) -> bytes:
-    return _frame(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=src_mac, ethertype=0x0806),
+    return frame_bytes(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=src_mac, ethertype=0x0806),
                   arp.arp(opcode=arp.ARP_REQUEST, src_mac=src_mac, src_ip=src_ip,
                           dst_mac="00:00:00:00:00:00", dst_ip=target_ip))
 

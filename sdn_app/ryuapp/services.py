@@ -77,7 +77,7 @@ class ServiceRunner:
         self.event = event
         self.logger = logger
         self.pending: dict = {}  # (backend ip, probe port or icmp id) -> Probe
-        self.agents: dict = {}  # (backend ip, probe port, agent port) -> Probe: load asked
+        self.agents: dict = {}  # (backend ip, agent_query_port) -> Probe: load asked
         self.next_due: dict = {}  # (service name, backend ip) -> monotonic time
         self.counted: dict = {}  # dpid -> (time its count was asked for, {backend id: n})
         self.placed: list = []  # (dpid, backend id, time): least_conn placements since
@@ -139,7 +139,7 @@ class ServiceRunner:
         ("load 12.5", or just the number) is read in ``answer``."""
         port, ident = service.spec.health.agent_port, agent_query_port(backend.backend_id)
         ip = ipv4.ipv4(src=service.spec.vip, dst=backend.spec.ip, proto=17)
-        self.agents[(backend.spec.ip, ident, port)] = Probe(
+        self.agents[(backend.spec.ip, ident)] = Probe(
             service, backend.spec.ip, now + service.spec.health.timeout_ms / 1000.0)
         self.send(host.dpid, host.port, frame_bytes(eth, ip, udp.udp(
             src_port=ident, dst_port=port), AGENT_QUESTION))
@@ -175,8 +175,9 @@ class ServiceRunner:
                          "SYN-ACK" if answered else "RST")
             return True
         if datagram is not None:
-            agent = self.agents.pop((ip.src, datagram.dst_port, datagram.src_port), None)
-            if agent is not None:
+            agent = self.agents.get((ip.src, datagram.dst_port))
+            if agent is not None and datagram.src_port == agent.service.spec.health.agent_port:
+                del self.agents[(ip.src, datagram.dst_port)]
                 payload = pkt.protocols[-1]
                 self._agent_answer(agent, payload if isinstance(
                     payload, bytes | bytearray) else b"", now)
@@ -193,8 +194,7 @@ class ServiceRunner:
                 return probe is not None
             if icmp_msg.type == icmp.ICMP_DEST_UNREACH:
                 inner = _quoted_udp_port(icmp_msg)
-                if inner is not None and any(key[:2] == (ip.src, inner)
-                                             for key in self.agents):
+                if self.agents.pop((ip.src, inner), None) is not None:
                     return True  # no agent there: its figure ages out
                 probe = self._take(ip.src, inner, "udp") if inner else None
                 if probe is not None:

@@ -166,11 +166,11 @@ def test_load_agents_are_asked_with_each_check_and_their_figures_age_out():
     assert [k for k, _ in r.events] == [], "an agent's answer is not a health result"
 
 
-def syn_from(client_ip, sport, vip=VIP, port=80):
+def syn_from(client_ip, sport, vip=VIP, port=80, flags=tcp.TCP_SYN):
     pkt = packet.Packet()
     pkt.add_protocol(ethernet.ethernet(src="00:00:00:00:00:03", dst=vip_mac(vip)))
     pkt.add_protocol(ipv4.ipv4(src=client_ip, dst=vip, proto=6))
-    pkt.add_protocol(tcp.tcp(src_port=sport, dst_port=port, bits=tcp.TCP_SYN))
+    pkt.add_protocol(tcp.tcp(src_port=sport, dst_port=port, bits=flags))
     pkt.serialize()
     return packet.Packet(bytes(pkt.data))
 
@@ -192,6 +192,18 @@ def test_least_conn_places_first_frames_and_counts_them_until_the_switch_does():
     r.runner.count_connections(0x20102, {ids["10.0.0.1"]: 2, ids["10.0.0.2"]: 5}, 1.5,
                                {0x20102: None})
     assert r.runner.connections == {ids["10.0.0.1"]: 2, ids["10.0.0.2"]: 5}
+    # a segment of a connection the controller did not just place (its entry went
+    # with its FIN, or its backend left) is not a new connection: not placed, counted
+    # or learned
+    for flags in (tcp.TCP_ACK, tcp.TCP_RST, tcp.TCP_FIN | tcp.TCP_ACK,
+                  tcp.TCP_SYN | tcp.TCP_ACK):
+        assert r.runner.place(0x20102, syn_from("10.0.0.3", 50000, flags=flags), 1.3,
+                              60, 1) is None
+    assert r.service.placements == 8
+    # but one that overtook its SYN's packet-out follows the SYN's choice
+    ack = r.runner.place(0x20102, syn_from("10.0.0.3", 40001, flags=tcp.TCP_ACK), 1.3,
+                         60, 1)
+    assert ack == placed[1]
     # not a least_conn service, or not a connection: the controller does not place it
     wrr = Runner()
     assert wrr.runner.place(0x20102, syn_from("10.0.0.3", 1), 0.0, 60, 1) is None

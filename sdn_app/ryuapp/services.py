@@ -283,6 +283,12 @@ class ServiceRunner:
         recent = self._placing.get(key)
         if recent is not None and recent[0] in ids:  # a retransmission or a burst
             backend_id = recent[0]
+        elif isinstance(segment, tcp.tcp) and not _opens_connection(segment):
+            # The segment of a connection whose entry is gone (its FIN timed it out,
+            # its backend left): placing it would learn a connection that is not one,
+            # counted as open until it idles out (and as a new request); as in IPVS,
+            # only a SYN makes a connection.
+            return None
         else:
             backend = service.least_conn(self.connections, now)
             if backend is None:
@@ -299,6 +305,11 @@ class ServiceRunner:
         for key, probe in list(self.pending.items()):
             if probe.service.spec.name == service_name and ip in (None, probe.ip):
                 del self.pending[key]
+
+
+def _opens_connection(segment: tcp.tcp) -> bool:
+    """A TCP segment that opens a connection: SYN without ACK (pipeline.SYN_ONLY)."""
+    return bool(segment.bits & tcp.TCP_SYN) and not segment.bits & tcp.TCP_ACK
 
 
 def arp_request(src_mac: str, src_ip: str, target_ip: str) -> bytes:

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from sdn_app.core.scaling import Holt, Scaler, ScalingSpec, parse_scaling
-from sdn_app.core.services import parse_backend
+from sdn_app.core.services import ServiceTable, parse_backend, parse_service
 
 
 def spec(**changes):
@@ -171,3 +171,18 @@ def test_seasonal_predictive_is_ready_for_the_second_crowd_and_shrinks_at_its_en
     # never below the reactive floor
     assert all(p >= r or t >= 100 for t, (p, r) in enumerate(zip(predictive, reactive,
                                                                    strict=True)))
+
+
+def test_the_health_checks_time_to_pass_lengthens_the_look_ahead():
+    loads = day() * 2
+    base = {"policy": "predictive", "season_s": 60, "startup_s": 3,
+            "scale_down_window_s": 10, "hold_s": 0}
+    checked = run(Scaler(spec(**base), ready_after_s=2.0), loads)
+    # 3 s start-up + 2 s of checks + a sample 1 s old: 6 s ahead of the crowd at 90
+    assert checked[83] == 1 and checked[84] == 4
+    services = ServiceTable()
+    service = services.add(parse_service({
+        "name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",
+        "backends": [{"ip": "10.0.0.1"}],
+        "health": {"interval_ms": 500, "rise": 3}}))
+    assert service.scaler.ready_after_s == 1.5, "rise x interval"

@@ -12,15 +12,15 @@ Two policies, per service (``ScalingSpec``):
   pool only once the highest recommendation of the last ``scale_down_window_s`` says
   so (HPA's stabilization window), so a dip does not shrink the pool it is about to need.
 * ``predictive``: the same rule on the highest load forecast from now to ``startup_s``
-  ahead (a backend started now serves only then), plus one sampling interval (what is
-  measured now is that old): Holt's linear trend on the measured
-  series, which follows a ramp and, on a step, over-reaches briefly rather than
-  lagging; with ``season_s``, Holt-Winters' seasonality on top, which after one whole
-  season forecasts a recurring rise (a crowd at the same time of day) before it comes,
-  and a fall too: once a season is learned, the pool shrinks as soon as the current load
-  and the forecast for the next ``scale_down_window_s`` both fit a smaller pool.  The
-  reactive recommendation is the floor, so a forecast that is wrong low cannot starve
-  the service.
+  ahead, plus the time its health checks take to pass (a backend started now serves only
+  then), plus one sampling interval (what is measured now is that old): Holt's linear
+  trend on the measured series, which follows a ramp and, on a step, over-reaches
+  briefly rather than lagging; with ``season_s``, Holt-Winters' seasonality on top,
+  which after one whole season forecasts a recurring rise (a crowd at the same time of
+  day) before it comes, and a fall too: once a season is learned, the pool shrinks as
+  soon as the current load and the forecast for the next ``scale_down_window_s`` both
+  fit a smaller pool.  The reactive recommendation is the floor, so a forecast that is
+  wrong low cannot starve the service.
 
 Both keep within ``min_backends`` and ``max_backends`` and wait ``hold_s`` between two
 changes of the pool, except an increase right after an increase (more is needed: that
@@ -200,6 +200,7 @@ class Scaler:
     recommendations (for the scale-down window) and the decisions taken."""
 
     spec: ScalingSpec
+    ready_after_s: float = 0.0  # after its start-up, how long a backend's checks take
     series: deque = field(default_factory=deque)  # (t, load)
     forecasts: deque = field(default_factory=deque)  # (t, peak forecast to the horizon)
     recommendations: deque = field(default_factory=deque)  # (t, size)
@@ -233,9 +234,10 @@ class Scaler:
 
     def horizon(self) -> float:
         """How far ahead a decision must look: a backend started now serves after
-        ``startup_s``, and the load measured now is already one sample old."""
+        ``startup_s`` and its health checks passing (``ready_after_s``), and the load
+        measured now is already one sample old."""
         gap = self.series[-1][0] - self.series[-2][0] if len(self.series) > 1 else 0.0
-        return self.spec.startup_s + gap
+        return self.spec.startup_s + self.ready_after_s + gap
 
     def _rule(self, load: float, current: int) -> int:
         """HPA's proportional rule with its tolerance."""

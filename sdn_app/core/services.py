@@ -372,7 +372,9 @@ class Service:
         self._last_pick: dict[str, int] = {}  # least_conn: ip -> when last picked
         self.placements = 0  # connections placed by least_conn (the controller), ever
         self._adapted_at = float("-inf")  # when adaptive factors last changed
-        self.scaler = Scaler(spec.scaling)
+        # a started backend takes connections once ``rise`` checks in a row pass
+        self.scaler = Scaler(spec.scaling, ready_after_s=spec.health.rise *
+                             spec.health.interval_ms / 1000.0)
         for backend in spec.backends:
             self.add_backend(backend)
 

@@ -85,11 +85,14 @@ def main() -> int:
     parser.add_argument("--budget-ms", type=float, default=250.0)
     parser.add_argument("--base-rate", type=float, default=16.0,
                         help="requests/s over all clients at the start of the ramp")
-    parser.add_argument("--target", type=float, default=0.7,
+    parser.add_argument("--target", type=float, default=0.85,
                         help="load per backend the pool is sized for, of its capacity")
     parser.add_argument("--window-s", type=float, default=10.0,
                         help="scale-down stabilization window (HPA's 300 s, for a "
                              "65-second day)")
+    parser.add_argument("--variants", default="",
+                        help="comma-separated names of the variants to run (default all), "
+                             "e.g. 'reactive,predictive'")
     parser.add_argument("--out", default=str(REPO / "results" / "bench_autoscale.json"))
     args = parser.parse_args()
     capacity = args.workers * 1000.0 / args.service_ms
@@ -117,7 +120,14 @@ def main() -> int:
                             "season_s": season}),
             ("predictive, no season", {"backends": pool[:1], "policy": "predictive"}),
         ]
+        wanted = [w.strip() for w in args.variants.split(",") if w.strip()]
+        unknown = set(wanted) - {name for name, _ in variants}
+        if unknown:
+            parser.error("unknown variants %s (known: %s)" % (
+                ", ".join(sorted(unknown)), ", ".join(name for name, _ in variants)))
         for name, variant in variants:
+            if wanted and name not in wanted:
+                continue
             log("variant: %s" % name)
             results["variants"][name] = run_variant(ctl, pool, clients, shape, variant,
                                                     target, args)

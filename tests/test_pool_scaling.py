@@ -3,6 +3,7 @@ shell script that logs its arguments) and green threads run inline: what is star
 drained and stopped, and a failing actuator retried with backoff and reported."""
 
 import logging
+from collections import deque
 
 from sdn_app.core.services import ServiceTable, parse_service
 from sdn_app.ryuapp.scaling import RETRY_DELAYS, PoolScaling
@@ -100,3 +101,21 @@ def test_the_requests_metric_sizes_the_pool_by_new_connections_per_second(tmp_pa
     runner.tick(0.0, {}, lambda ip: 0.0, rates.get)  # no connection entries counted
     assert calls(log) == ["start web 10.0.0.3 80", "start web 10.0.0.4 80"], "25/s at 10"
     assert "load 25" in [d for k, d in events if k == "scale"][0]["reason"]
+
+
+def test_how_long_a_started_backend_took_to_serve_lengthens_the_look_ahead(tmp_path):
+    table, service, runner, log, events, changes, _ = scaled_service(
+        tmp_path, startup_s=3)
+    stated = service.scaler.horizon()  # no series yet: start-up + checks (2 x 200 ms)
+    assert stated == 3.4
+    runner.tick(10.0, {service.backends["10.0.0.2"].backend_id: 35}, NONE, NONE)
+    service.health_result("10.0.0.3", True, 15.0)
+    service.health_result("10.0.0.3", True, 15.5)  # rise 2: up 5.5 s after it was asked
+    runner.tick(16.0, {}, NONE, NONE)
+    assert service.scaler.seen_ready_s == deque([5.5]), "10.0.0.4 is not up yet"
+    assert service.scaler.horizon() == 5.5 + 6.0, "and the last sample 6 s old"
+    service.remove_backend("10.0.0.4")  # never came up, left: forgotten
+    runner.tick(17.0, {}, NONE, NONE)
+    assert not runner.asked_at
+    service.scaler.ready_seen(600.0)  # checks failing for minutes: not a start-up time
+    assert list(service.scaler.seen_ready_s) == [5.5]

@@ -40,6 +40,8 @@ POLICIES = ("off", "reactive", "predictive")
 METRICS = ("connections", "requests", "bps", "reported")
 HISTORY_S = 300.0  # how much of the measured series and forecast is kept (REST)
 MAX_SEASON_BINS = 100_000  # a seasonal profile's size (a day in seconds fits)
+SEEN_STARTS = 5  # measured start-ups kept: the look-ahead covers the slowest of them
+SEEN_MAX_FACTOR, SEEN_MAX_EXTRA_S = 3.0, 10.0  # a longer one is an outlier, not kept
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ class Scaler:
     decisions: deque = field(default_factory=lambda: deque(maxlen=50))
     changed_at: float = float("-inf")
     grew_last: bool = False  # the last change was an increase (another may follow it)
+    # how long the last scale-outs took from being asked for to serving, measured
+    seen_ready_s: deque = field(default_factory=lambda: deque(maxlen=SEEN_STARTS))
 
     def __post_init__(self):
         self.holt = self._forecaster(self.spec)
@@ -234,10 +238,21 @@ class Scaler:
 
     def horizon(self) -> float:
         """How far ahead a decision must look: a backend started now serves after
-        ``startup_s`` and its health checks passing (``ready_after_s``), and the load
-        measured now is already one sample old."""
+        ``startup_s`` and its health checks passing (``ready_after_s``), or as long as
+        the slowest of the last few started took (``ready_seen``), whichever is
+        longer; and the load measured now is already one sample old."""
         gap = self.series[-1][0] - self.series[-2][0] if len(self.series) > 1 else 0.0
-        return self.spec.startup_s + self.ready_after_s + gap
+        stated = self.spec.startup_s + self.ready_after_s
+        return max(stated, max(self.seen_ready_s, default=0.0)) + gap
+
+    def ready_seen(self, seconds: float) -> None:
+        """A backend started for load serves ``seconds`` after it was asked for (its
+        actuator, its process, its checks): the start-up as it is, which a stated
+        ``startup_s`` may understate.  One far beyond the stated start-up (a backend
+        that failed its checks for minutes) says nothing about the next: not kept."""
+        stated = self.spec.startup_s + self.ready_after_s
+        if 0 <= seconds <= SEEN_MAX_FACTOR * stated + SEEN_MAX_EXTRA_S:
+            self.seen_ready_s.append(seconds)
 
     def _rule(self, load: float, current: int) -> int:
         """HPA's proportional rule with its tolerance."""
@@ -298,6 +313,8 @@ class Scaler:
         return {"policy": self.spec.to_dict(), "current": current,
                 "load": self.series[-1][1] if self.series else None,
                 "forecast": round(self.holt.peak(self.horizon()), 3),
+                "horizon_s": round(self.horizon(), 3),
+                "start_ups_seen_s": [round(t, 3) for t in self.seen_ready_s],
                 "season_learned": self.holt.seasonal is not None,
                 "series": [[round(t - now, 2), round(v, 3)] for t, v in self.series],
                 "forecasts": [[round(t - now, 2), round(v, 3)] for t, v in self.forecasts],

@@ -34,12 +34,14 @@ class PoolScaling:
         self.logger = logger
         self.spawn, self.sleep = spawn, sleep  # ryu.lib.hub's, so nothing blocks
         self.starting: dict = {}  # (service, ip) -> BackendSpec being started
+        self.asked_at: dict = {}  # (service, ip) -> when its start was asked, until it serves
         # (service, ip) -> BackendSpec started for load and in the pool, in start order
         self.started: dict = {}
 
     def tick(self, now: float, active: dict, rate_of, requests_of) -> None:
         """``active``: {backend id: connections}; ``rate_of(ip)``: bits/s toward a
         backend; ``requests_of(name)``: a service's new connections/s."""
+        self._measure_start_ups(now)
         for name, service in list(self.table.services.items()):
             spec = service.spec.scaling
             if spec.policy == "off":
@@ -61,6 +63,7 @@ class PoolScaling:
             if decision.size > current:
                 for backend in free[:decision.size - current]:
                     self.starting[(name, backend.ip)] = backend
+                    self.asked_at[(name, backend.ip)] = now
                     self.spawn(self._start, name, backend)
             else:
                 ours = [ip for (svc, ip) in self.started if svc == name]
@@ -68,6 +71,19 @@ class PoolScaling:
                     service.set_draining(ip, True)
                     self.services_changed("backend_changed", service=name, ip=ip,
                                           state="draining", reason="scale in")
+
+    def _measure_start_ups(self, now: float) -> None:
+        """Each backend started for load that now serves tells its service's scaler how
+        long that took; one that failed to start or left is forgotten."""
+        for key, asked in list(self.asked_at.items()):
+            name, ip = key
+            service = self.table.services.get(name)
+            backend = service.backends.get(ip) if service is not None else None
+            if backend is not None and backend.health.up:
+                service.scaler.ready_seen(backend.health.last_change - asked)
+            elif key in self.starting or backend is not None:
+                continue  # still starting, or started and not yet checked up
+            del self.asked_at[key]
 
     def _start(self, name: str, backend) -> None:
         try:

@@ -160,9 +160,9 @@ def test_seasonal_predictive_is_ready_for_the_second_crowd_and_shrinks_at_its_en
     base = {"startup_s": 3, "scale_down_window_s": 10, "hold_s": 0}
     reactive = run(Scaler(spec(**base)), loads)
     predictive = run(Scaler(spec(policy="predictive", season_s=60, **base)), loads)
-    # day two: 4 backends from 86 (4 s ahead: a 3 s start-up, a sample 1 s old),
-    # reactive only at 90
-    assert predictive[85] == 1 and predictive[86] == 4
+    # day two: 4 backends from 85 (5 s ahead: a 3 s start-up, a sample 1 s old, a
+    # season's bin 1 s wide), reactive only at 90
+    assert predictive[84] == 1 and predictive[85] == 4
     assert reactive[89] == 1 and reactive[90] == 4
     # the crowd ends at 100: the forecast says so, the backward window holds 10 s
     assert predictive[100] == 1 and reactive[100] == 4 and reactive[110] == 1
@@ -178,8 +178,8 @@ def test_the_health_checks_time_to_pass_lengthens_the_look_ahead():
     base = {"policy": "predictive", "season_s": 60, "startup_s": 3,
             "scale_down_window_s": 10, "hold_s": 0}
     checked = run(Scaler(spec(**base), ready_after_s=2.0), loads)
-    # 3 s start-up + 2 s of checks + a sample 1 s old: 6 s ahead of the crowd at 90
-    assert checked[83] == 1 and checked[84] == 4
+    # 3 s start-up + 2 s of checks + a sample 1 s old + a bin: 7 s ahead of the crowd
+    assert checked[82] == 1 and checked[83] == 4
     services = ServiceTable()
     service = services.add(parse_service({
         "name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",

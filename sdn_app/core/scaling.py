@@ -240,10 +240,13 @@ class Scaler:
         """How far ahead a decision must look: a backend started now serves after
         ``startup_s`` and its health checks passing (``ready_after_s``), or as long as
         the slowest of the last few started took (``ready_seen``), whichever is
-        longer; and the load measured now is already one sample old."""
+        longer; the load measured now is already one sample old; and a learned season's
+        bin holds what was measured in it, so a rise that began in one bin shows in
+        full only in the next (one bin more)."""
         gap = self.series[-1][0] - self.series[-2][0] if len(self.series) > 1 else 0.0
         stated = self.spec.startup_s + self.ready_after_s
-        return max(stated, max(self.seen_ready_s, default=0.0)) + gap
+        late = self.spec.season_bin_s if self.holt.seasonal is not None else 0.0
+        return max(stated, max(self.seen_ready_s, default=0.0)) + gap + late
 
     def ready_seen(self, seconds: float) -> None:
         """A backend started for load serves ``seconds`` after it was asked for (its

@@ -203,3 +203,40 @@ def test_a_backend_whose_link_is_cut_is_marked_down_and_avoided(service):
     assert (result["answers"], result["failed"]) == ({backends[0].name: 50}, 0), result
     net.configLinkStatus(cut.name, switch.name, "up")
     assert wait_until(lambda: states(ctl)[cut.IP()] == "up", 5), states(ctl)
+
+
+def test_an_overloaded_least_conn_backend_is_left_with_no_phantom_connections(service):
+    """Clients that give up on an overloaded backend close connections the backend
+    answers later; the segments that follow (their RSTs, late ACKs) come after the
+    connection's entry has gone with its FIN.  They must not be placed as new
+    connections: each would be counted as a request and learned as a connection open
+    for the idle timeout (60 s), holding up a drain."""
+    ctl, net, backends, servers = service
+    slow = backends[0]
+    servers[slow.name].kill()
+    servers[slow.name].wait()
+    servers[slow.name] = slow.popen(  # 20 requests/s
+        [sys.executable, "-m", "sdn_app.lab.service_load", "serve", "--port", str(PORT),
+         "--name", slow.name, "--workers", "1", "--delay-ms", "50"], cwd=str(REPO),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert ctl.request("/v1/services/web", "DELETE")[0] == 200
+    body = {"name": "web", "vip": VIP, "port": PORT, "protocol": "tcp",
+            "scheduler": "least_conn", "backends": [{"ip": slow.IP()}]}
+    assert ctl.request("/v1/services", "POST", json.dumps(body).encode())[0] == 201
+    assert wait_until(lambda: set(states(ctl).values()) == {"up"}, 5)
+    proc = net.hosts[2].popen(
+        [sys.executable, "-m", "sdn_app.lab.service_load", "arrivals", "--dst", VIP,
+         "--port", str(PORT), "--rate", "100", "--seconds", "3", "--timeout", "1"],
+        cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out, _ = proc.communicate(timeout=30)
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    attempts = sum(result["answers"].values()) + result["failed"]
+    assert result["failed"] > 50, "the backend was overloaded: %s" % result
+
+    def open_connections():
+        return ctl.get("/v1/services/web")["backends"][0]["active_connections"]
+    assert wait_until(lambda: open_connections() == 0, 10), open_connections()
+    time.sleep(2.0)  # late segments keep coming while the backend works off its queue
+    described = ctl.get("/v1/services/web")
+    assert described["backends"][0]["active_connections"] == 0
+    assert described["controller_placements"] == attempts, "one per connection"

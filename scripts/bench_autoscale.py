@@ -175,7 +175,8 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
             except (OSError, RuntimeError, ValueError):
                 backends, forecast = [], None
             samples.append((time.time(), sum(1 for b in backends if b["state"] in (
-                "up", "draining")), forecast))
+                "up", "draining")), forecast, {b["ip"]: [b["state"], b["active_connections"]]
+                                               for b in backends}))
             stop.wait(0.5)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -216,7 +217,9 @@ def run_variant(ctl, pool, clients, shape, variant, target, args) -> dict:
     for host in standby:
         subprocess.run([sys.executable, "-m", "sdn_app.lab.actuator", "stop", "web",
                         host.IP(), str(PORT)], check=False)
-    return {"phases": phases, "pool": [[round(t - started, 2), n, f] for t, n, f in samples],
+    return {"phases": phases,
+            "pool": [[round(t - started, 2), n, f] for t, n, f, _ in samples],
+            "backends": [[round(t - started, 2), b] for t, _, _, b in samples],
             "decisions": scaling["decisions"],
             "measured": [[round(fetched - started + age, 2), load]
                          for age, load in scaling["series"]]}

@@ -118,6 +118,7 @@ class ElasticController(app_manager.RyuApp):
         # ("connections", backend id) or ("requests", service name)} still out,
         # "counts": {backend id: entries}, "requests": {service: packets} answered}
         self._connection_polls: dict[int, dict] = {}
+        self._poll_warned: dict[int, float] = {}  # dpid -> last warned of a lost round
         self._up_backends: set = set()  # backend ids up at the last recomputation
         # service name -> its least_conn placements per second (see requests_of)
         self._placement_meters = MeterBank(self.settings.stats_time_constant,
@@ -170,7 +171,16 @@ class ElasticController(app_manager.RyuApp):
     def _ask_connection_counts(self, session) -> None:
         """Aggregate requests: how many connection entries each backend has, and how
         many new connections each service's new-connection entry has seen."""
-        poll = {"asked_at": time.monotonic(), "xids": {}, "counts": {}, "requests": {}}
+        now = time.monotonic()
+        unanswered = self._connection_polls.get(session.dpid)
+        if unanswered is not None and now - self._poll_warned.get(session.dpid, -1e9) > 30:
+            # its counts (and the drains waiting on them) stay as of the last whole round
+            self._poll_warned[session.dpid] = now
+            self.logger.warning(
+                "%s left %d of its connection counts unanswered for %.1f s (warned at "
+                "most every 30 s)", dpid_to_str(session.dpid), len(unanswered["xids"]),
+                now - unanswered["asked_at"])
+        poll = {"asked_at": now, "xids": {}, "counts": {}, "requests": {}}
         for service in self.services.services.values():
             asks = [] if service.spec.scheduler == "least_conn" else [  # requests_of
                 (("requests", service.spec.name), TABLE_SERVICE,

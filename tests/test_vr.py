@@ -193,6 +193,30 @@ def test_send_and_receive_over_loopback(tmp_path):
     assert result["phases"][0]["pose"]["packets_received"] == 125
 
 
+def test_a_background_streams_on_periods_are_one_sequence(tmp_path):
+    """on_off gives each on period its own session under the stream's one id; their
+    packets must not share sequence numbers, or the analysis joins packets of different
+    periods (the main job once reported ~7 duplicates per background packet)."""
+    until = time.time() + 1.3
+    received = tmp_path / "r.bin"
+    periods = [Session(7, vr.BULK, "me", "lo", start, start + 0.2, 0.4)
+               for start in (0.0, 0.4, 0.8)]
+    with open(received, "wb") as log:
+        listener = threading.Thread(target=vr.receive, args=(9872, until, log))
+        listener.start()
+        time.sleep(0.1)
+        with open(tmp_path / "s.bin", "wb") as sent_log:
+            count = vr.send(periods, {"lo": "127.0.0.1"}, 9872, Profile(scale=0.1), 1,
+                            time.time() + 0.05, sent_log)
+        listener.join()
+    sent = vr.read_log(tmp_path / "s.bin")
+    assert sorted(r[5] for r in sent) == list(range(count))
+    background = vr.analyse(sent, vr.read_log(received),
+                            [Phase("all", 0, 2e10)])["phases"][0]["background"]
+    assert background["packets_received"] == count > 15
+    assert background["duplicates"] == 0
+
+
 def wait_bound(port, proc, timeout=20.0):
     """Until a UDP socket holds ``port`` (binding it ourselves then fails), so a sender
     started next loses nothing to a receiver still starting up (a fixed head start of

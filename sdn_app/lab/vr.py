@@ -223,7 +223,9 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
         if first is not None:
             heap.append((first[0], i, first))
     heapq.heapify(heap)
-    seqs = [0] * len(plans)
+    # one sequence per stream, across its sessions: a background stream's on periods
+    # are sessions of one stream, and the analysis joins packets by (kind, stream, seq)
+    seqs: dict = {}
     padding = bytes(9000)
     out, sent = [], 0
     try:
@@ -235,16 +237,17 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
             if delay > 0.0005:
                 time.sleep(delay)
             now = time.time()
+            key = (session.kind, session.stream)
+            seq = seqs[key] = seqs.get(key, -1) + 1
             header = HEADER.pack(MAGIC, session.kind, session.stream, frame, index, count,
-                                 seqs[i], start_at + frame_start, now)
+                                 seq, start_at + frame_start, now)
             try:
                 sock.sendto(header + padding[:size - HEADER.size],
                             (addresses.get(session.dst, session.dst), port))
             except OSError:
                 pass  # no route or buffer full: the receiver counts it as lost
-            out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seqs[i],
+            out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seq,
                                    start_at + frame_start, now, 0.0, size))
-            seqs[i] += 1
             sent += 1
             if log is not None and len(out) >= 4096:
                 log.write(b"".join(out))

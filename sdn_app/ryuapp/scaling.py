@@ -4,7 +4,9 @@ pool starts standby backends through the actuator and adds each one once its sta
 succeeded (it takes connections only after its health check passes, then slow start);
 a smaller one drains backends, and one started for load is stopped when its drain
 ends or it is removed (``stopped``), and all a service started when the service is
-removed (``service_removed``).
+removed (``service_removed``).  How long each started backend took from being asked for
+to passing its checks goes back to its service's scaler, whose look-ahead covers the
+slowest of the last few.
 
 The actuator is the ``scaling_command`` setting, run as ``<command> start|stop
 <service> <ip> <port>`` in a green thread: exit 0 is done; anything else, or no answer

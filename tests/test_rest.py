@@ -15,7 +15,13 @@ from sdn_app.core.services import ServiceTable
 from sdn_app.core.te import POLICIES, compute_next_hops
 from sdn_app.core.topology import Port
 from sdn_app.core.view import NetworkView
-from sdn_app.ryuapp.rest import RestApi
+from sdn_app.ryuapp.rest import (
+    MAX_BODY_BYTES,
+    Access,
+    read_token,
+    register_fallback,
+    register_rest,
+)
 
 
 class FakeApp:
@@ -63,9 +69,10 @@ class FakeApp:
         self.changes.append((kind, details))
 
 
-def rest_app(app):
+def rest_app(app, token=""):
     wsgi = WSGIApplication()
-    wsgi.register(RestApi, {"view": NetworkView(app)})
+    register_rest(wsgi, NetworkView(app), Access(token))
+    register_fallback(wsgi)
     return wsgi
 
 
@@ -76,7 +83,7 @@ def api():
     wsgi = rest_app(app)
 
     def get(path, method="GET", body=None):
-        req = webob.Request.blank(path, method=method)
+        req = webob.Request.blank(path, method=method, remote_addr="127.0.0.1")
         if body is not None:
             req.body = body
         resp = req.get_response(wsgi)
@@ -252,3 +259,63 @@ def test_events(api):
     assert [e["seq"] for e in api("/v1/events?limit=2")[1]] == [4, 5]
     for bad in ("?since=x", "?limit=0", "?limit=-1", "?foo=1"):
         assert api("/v1/events" + bad)[0] == 400
+
+
+@pytest.mark.parametrize("method,path,status,allow", [
+    ("GET", "/v1/nope", 404, None),
+    ("GET", "/", 404, None),
+    ("DELETE", "/v1/topology", 405, "GET"),
+    ("POST", "/v1/policy", 405, "GET, PUT"),
+    ("PUT", "/v1/services/web/backends", 405, "POST"),
+])
+def test_unknown_routes_and_methods_answer_json(method, path, status, allow):
+    topo, _ = model_of("leafspine,2,2,2")
+    wsgi = rest_app(FakeApp(topo))
+    resp = webob.Request.blank(path, method=method, remote_addr="127.0.0.1").get_response(
+        wsgi)
+    assert resp.status_code == status and resp.content_type == "application/json"
+    assert json.loads(resp.body)["error"]
+    assert resp.headers.get("Allow") == allow
+
+
+def test_a_body_over_the_limit_is_refused_with_413(api):
+    status, body = api("/v1/policy", "PUT", b" " * (MAX_BODY_BYTES + 1))
+    assert status == 413 and "bytes" in body["error"]
+    assert api("/v1/policy")[1]["policy"] == "shortest", "state unchanged"
+
+
+def test_changes_need_the_token_or_else_loopback():
+    topo, _ = model_of("leafspine,2,2,2")
+    app = FakeApp(topo)
+    body = json.dumps({"policy": "ecmp"}).encode()
+
+    def put(wsgi, remote, auth=None):
+        req = webob.Request.blank("/v1/policy", method="PUT", remote_addr=remote)
+        req.body = body
+        if auth:
+            req.headers["Authorization"] = auth
+        resp = req.get_response(wsgi)
+        assert resp.content_type == "application/json"
+        return resp.status_code
+    open_api = rest_app(app)
+    assert put(open_api, "10.1.2.3") == 403, "no token: loopback only"
+    assert app.policy == "shortest"
+    assert put(open_api, "::1") == 200 and app.policy == "ecmp"
+    guarded = rest_app(app, token="s3cret")
+    assert put(guarded, "127.0.0.1") == 401, "a token configured: loopback needs it too"
+    assert put(guarded, "10.1.2.3", "Bearer wrong") == 403
+    assert put(guarded, "10.1.2.3", "Bearer s3cret") == 200
+    reads = webob.Request.blank("/v1/policy", remote_addr="10.1.2.3").get_response(guarded)
+    assert reads.status_code == 200, "reading needs no token"
+
+
+def test_the_token_file_gives_the_token(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("abc123\n")
+    assert read_token("ignored", str(path)) == "abc123"
+    assert read_token("t", "") == "t"
+    path.write_text("\n")
+    with pytest.raises(ValueError):
+        read_token("", str(path))
+    with pytest.raises(OSError):
+        read_token("", str(tmp_path / "missing"))

@@ -71,6 +71,13 @@ class Settings:
     connection_idle_timeout: int = _setting(
         60, "Seconds of silence after which a switch forgets a service connection's "
             "backend (TCP ones also end 1 s after FIN or RST).", min=1, max=3600)
+    rest_token: str = _setting(
+        "", "Bearer token that REST requests changing something (POST, PUT, DELETE) must "
+            "carry ('Authorization: Bearer <token>'); empty: such requests are accepted "
+            "from loopback only.")
+    rest_token_file: str = _setting(
+        "", "File holding rest_token (its first line), so the token stays out of the "
+            "command line and config; read at start, a missing file stops the controller.")
     scaling_command: str = _setting(
         "", "Command that starts or stops a backend for pool scaling, run as "
             "'<command> start|stop <service> <ip> <port>' (exit 0: done); empty: "

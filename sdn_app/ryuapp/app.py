@@ -44,7 +44,7 @@ from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
 from . import codec, options
-from .rest import RestApi
+from .rest import Access, read_token, register_fallback, register_rest
 from .scaling import PoolScaling
 from .services import ServiceRunner
 from .session import SwitchSession
@@ -124,7 +124,13 @@ class ElasticController(app_manager.RyuApp):
         self._placement_meters = MeterBank(self.settings.stats_time_constant,
                                            self.settings.stats_interval)
         self._slots_depend_on = None  # slow-start steps and saturated backends, as built
-        kwargs["wsgi"].register(RestApi, {"view": NetworkView(self)})
+        try:
+            token = read_token(self.settings.rest_token, self.settings.rest_token_file)
+        except (OSError, ValueError) as exc:
+            self.logger.error("rest_token_file: %s", exc)
+            raise SystemExit(2) from None
+        self.wsgi = kwargs["wsgi"]
+        register_rest(self.wsgi, NetworkView(self), Access(token))
         self.pool_scaling = PoolScaling(
             self.services, self.settings.scaling_command, self.services_changed,
             self.event, self.logger, hub.spawn, hub.sleep)
@@ -133,6 +139,12 @@ class ElasticController(app_manager.RyuApp):
         self.threads.append(hub.spawn(self._housekeeping))
         self.threads.append(hub.spawn(self._poll_stats))
         self.threads.append(hub.spawn(self._rebalance))
+
+    def start(self):
+        """Once every app has registered its REST routes: the JSON answer for any
+        other path or method."""
+        register_fallback(self.wsgi)
+        return super().start()
 
     @property
     def plan(self) -> dict:

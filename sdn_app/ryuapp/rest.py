@@ -1,14 +1,22 @@
 """REST queries, served by Ryu's WSGI server (``--wsapi-port``, default 8080).
 
 Handlers only parse requests and call the read-only view (core/view.py); every answer
-is JSON.  Unknown switches or hosts give 404, malformed queries 400, both with
-``{"error": "..."}``; an unexpected failure is logged and answered with 500, and never
-reaches the controller's event loop.
+is JSON, ``{"error": "..."}`` when it is one: unknown switches, hosts and routes 404, a
+known route with another method 405 (with ``Allow``), malformed queries and bodies 400,
+a body over MAX_BODY_BYTES 413; an unexpected failure is logged and answered with 500,
+and never reaches the controller's event loop.
+
+Requests that change something (POST, PUT, DELETE) need ``Authorization: Bearer
+<rest_token>`` when a token is configured (401 without it, 403 with a wrong one), and
+without one are accepted from loopback only (403), so a controller started with no
+token is not open to its whole network.
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
+import ipaddress
 import json
 import logging
 
@@ -19,6 +27,67 @@ from ..core.te import POLICIES
 from ..core.topology import TopologyError, str_to_dpid
 
 LOG = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1 << 20  # no request we answer needs more
+MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+
+class Refused(Exception):
+    """A request that may not be served: (status, why)."""
+
+    def __init__(self, status: int, why: str):
+        super().__init__(why)
+        self.status = status
+
+
+class Access:
+    """Who may change things over REST: the holders of ``token``, or with none
+    configured, loopback clients."""
+
+    def __init__(self, token: str = ""):
+        self.token = token
+
+    def check(self, req) -> None:
+        if req.method not in MUTATING:
+            return
+        if self.token:
+            given = req.headers.get("Authorization", "")
+            if not given.startswith("Bearer "):
+                raise Refused(401, "this request needs 'Authorization: Bearer <token>'")
+            if not hmac.compare_digest(given[len("Bearer "):].strip().encode(),
+                                       self.token.encode()):
+                raise Refused(403, "wrong token")
+            return
+        try:
+            loopback = ipaddress.ip_address(req.remote_addr or "").is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise Refused(403, "changes are accepted from loopback only unless rest_token "
+                               "is set")
+
+
+def read_token(token: str, token_file: str) -> str:
+    """The configured token: ``token_file``'s first line if given, else ``token``.
+    OSError or ValueError (an empty file) if the file cannot give one."""
+    if not token_file:
+        return token
+    with open(token_file, encoding="utf-8") as handle:
+        line = handle.readline().strip()
+    if not line:
+        raise ValueError("rest_token_file %s is empty" % token_file)
+    return line
+
+
+def register_rest(wsgi, view, access: Access) -> None:
+    """Our routes on Ryu's WSGI application."""
+    wsgi.register(RestApi, {"view": view, "access": access})
+
+
+def register_fallback(wsgi) -> None:
+    """The route that answers every path and method no route serves.  Routes match in
+    the order registered, so this must come after every app's (Ryu's ofctl_rest may run
+    beside ours): the app registers it in ``start``, which runs once all apps exist."""
+    wsgi.register(RestFallback)
 
 
 def _json(status: int, body) -> Response:
@@ -30,11 +99,14 @@ def json_api(handler):
     @functools.wraps(handler)
     def wrapper(self, req, **kwargs):
         try:
+            self.access.check(req)
             result = handler(self, req, **kwargs)
             status, body = result if isinstance(result, Created) else (200, result)
             return _json(status, body)
         except (TopologyError, NotFound) as exc:
             return _json(404, {"error": str(exc).strip("'\"")})
+        except Refused as exc:
+            return _json(exc.status, {"error": str(exc)})
         except Conflict as exc:
             return _json(409, {"error": str(exc)})
         except ValueError as exc:
@@ -53,8 +125,13 @@ class Created(tuple):
 
 
 def _body(req):
+    if (req.content_length or 0) > MAX_BODY_BYTES:
+        raise Refused(413, "body over %d bytes" % MAX_BODY_BYTES)
+    raw = req.body_file.read(MAX_BODY_BYTES + 1) if req.is_body_readable else b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise Refused(413, "body over %d bytes" % MAX_BODY_BYTES)
     try:
-        return json.loads(req.body or b"null")
+        return json.loads(raw or b"null")
     except ValueError as exc:
         raise ValueError("body is not JSON: %s" % exc) from None
 
@@ -71,6 +148,7 @@ class RestApi(ControllerBase):
     def __init__(self, req, link, data, **config):
         super().__init__(req, link, data, **config)
         self.view = data["view"]
+        self.access = data["access"]
 
     @route("topology", "/v1/topology", methods=["GET"])
     @json_api
@@ -201,3 +279,24 @@ class RestApi(ControllerBase):
         except ValueError:
             raise ValueError("since and limit must be whole numbers") from None
         return self.view.events(since, limit)
+
+
+class RestFallback(ControllerBase):
+    """Every path and method our routes do not serve: 405 naming the methods the path
+    has, else 404, both JSON (Ryu's router alone answers an HTML 404 for both)."""
+
+    @route("fallback", "/{path:.*}")
+    def fallback(self, req, **_):
+        allowed = sorted(method for method in ("GET", "POST", "PUT", "DELETE")
+                         if self._served(req, method))
+        if not allowed:
+            return _json(404, {"error": "no such route: %s" % req.path})
+        answer = _json(405, {"error": "%s is not allowed on %s (allowed: %s)" % (
+            req.method, req.path, ", ".join(allowed))})
+        answer.headers["Allow"] = ", ".join(allowed)
+        return answer
+
+    def _served(self, req, method: str) -> bool:
+        environ = dict(req.environ, REQUEST_METHOD=method)
+        match = self.parent.mapper.match(environ=environ)
+        return bool(match) and match["controller"] is not RestFallback

@@ -216,3 +216,32 @@ def test_a_controller_that_fell_behind_does_not_call_links_silent():
     assert topo.expire_links(T0 + 30, timeout=3) == [], "the far end has not caught up"
     answered(topo, T0 + 29, 2)
     assert len(topo.expire_links(T0 + 30, timeout=3)) == 2
+
+
+def test_host_caps_refuse_a_flood_of_sources_and_keep_the_hosts_learned():
+    from sdn_app.core.frames import handle_frame
+    topo = line()
+    topo.switch_connected(1, [Port(1), Port(2), Port(3)], T0)
+    topo.link_seen(1, 2, 2, 1, T0)
+    topo.max_hosts_per_port, topo.max_hosts_per_switch = 3, 4
+    now = T0 + 2
+    flood = ["02:00:00:00:00:%02x" % i for i in range(10)]
+    learned = [handle_frame(topo, 1, 1, now, mac, H2).learned for mac in flood]
+    assert learned == [True] * 3 + [False] * 7
+    verdict = handle_frame(topo, 1, 1, now, flood[9], H2)
+    assert "max_hosts_per_port (3)" in verdict.refused and not verdict.outputs
+    assert topo.refused[:3] == (flood[9], 1, 1)
+    # the learned ones keep working and refresh; another port has room up to the switch
+    assert handle_frame(topo, 1, 1, now + 1, flood[0], H2).refused is None
+    assert topo.hosts[flood[0]].last_seen == now + 1
+    assert topo.learn_host(H1, 1, 3, now)
+    assert "max_hosts_per_switch (4)" in handle_frame(topo, 1, 3, now, flood[5], H2).refused
+    assert topo.learn_host(H2, 2, 2, now), "another switch has its own cap"
+    # one learned host moving onto the full port is refused too, and stays where it was
+    assert not topo.learn_host(H1, 1, 1, now) and topo.hosts[H1].port == 3
+    topo.remove_host(flood[1])  # one left (or was forgotten): room for one
+    assert topo.learn_host(flood[7], 1, 1, now)
+    topo.max_hosts_per_port = topo.max_hosts_per_switch = 0
+    for mac in flood:
+        topo.learn_host(mac, 1, 1, now)
+    assert all(topo.hosts[mac].port == 1 for mac in flood), "0: no cap"

@@ -1,5 +1,6 @@
 """What the controller does with a frame the switches sent up: learn its sender, answer
 ARP from the host table (proxy ARP), and deliver it where forwarding has no entry yet.
+A sender the host caps refuse (Topology.max_hosts_per_port / _per_switch) is dropped.
 
 Learning and flooding happen only on settled edge ports (Topology.is_edge_port): that is
 what keeps a topology full of loops harmless, since no switch ever floods.
@@ -19,6 +20,7 @@ class FrameVerdict:
     learned: bool = False  # the topology changed: recompute the plan
     arp_reply_mac: str | None = None  # answer the ARP request on the ingress port as this MAC
     outputs: dict = field(default_factory=dict)  # dpid -> ports to send the frame out of
+    refused: str | None = None  # why its sender was not learned (a host cap): dropped
 
 
 def handle_frame(topo: Topology, dpid: int, in_port: int, now: float, eth_src: str,
@@ -34,7 +36,13 @@ def handle_frame(topo: Topology, dpid: int, in_port: int, now: float, eth_src: s
     verdict = FrameVerdict()
     edge = topo.is_edge_port(dpid, in_port, now)
     if edge and is_unicast(eth_src):
+        topo.refused = None
         verdict.learned = topo.learn_host(eth_src, dpid, in_port, now, src_ip)
+        if topo.refused is not None:
+            # over a cap (a flood of made-up sources): neither learned nor served, so
+            # the flood costs no entries and reaches no one
+            verdict.refused = topo.refused[3]
+            return verdict
     if edge and arp_request_for:
         target = topo.host_by_ip(arp_request_for)
         if target is not None and target.mac != eth_src:

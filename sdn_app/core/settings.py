@@ -32,6 +32,13 @@ class Settings:
     host_idle_timeout: int = _setting(
         300, "Seconds of silence after which a host is forgotten (0: never).",
         min=0, max=65535)
+    max_hosts_per_port: int = _setting(
+        64, "Most hosts learned on one switch port (0: no cap): a port sending from more "
+            "new MACs (a flood of random sources) has them refused, each host costing a "
+            "flow entry on every switch.", min=0, max=1_000_000)
+    max_hosts_per_switch: int = _setting(
+        1024, "Most hosts learned on one switch over all its ports (0: no cap).",
+        min=0, max=1_000_000)
     cookie: int = _setting(
         DEFAULT_COOKIE, "OpenFlow cookie that marks this application's flow entries.",
         min=1, max=2**64 - 1)

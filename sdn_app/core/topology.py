@@ -99,9 +99,15 @@ class Topology:
     """Switches and directed links live in ``graph`` (a MultiDiGraph keyed by source port,
     so parallel links are kept apart); hosts are kept by MAC beside it."""
 
-    def __init__(self, settle_time: float = 1.0):
+    def __init__(self, settle_time: float = 1.0, max_hosts_per_port: int = 0,
+                 max_hosts_per_switch: int = 0):
         self.graph = nx.MultiDiGraph(version=0)  # version: bumped on every change
         self.hosts: dict[str, Host] = {}
+        # caps on hosts learned (0: none), so one port's flood of source MACs cannot
+        # fill every switch's table; the last refusal: (mac, dpid, port, why)
+        self.max_hosts_per_port = max_hosts_per_port
+        self.max_hosts_per_switch = max_hosts_per_switch
+        self.refused: tuple | None = None
         # Links that failed (port down, LLDP silence), kept to report them as down until
         # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
         self.down_links: dict[tuple[int, int], Link] = {}
@@ -327,6 +333,11 @@ class Topology:
             return False
         host = self.hosts.get(mac)
         moved = host is None or (host.dpid, host.port) != (dpid, port_no)
+        if moved:
+            why = self._full(dpid, port_no)
+            if why:
+                self.refused = (mac, dpid, port_no, why)
+                return False
         if host is None:
             host = self.hosts[mac] = Host(mac, dpid, port_no)
         host.dpid, host.port, host.last_seen = dpid, port_no, now
@@ -337,6 +348,21 @@ class Topology:
                     other.ips.remove(ip)
             host.ips = (host.ips + [ip])[-MAX_IPS_PER_HOST:]
         return moved
+
+    def _full(self, dpid: int, port_no: int) -> str | None:
+        """Why this port may learn no further host (a cap reached), or None."""
+        if not (self.max_hosts_per_port or self.max_hosts_per_switch):
+            return None
+        on_switch = on_port = 0
+        for host in self.hosts.values():
+            if host.dpid == dpid:
+                on_switch += 1
+                on_port += host.port == port_no
+        if self.max_hosts_per_port and on_port >= self.max_hosts_per_port:
+            return "max_hosts_per_port (%d) reached" % self.max_hosts_per_port
+        if self.max_hosts_per_switch and on_switch >= self.max_hosts_per_switch:
+            return "max_hosts_per_switch (%d) reached" % self.max_hosts_per_switch
+        return None
 
     def restore_host(self, mac: str, dpid: int, port_no: int, now: float) -> bool:
         """Re-learn a host from our own learning entry found on a switch after a

@@ -70,6 +70,7 @@ DUPLICATE_WINDOW = 0.5
 HEALTH_TICK = 0.01
 # How long one wave of an update waits for the switches' barrier replies at most.
 BARRIER_TIMEOUT = 0.5
+REFUSAL_REPORT_S = 10.0  # a port's refused hosts are reported at most this often
 
 
 class ElasticController(app_manager.RyuApp):
@@ -84,7 +85,9 @@ class ElasticController(app_manager.RyuApp):
         except ValueError as exc:
             self.logger.error("%s", exc)
             raise SystemExit(2) from None
-        self.topo = Topology(settle_time=self.settings.settle_time)
+        self.topo = Topology(settle_time=self.settings.settle_time,
+                             max_hosts_per_port=self.settings.max_hosts_per_port,
+                             max_hosts_per_switch=self.settings.max_hosts_per_switch)
         for dpid, port, mbps in self.settings.link_capacity_mbps:
             self.topo.capacity_overrides[(dpid, port)] = mbps * 1e6
         self.sessions: dict[int, SwitchSession] = {}  # dpid -> connected switch
@@ -119,6 +122,7 @@ class ElasticController(app_manager.RyuApp):
         # "counts": {backend id: entries}, "requests": {service: packets} answered}
         self._connection_polls: dict[int, dict] = {}
         self._poll_warned: dict[int, float] = {}  # dpid -> last warned of a lost round
+        self._refusals: dict = {}  # (dpid, port) -> (last reported, refused since)
         self._up_backends: set = set()  # backend ids up at the last recomputation
         # service name -> its least_conn placements per second (see requests_of)
         self._placement_meters = MeterBank(self.settings.stats_time_constant,
@@ -751,6 +755,8 @@ class ElasticController(app_manager.RyuApp):
             verdict.arp_reply_mac = vip_asked
             if ip_pkt is not None:
                 self._for_a_vip(session, in_port, pkt, msg.data, now)
+        if verdict.refused:
+            self._host_refused(dp.id, in_port, eth.src, verdict.refused, now)
         if verdict.learned:
             self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
                              dpid_to_str(dp.id), in_port)
@@ -763,6 +769,20 @@ class ElasticController(app_manager.RyuApp):
             out = self.sessions.get(out_dpid)
             if out is not None:
                 out.send_msg(codec.packet_out(out.dp, ports, msg.data))
+
+    def _host_refused(self, dpid: int, port_no: int, mac: str, why: str, now: float) -> None:
+        """A log line and an event per port at most every REFUSAL_REPORT_S, counting
+        the refusals since, so a flood of source MACs cannot flood the log too."""
+        key = (dpid, port_no)
+        last, count = self._refusals.get(key, (float("-inf"), 0))
+        if now - last < REFUSAL_REPORT_S:
+            self._refusals[key] = (last, count + 1)
+            return
+        self._refusals[key] = (now, 0)
+        self.logger.warning("host %s at %s:%d refused: %s (%d more refused there since "
+                            "the last report)", mac, dpid_to_str(dpid), port_no, why, count)
+        self.event("host_refused", mac=mac, dpid=dpid_to_str(dpid), port_no=port_no,
+                   reason=why, refused_since_last=count)
 
     def _for_a_vip(self, session, in_port: int, pkt, data: bytes, now: float) -> None:
         """A health check's answer, or (least_conn) a connection's first frame."""

@@ -319,3 +319,27 @@ def test_the_token_file_gives_the_token(tmp_path):
         read_token("", str(path))
     with pytest.raises(OSError):
         read_token("", str(tmp_path / "missing"))
+
+
+def test_a_disconnected_switch_can_be_forgotten_and_a_connected_one_not():
+    topo, _ = model_of("leafspine,2,2,2")
+    app = FakeApp(topo)
+    forgotten = []
+    app.switch_forgotten = lambda dpid, why: forgotten.append((dpid, why))
+    wsgi = rest_app(app)
+
+    def call(method, path):
+        resp = webob.Request.blank(path, method=method, remote_addr="127.0.0.1") \
+            .get_response(wsgi)
+        return resp.status_code, json.loads(resp.body)
+    leaf = sorted(topo.switches)[-1]
+    path = "/v1/switches/%016x" % leaf
+    status, body = call("DELETE", path)
+    assert status == 409 and "connected" in body["error"]
+    topo.switch_disconnected(leaf, 5.0)
+    status, body = call("DELETE", path)
+    assert status == 200 and body["dpid"] == "%016x" % leaf
+    assert forgotten == [(leaf, "asked over REST")]
+    assert call("GET", path)[0] == 404
+    assert all(h["dpid"] != "%016x" % leaf for h in call("GET", "/v1/hosts")[1])
+    assert call("DELETE", path)[0] == 404, "gone already"

@@ -245,3 +245,18 @@ def test_host_caps_refuse_a_flood_of_sources_and_keep_the_hosts_learned():
     for mac in flood:
         topo.learn_host(mac, 1, 1, now)
     assert all(topo.hosts[mac].port == 1 for mac in flood), "0: no cap"
+
+
+def test_a_switch_disconnected_long_enough_is_forgotten_with_its_links_and_hosts():
+    topo = line()
+    assert topo.learn_host(H1, 1, 1, T0 + 2)
+    topo.switch_disconnected(1, T0 + 10)
+    assert topo.forget_disconnected(T0 + 69, 60) == [], "not yet"
+    assert 1 in topo.graph and topo.links()
+    topo.switch_connected(2, [Port(1), Port(2)], T0 + 20)  # still connected: kept
+    assert topo.forget_disconnected(T0 + 70, 60) == [1]
+    assert 1 not in topo.graph and not topo.links() and H1 not in topo.hosts
+    assert not [lk for lk in topo.down_links.values() if 1 in (lk.src, lk.dst)]
+    assert list(topo.switches) == [2]
+    topo.switch_connected(1, [Port(1), Port(2)], T0 + 80)  # it comes back: learned anew
+    assert topo.switch(1).connected and topo.switch(1).disconnected_since is None

@@ -32,6 +32,10 @@ class Settings:
     host_idle_timeout: int = _setting(
         300, "Seconds of silence after which a host is forgotten (0: never).",
         min=0, max=65535)
+    switch_forget_after: float = _setting(
+        600.0, "Seconds a switch may stay disconnected before it is forgotten with its "
+               "links and hosts (0: never); DELETE /v1/switches/<dpid> forgets one at once.",
+        min=0, max=86400 * 365)
     max_hosts_per_port: int = _setting(
         64, "Most hosts learned on one switch port (0: no cap): a port sending from more "
             "new MACs (a flood of random sources) has them refused, each host costing a "

@@ -65,6 +65,7 @@ class Switch:
     ports: dict[int, Port] = field(default_factory=dict)
     connected: bool = True
     connected_since: float = 0.0
+    disconnected_since: float | None = None  # while its control channel is down
     # When we sent the newest request the switch has answered: it has handled every
     # message we sent it before then, and we have read everything it sent before.
     answered_until: float = -math.inf
@@ -146,14 +147,26 @@ class Topology:
                     self._drop_port_state(dpid, port_no)
         return True
 
-    def switch_disconnected(self, dpid: int) -> bool:
+    def switch_disconnected(self, dpid: int, now: float = 0.0) -> bool:
         """The control channel dropped.  The switch keeps forwarding with the flows it has
         (fail-secure), so it stays in the graph with its links and hosts; only liveness
-        evidence (a neighbour's port going down) removes its links."""
+        evidence (a neighbour's port going down) removes its links, and a long absence
+        (``forget_disconnected``) the switch itself."""
         if dpid not in self.graph:
             return False
-        self.switch(dpid).connected = False
+        switch = self.switch(dpid)
+        switch.connected, switch.disconnected_since = False, now
         return False
+
+    def forget_disconnected(self, now: float, after: float) -> list[int]:
+        """Remove the switches disconnected for ``after`` seconds or more, with their
+        links and hosts (a network torn down, or a switch retired, must not linger in
+        the model); the dpids removed."""
+        gone = [dpid for dpid, sw in self.switches.items() if not sw.connected and
+                sw.disconnected_since is not None and now - sw.disconnected_since >= after]
+        for dpid in gone:
+            self.remove_switch(dpid)
+        return gone
 
     def remove_switch(self, dpid: int) -> bool:
         if dpid not in self.graph:

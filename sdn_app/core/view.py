@@ -17,7 +17,14 @@ from .events import EventLog
 from .meters import PORT_COUNTERS
 from .pipeline import FAST_FAILOVER, SELECT, GroupEntry
 from .scaling import parse_scaling
-from .services import DRAINING, ServiceTable, check_standby, parse_backend, parse_service
+from .services import (
+    DRAINING,
+    Conflict,
+    ServiceTable,
+    check_standby,
+    parse_backend,
+    parse_service,
+)
 from .te import POLICIES
 from .topology import Host, Link, Topology, dpid_to_str
 from .trace import path_report
@@ -56,6 +63,9 @@ class ControllerState(Protocol):
     def set_policy(self, policy: str) -> None:
         """Change the traffic-engineering policy (ValueError if unknown)."""
 
+    def switch_forgotten(self, dpid: int, why: str) -> None:
+        """A switch was removed from the model: record the event and recompute."""
+
 
 class NetworkView:
     def __init__(self, state: ControllerState):
@@ -73,6 +83,18 @@ class NetworkView:
 
     def switch(self, dpid: int) -> dict:
         return switch_dict(self._state.topo, dpid)
+
+    def forget_switch(self, dpid: int) -> dict:
+        """Remove a disconnected switch with its links and hosts now (Conflict if it is
+        connected: it would only be learned again); what it was."""
+        topo = self._state.topo
+        gone = switch_dict(topo, dpid)
+        if topo.switch(dpid).connected:
+            raise Conflict("switch %s is connected; only a disconnected one can be "
+                           "forgotten" % dpid_to_str(dpid))
+        topo.remove_switch(dpid)
+        self._state.switch_forgotten(dpid, "asked over REST")
+        return gone
 
     def hosts(self) -> list[dict]:
         return hosts_dicts(self._state.topo)

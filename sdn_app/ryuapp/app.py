@@ -412,7 +412,13 @@ class ElasticController(app_manager.RyuApp):
                                 dpid_to_str(dp.id))
             self.event("switch_disconnected", dpid=dpid_to_str(dp.id))
             del self.sessions[dp.id]  # its counters restart with the next connection
-            self.topo.switch_disconnected(dp.id)
+            self.topo.switch_disconnected(dp.id, time.monotonic())
+
+    def switch_forgotten(self, dpid: int, why: str) -> None:
+        """A switch left the model (a long absence, or REST): say so and recompute."""
+        self.logger.info("switch %s forgotten (%s)", dpid_to_str(dpid), why)
+        self.event("switch_forgotten", dpid=dpid_to_str(dpid), reason=why)
+        self.coalescer.request()
 
     def _session(self, dp) -> SwitchSession | None:
         """The session of this very connection (not a newer one of the same switch)."""
@@ -696,6 +702,11 @@ class ElasticController(app_manager.RyuApp):
                                dst_port=link.dst_port)
                 if expired:
                     self.coalescer.request()
+                if self.settings.switch_forget_after:
+                    for dpid in self.topo.forget_disconnected(
+                            now, self.settings.switch_forget_after):
+                        self.switch_forgotten(dpid, "disconnected for %gs" %
+                                               self.settings.switch_forget_after)
                 cutoff = now - DUPLICATE_WINDOW
                 self._recent_frames = {k: t for k, t in self._recent_frames.items()
                                        if t > cutoff}

@@ -168,6 +168,14 @@ class RestApi(ControllerBase):
         _only_params(req, set())
         return self.view.switch(str_to_dpid(dpid))
 
+    @route("forget_switch", "/v1/switches/{dpid}", methods=["DELETE"])
+    @json_api
+    def forget_switch(self, req, dpid):
+        """A disconnected switch forgotten now, with its links and hosts (409 if it is
+        connected)."""
+        _only_params(req, set())
+        return self.view.forget_switch(str_to_dpid(dpid))
+
     @route("hosts", "/v1/hosts", methods=["GET"])
     @json_api
     def hosts(self, req):

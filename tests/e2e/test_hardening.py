@@ -1,11 +1,18 @@
-"""Hostile hosts on the real stack (issue 14): a host that sends from thousands of
-made-up source MACs must not fill the host table, and everyone else keeps working."""
+"""Hostile hosts and stale state on the real stack (issue 14): a host that sends from
+thousands of made-up source MACs must not fill the host table, and everyone else keeps
+working; switches of a network that is gone do not stay in the model."""
 
 import sys
 import textwrap
 import time
 
-from sdn_app.lab.emulation import emulated_network, ping_pairs, wait_converged, wait_until
+from sdn_app.lab.emulation import (
+    ControllerProcess,
+    emulated_network,
+    ping_pairs,
+    wait_converged,
+    wait_until,
+)
 
 # ARP requests from random unicast source MACs and addresses, out of the host's port
 FLOOD = textwrap.dedent("""
@@ -43,3 +50,22 @@ def test_a_flood_of_source_macs_is_capped_and_reported(controller):
         assert len(hosts) <= before + 64
         assert "max_hosts_per_port" in refused()[0]["reason"]
         assert not ping_pairs(net, net.hosts[1:])[1], "the other hosts still reach each other"
+
+
+def test_switches_of_a_network_torn_down_are_forgotten(tmp_path):
+    """One controller kept running across Mininet runs of different topologies (which
+    reuse dpids): each run finds a model of its own network only."""
+    with ControllerProcess(settings={"switch_forget_after": 2},
+                           log_path=tmp_path / "controller.log") as ctl:
+        with emulated_network("ring,5", ctl.of_port) as net:
+            wait_converged(ctl, net)
+        assert wait_until(lambda: ctl.get("/v1/switches") == [], 10), \
+            [s["dpid"] for s in ctl.get("/v1/switches")]
+        forgotten = [e for e in ctl.get("/v1/events") if e["event"] == "switch_forgotten"]
+        assert len(forgotten) == 5 and "disconnected for 2s" in forgotten[0]["reason"]
+        assert ctl.get("/v1/hosts") == [] and ctl.get("/v1/links") == []
+        with emulated_network("diamond", ctl.of_port) as net:
+            expected = wait_converged(ctl, net)  # exactly its switches and links
+            assert not ping_pairs(net)[1]
+            assert len(ctl.get("/v1/switches")) == len(expected["switches"])
+        assert ctl.alive()

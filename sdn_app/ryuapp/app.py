@@ -412,6 +412,7 @@ class ElasticController(app_manager.RyuApp):
                                 dpid_to_str(dp.id))
             self.event("switch_disconnected", dpid=dpid_to_str(dp.id))
             del self.sessions[dp.id]  # its counters restart with the next connection
+            self._connection_polls.pop(dp.id, None)  # its answers will not come now
             self.topo.switch_disconnected(dp.id, time.monotonic())
 
     def switch_forgotten(self, dpid: int, why: str) -> None:

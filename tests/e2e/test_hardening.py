@@ -10,6 +10,7 @@ from sdn_app.lab.emulation import (
     ControllerProcess,
     emulated_network,
     ping_pairs,
+    reported_topology,
     wait_converged,
     wait_until,
 )
@@ -29,14 +30,21 @@ FLOOD = textwrap.dedent("""
 """)
 
 
-def test_a_flood_of_source_macs_is_capped_and_reported(controller):
+def run_script(host, tmp_path, code: str, *args) -> str:
+    """Run Python ``code`` in a Mininet host from a file (a multi-line ``-c`` would be
+    split into lines by the host's shell); its output."""
+    script = tmp_path / "script.py"
+    script.write_text(code)
+    return host.cmd(" ".join([sys.executable, str(script), *map(str, args)]))
+
+
+def test_a_flood_of_source_macs_is_capped_and_reported(controller, tmp_path):
     with emulated_network("leafspine,2,2,2", controller.of_port) as net:
         wait_converged(controller, net)
         assert not ping_pairs(net)[1]
         attacker = net.hosts[0]
         before = len(controller.get("/v1/hosts"))
-        attacker.cmd("%s -c '%s' %s 3000" % (sys.executable, FLOOD,
-                                             attacker.defaultIntf().name))
+        run_script(attacker, tmp_path, FLOOD, attacker.defaultIntf().name, 3000)
 
         def refused():
             return [e for e in controller.get("/v1/events") if e["event"] == "host_refused"]
@@ -69,3 +77,54 @@ def test_switches_of_a_network_torn_down_are_forgotten(tmp_path):
             assert not ping_pairs(net)[1]
             assert len(ctl.get("/v1/switches")) == len(expected["switches"])
         assert ctl.alive()
+
+
+# Seeded garbage from a host: truncated and corrupted LLDP, ARP, IPv4 (TCP/UDP/ICMP),
+# VLAN-tagged and jumbo frames, to a VIP-less network's broadcast and unicast MACs
+FUZZ = textwrap.dedent("""
+    import random, socket, sys
+    rng = random.Random(int(sys.argv[3]))
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((sys.argv[1], 0))
+    src = bytes.fromhex(sys.argv[2].replace(":", ""))
+    dsts = [b"\\xff" * 6, b"\\x01\\x80\\xc2\\x00\\x00\\x0e", bytes(5) + b"\\x02"]
+    types = [b"\\x88\\xcc", b"\\x08\\x06", b"\\x08\\x00", b"\\x81\\x00", b"\\x86\\xdd"]
+    def body(kind):
+        if kind == b"\\x08\\x00":  # an IPv4 header with random fields, then junk
+            head = bytearray(rng.randbytes(20))
+            head[0] = 0x40 | rng.randrange(16)
+            head[9] = rng.choice([1, 6, 17, rng.randrange(256)])
+            return bytes(head) + rng.randbytes(rng.randrange(0, 60))
+        if kind == b"\\x81\\x00":  # a VLAN tag over another kind
+            return rng.randbytes(2) + rng.choice(types) + rng.randbytes(rng.randrange(40))
+        return rng.randbytes(rng.choice([0, 1, 3, 7, 20, 28, 60, 200]))
+    sent = 0
+    for i in range(int(sys.argv[4])):
+        kind = rng.choice(types)
+        frame = rng.choice(dsts) + src + kind + body(kind)
+        if i % 50 == 0:
+            frame += bytes(rng.choice([1600, 8900]))  # jumbo
+        try:
+            sock.send(frame)
+            sent += 1
+        except OSError:
+            pass  # longer than the interface's MTU
+    print(sent)
+""")
+
+
+def test_malformed_frames_from_a_host_neither_crash_nor_poison_the_model(controller,
+                                                                        tmp_path):
+    with emulated_network("leafspine,2,2,2", controller.of_port) as net:
+        expected = wait_converged(controller, net)
+        assert not ping_pairs(net)[1]
+        fuzzer = net.hosts[0]
+        out = run_script(fuzzer, tmp_path, FUZZ, fuzzer.defaultIntf().name, fuzzer.MAC(),
+                         11, 3000)
+        assert int(out.strip().splitlines()[-1]) > 2500
+        time.sleep(2.0)  # the packet-ins it caused
+        assert controller.alive()
+        got = reported_topology(controller.get("/v1/topology"))
+        assert got["switches"] == expected["switches"]
+        assert got["links"] == expected["links"], "no link made up from garbage LLDP"
+        assert not ping_pairs(net)[1]

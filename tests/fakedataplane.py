@@ -1,6 +1,6 @@
 """A simulated OpenFlow dataplane for unit tests: flow tables and groups per switch, run
 the way OVS would (highest-priority match per table, then the pipeline's own action
-interpreter, core/pipeline.run_actions, for metadata, VLAN push/pop, goto, outputs,
+interpreter, core/pipeline.run_actions, for address rewrites, VLAN push/pop, goto, outputs,
 SELECT and FAST_FAILOVER groups, hash splits; no output back out of the ingress port),
 wired by the topology's links.  A SELECT group or a hash split sends the frame down
 every bucket or slot, so every path a flow could hash onto is followed and checked; a
@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sdn_app.core.pipeline import FlowEntry, groups_of, matches, run_actions
+from sdn_app.core.pipeline import (
+    FlowEntry,
+    groups_of,
+    is_label_mac,
+    mac_bits,
+    matches,
+    run_actions,
+)
 
 
 @dataclass
@@ -32,19 +39,31 @@ class FakeDataplane:
         self.topo = topo
         self.failed = set(failed)
         # (dpid, table, eth_dst or None) -> entries, highest priority first: an entry
-        # that matches an eth_dst can only apply to frames for that address.
+        # that matches an eth_dst can only apply to frames for that address (or, for a
+        # masked eth_dst such as a label entry's, for addresses under that mask).
         self.tables = {}
+        self.masks = {}  # (dpid, table) -> the eth_dst masks its entries use
         for dpid, entries in plan.items():
             for flow in entries.values():
                 if isinstance(flow, FlowEntry):
-                    key = (dpid, flow.table, dict(flow.match).get("eth_dst"))
-                    self.tables.setdefault(key, []).append(flow)
+                    self.learn(dpid, flow)
         self.groups = {d: groups_of(e) for d, e in plan.items()}
+
+    def _index(self, dpid, flow):
+        eth_dst = dict(flow.match).get("eth_dst")
+        if isinstance(eth_dst, tuple):
+            self.masks.setdefault((dpid, flow.table), set()).add(eth_dst[1])
+        return (dpid, flow.table, eth_dst)
 
     def lookup(self, dpid, table, fields):
         winners = []
-        candidates = (self.tables.get((dpid, table, fields["eth_dst"]), [])
+        eth_dst = fields["eth_dst"]
+        candidates = (self.tables.get((dpid, table, eth_dst), [])
                       + self.tables.get((dpid, table, None), []))
+        for mask in self.masks.get((dpid, table), ()):
+            value = "%012x" % (mac_bits(eth_dst) & mac_bits(mask))
+            value = ":".join(value[i:i + 2] for i in range(0, 12, 2))
+            candidates += self.tables.get((dpid, table, (value, mask)), [])
         for flow in sorted(candidates, key=lambda f: -f.priority):
             if winners and flow.priority < winners[0].priority:
                 break
@@ -55,8 +74,7 @@ class FakeDataplane:
 
     def learn(self, dpid, flow):
         """Add an entry a learn action made (or replace the one with its key)."""
-        entries = self.tables.setdefault((dpid, flow.table, dict(flow.match).get("eth_dst")),
-                                         [])
+        entries = self.tables.setdefault(self._index(dpid, flow), [])
         entries[:] = [f for f in entries if f.key != flow.key] + [flow]
 
     def inject(self, dpid, in_port, eth_src, eth_dst, eth_type=0x0800, max_hops=64,
@@ -71,7 +89,7 @@ class FakeDataplane:
             if len(path) > max_hops:
                 raise AssertionError("forwarding loop: %r" % path[-10:])
             # registers start at zero for every frame a switch receives
-            fields = {**header, "in_port": in_port, "metadata": 0, "vlan_vid": vlan,
+            fields = {**header, "in_port": in_port, "vlan_vid": vlan,
                       "reg2": 0, "reg3": 0, "reg4": 0}
             outputs, tables = [], [(0, fields)]  # (table, frame) still to look up
 
@@ -110,12 +128,13 @@ class FakeDataplane:
                     continue
                 links = [lk for lk in self.topo.links_at(dpid, port) if lk.src == dpid]
                 header = {k: v for k, v in sent_fields.items() if k not in (
-                    "in_port", "metadata", "vlan_vid") and not k.startswith("reg")}
+                    "in_port", "vlan_vid") and not k.startswith("reg")}
                 if links:
                     pending.append((links[0].dst, links[0].dst_port, path + [hop],
                                     sent_fields["vlan_vid"], header))
                 else:
                     assert sent_fields["vlan_vid"] == 0, "a tag leaked to a host"
+                    assert not is_label_mac(header["eth_dst"]), "a label leaked to a host"
                     result.delivered.append((dpid, port))
                     result.paths.append(path + [hop])
                     result.frames.append((dpid, port, header))

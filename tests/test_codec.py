@@ -184,13 +184,14 @@ def test_v13_group_mod_and_deletes_encode():
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_group_and_metadata_actions_round_trip(version):
+def test_group_label_and_rewrite_entries_round_trip(version):
     dp = datapath(version)
     topo, _ = model_of("diamond")
     plan = build_plan(topo, next_hops=compute_next_hops(topo, "ecmp"))
     flows = [f for f in plan[0x10101].values() if isinstance(f, FlowEntry)]
     assert any(f.actions[0][0] == "group" for f in flows)
-    assert any(f.actions[0][0] == "metadata" for f in flows)
+    assert any(f.actions[0][0] == "set_field" for f in flows)  # ingress entries
+    assert any(f.match and isinstance(f.match[0][1], tuple) for f in flows)  # label entries
     for flow in flows:
         mod = codec.flow_mod(dp, flow, cookie=7)
         mod.serialize()

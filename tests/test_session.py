@@ -11,8 +11,10 @@ from sdn_app.core.pipeline import (
     FAST_FAILOVER,
     Bucket,
     GroupEntry,
-    counting_entry,
-    forward_entry,
+    egress_entry,
+    ingress_entry,
+    label_entry,
+    label_mac,
 )
 from sdn_app.core.settings import Settings
 from sdn_app.ryuapp import codec
@@ -89,7 +91,7 @@ def test_ports_are_collected_over_a_multipart_reply():
 
 def test_our_entries_are_read_back_and_nobody_elses():
     _, session = new_session()
-    ours, theirs = forward_entry(H1, (("output", 2),)), forward_entry(H2, (("output", 2),))
+    ours, theirs = label_entry(7, (("output", 2),)), label_entry(8, (("output", 2),))
     assert not session.is_readback(reply([], xid=session.readback_xid + 1))
     first = reply([stat(ours)], more=True, xid=session.readback_xid)
     assert session.is_readback(first) and session.add_readback(first) is None
@@ -98,13 +100,15 @@ def test_our_entries_are_read_back_and_nobody_elses():
     assert session.readback is None and not session.is_readback(first)
 
 
-def test_demand_comes_from_counting_entries_and_stops_with_them():
+def test_demand_comes_from_ingress_entries_and_stops_with_them():
     _, session = new_session()
-    counting = counting_entry(H2, (("output", 2),))
-    plain = forward_entry(H1, (("output", 2),))
+    counting = ingress_entry(H2, (("set_field", "eth_dst", label_mac(7, 1)), ("output", 2)))
+    plain = label_entry(7, (("output", 2),))
+    egress = egress_entry(label_mac(7, 2), H1, 3)
     for t, count in ((0.0, 0), (1.0, 1000)):
         session.add_flow_counters(reply([stat(counting, byte_count=count),
-                                         stat(plain, byte_count=5 * count)]), t)
+                                         stat(plain, byte_count=5 * count),
+                                         stat(egress, byte_count=3 * count)]), t)
     assert set(session.demand_meters.meters) == {H2}
     assert session.demand_meters.rate(H2, "bytes") > 0
     session.add_flow_counters(reply([stat(plain, byte_count=9000)]), 2.0)
@@ -114,7 +118,7 @@ def test_demand_comes_from_counting_entries_and_stops_with_them():
 def test_plan_items_are_encoded_with_our_cookie():
     dp, session = new_session()
     dp.sent.clear()
-    flow = forward_entry(H1, (("output", 2),))
+    flow = ingress_entry(H1, (("output", 2),))
     group = GroupEntry(2**31, FAST_FAILOVER, (Bucket((("output", 2),), watch_port=2),
                                               Bucket((("output", 3),), watch_port=3)))
     session.send(group)

@@ -1,6 +1,7 @@
 """What the controller does with a frame the switches sent up: learn its sender, answer
 ARP from the host table (proxy ARP), and deliver it where forwarding has no entry yet.
-A sender the host caps refuse (Topology.max_hosts_per_port / _per_switch) is dropped.
+A sender the host caps refuse (Topology.max_hosts_per_port / _per_switch) is dropped;
+one sending from a label address is not learned.
 
 Learning and flooding happen only on settled edge ports (Topology.is_edge_port): that is
 what keeps a topology full of loops harmless, since no switch ever floods.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .pipeline import is_label_mac
 from .topology import Topology, is_unicast
 
 
@@ -35,7 +37,9 @@ def handle_frame(topo: Topology, dpid: int, in_port: int, now: float, eth_src: s
     """
     verdict = FrameVerdict()
     edge = topo.is_edge_port(dpid, in_port, now)
-    if edge and is_unicast(eth_src):
+    # A label address (pipeline.py) is the fabric's own: a host sending from one is
+    # not learned (its frames would be taken for the host the address stands for).
+    if edge and is_unicast(eth_src) and not is_label_mac(eth_src):
         topo.refused = None
         verdict.learned = topo.learn_host(eth_src, dpid, in_port, now, src_ip)
         if topo.refused is not None:

@@ -10,11 +10,19 @@ Two tables, and a third on switches that split flows by hashing (below):
   (in_port + eth_src: its *learning entry*) and frames from inter-switch ports go on to
   table 1; frames on a tagged fast-reroute detour follow the detour; anything else
   misses to the controller, which is how new and moved hosts are noticed.
-* table 1 (forwarding): one entry per known host, ``eth_dst -> output`` toward the
-  host's switch, or ``-> group`` where the policy splits traffic over several next hops;
-  misses go to the controller.  Frames that entered the network at this switch (table 0
-  marks them with metadata=FROM_LOCAL_HOST) hit a twin *counting entry* of higher
-  priority whose counters measure the demand matrix exactly.
+* table 1 (forwarding), label-switched as a fabric is: a frame for a host enters at a
+  switch with hosts, whose *ingress entry* for that host (one per known host, exact
+  ``eth_dst``) rewrites the destination MAC into the host's *label address*
+  (``label_mac``: the label of the host's switch and the host's index there) and sends
+  it toward that switch, ``-> output`` or ``-> group`` where the policy splits traffic
+  over several next hops.  Every other switch forwards on the label alone: one *label
+  entry* per destination switch (``eth_dst`` masked to the label), so a transit
+  switch holds entries per switch, not per host.  The host's own switch holds an
+  *egress entry* per local host that restores the real MAC and delivers.  Ingress
+  entries' counters are the demand matrix: the traffic entering the network here for
+  each host.  Misses go to the controller.  Label addresses are locally administered
+  MACs under ``LABEL_PREFIX`` (0e:5d): hosts never see one, and a host that sends
+  from one is not learned.
 
 * tables 3-5 (services, core/services.py), on switches with hosts: table 1 sends a
   frame for a service's VIP and port through the *connections* table (3: per-connection
@@ -42,7 +50,6 @@ Actions are tuples, the name first:
 ("push_vlan", vid) tag the frame with VLAN ``vid`` (a detour; never on a tagged frame)
 ("pop_vlan",)      remove the tag (end of a detour)
 ("clear_in_port",) forget the ingress port, so a backup may leave by it
-("metadata", v)    write table metadata (instruction; flow entries only)
 ("goto", table)    continue in a later table (instruction; flow entries only)
 ("set_reg", n, v)  write v into register n
 ("hash_split", n)  hash the flow's addresses and ports (symmetric, UDP included) into
@@ -86,14 +93,18 @@ ETH_TYPE_LLDP = 0x88CC
 
 PRIORITY_MISS = 0
 PRIORITY_FORWARD = 100
-PRIORITY_INGRESS_COUNT = 110  # table 1: counting entries (frames from local hosts)
+PRIORITY_INGRESS = 110  # table 1: ingress entries (a host's MAC, where frames enter)
 PRIORITY_SERVICE_REPLY = 115  # table 1: a backend's replies, rewritten to the VIP
 PRIORITY_VIP = 118  # table 1: anything else for a VIP (health-check answers)
 PRIORITY_SERVICE = 120  # table 1: frames for a service's VIP and port
 PRIORITY_DETOUR = 500  # table 0: frames on a tagged detour (protection.py)
 PRIORITY_CONTROL = 1000  # LLDP and ARP: above every forwarding entry
 
-FROM_LOCAL_HOST = 1  # metadata table 0 writes on frames from a host of this switch
+# Label addresses: 0e:5d:LL:LL:II:II, L the destination switch's label, I the host's
+# index there (16 bits each; plan.switch_labels and plan.host_indexes give them).
+LABEL_PREFIX = "0e:5d"
+LABEL_MASK = "ff:ff:ff:ff:00:00"
+LABEL_SPAN = 1 << 16  # labels, and host indexes per switch
 VLAN_PRESENT = 0x1000  # OFPVID_PRESENT: the OXM value of a frame that carries a VLAN tag
 
 # Action name -> where it goes in an OpenFlow flow entry: "apply" (an apply-actions
@@ -111,12 +122,11 @@ ACTIONS = {
     "set_field": "apply",
     "resubmit": "apply",
     "learn_connection": "apply",
-    "metadata": "instruction",
     "goto": "instruction",
 }
-# The order flow entries list instructions in (apply-actions first, then write-metadata,
-# then goto), so an entry read back from a switch compares equal to the planned one.
-INSTRUCTION_ORDER = {"metadata": 1, "goto": 2}
+# The order flow entries list instructions in (apply-actions first, then goto), so an
+# entry read back from a switch compares equal to the planned one.
+INSTRUCTION_ORDER = {"goto": 1}
 
 TO_CONTROLLER = (("controller",),)
 
@@ -199,22 +209,46 @@ def learning_entry(mac: str, port: int, idle_timeout: int) -> FlowEntry:
     """A known host's frames are marked as local and forwarded.  Its expiry (notified
     when ``idle_timeout`` is set) is what tells the controller a host went silent, and
     after a controller restart these entries tell where the hosts are."""
-    return entry(TABLE_INGRESS, PRIORITY_FORWARD,
-                 (("metadata", FROM_LOCAL_HOST), ("goto", TABLE_FORWARD)),
+    return entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),),
                  idle_timeout=idle_timeout, notify_removal=idle_timeout > 0,
                  in_port=port, eth_src=mac)
 
 
-def forward_entry(mac: str, actions: tuple) -> FlowEntry:
-    # Made directly (one field needs no sorting): plans hold one per host per switch.
-    return FlowEntry(TABLE_FORWARD, PRIORITY_FORWARD, (("eth_dst", mac),), actions)
+def label_mac(label: int, index: int) -> str:
+    """The label address of the host with ``index`` on the switch with ``label``."""
+    return "%s:%02x:%02x:%02x:%02x" % (LABEL_PREFIX, label >> 8, label & 0xFF,
+                                       index >> 8, index & 0xFF)
 
 
-def counting_entry(mac: str, actions: tuple) -> FlowEntry:
-    """The twin of forward_entry for frames from local hosts: its counters are the
-    traffic entering the network here for ``mac``."""
-    return FlowEntry(TABLE_FORWARD, PRIORITY_INGRESS_COUNT,
-                     (("eth_dst", mac), ("metadata", FROM_LOCAL_HOST)), actions)
+def is_label_mac(mac: str) -> bool:
+    return mac[:5] == LABEL_PREFIX
+
+
+def label_of(mac: str) -> int | None:
+    """The switch label in a label address (or the masked value of a label entry)."""
+    if not is_label_mac(mac):
+        return None
+    return int(mac[6:8] + mac[9:11], 16)
+
+
+def ingress_entry(mac: str, actions: tuple) -> FlowEntry:
+    """Where a frame for host ``mac`` enters the network: ``actions`` rewrite it to the
+    host's label address and send it on (or deliver it, at the host's own switch).  Its
+    counters are the traffic entering here for ``mac``.  Made directly (one field
+    needs no sorting): every switch with hosts holds one per host."""
+    return FlowEntry(TABLE_FORWARD, PRIORITY_INGRESS, (("eth_dst", mac),), actions)
+
+
+def label_entry(label: int, actions: tuple) -> FlowEntry:
+    """Frames for any host of the switch with ``label`` go on by ``actions``."""
+    return FlowEntry(TABLE_FORWARD, PRIORITY_FORWARD,
+                     (("eth_dst", (label_mac(label, 0), LABEL_MASK)),), actions)
+
+
+def egress_entry(label_address: str, mac: str, port: int) -> FlowEntry:
+    """At a host's switch: its label address back to its MAC, out of its port."""
+    return FlowEntry(TABLE_FORWARD, PRIORITY_FORWARD, (("eth_dst", label_address),),
+                     (("set_field", "eth_dst", mac), ("output", port)))
 
 
 def split_entry(group_id: int, slot: int, actions: tuple) -> FlowEntry:
@@ -241,11 +275,19 @@ def matches(flow: FlowEntry, fields: dict) -> bool:
     """Whether a frame with header ``fields`` matches ``flow`` (masked values too)."""
     for name, value in flow.match:
         if isinstance(value, tuple):
-            if fields.get(name, 0) & value[1] != value[0]:
+            have = fields.get(name, 0)
+            if isinstance(have, str):  # a MAC under a mask
+                if mac_bits(have) & mac_bits(value[1]) != mac_bits(value[0]):
+                    return False
+            elif have & value[1] != value[0]:
                 return False
         elif fields.get(name) != value:
             return False
     return True
+
+
+def mac_bits(mac: str) -> int:
+    return int(mac.replace(":", ""), 16)
 
 
 def learned_host(flow: FlowEntry) -> tuple[str, int] | None:
@@ -256,10 +298,13 @@ def learned_host(flow: FlowEntry) -> tuple[str, int] | None:
     return None
 
 
-def counted_destination(table: int, match: dict) -> str | None:
-    """The destination MAC if an entry (table, match fields) is a counting entry."""
-    if table == TABLE_FORWARD and match.get("metadata") == FROM_LOCAL_HOST:
-        return match.get("eth_dst")
+def counted_destination(table: int, priority: int, match: dict) -> str | None:
+    """The destination MAC if an entry (table, priority, match fields) is an ingress
+    entry, whose counters are demand."""
+    if table == TABLE_FORWARD and priority == PRIORITY_INGRESS and len(match) == 1:
+        mac = match.get("eth_dst")
+        if isinstance(mac, str):
+            return mac
     return None
 
 
@@ -312,7 +357,7 @@ def connection_entry(table: int, ip_proto: int, backend_id: int, idle_timeout: i
 
 def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
                 effects: Effects | None = None, resubmit=None) -> Effects:
-    """Apply action steps to a frame's header ``fields`` ({in_port, vlan_vid, metadata,
+    """Apply action steps to a frame's header ``fields`` ({in_port, vlan_vid,
     ...}; changed in place as the switch would).  ``groups``: {group id: GroupEntry} of
     the switch; ``live(port)``: whether a watched port is up.  A SELECT group sends the
     frame down every bucket, each with its share of the flows (a switch hashes each flow
@@ -347,8 +392,6 @@ def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
             fields["vlan_vid"] = 0
         elif name == "clear_in_port":
             fields["in_port"] = 0
-        elif name == "metadata":
-            fields["metadata"] = step[1]
         elif name == "goto":
             effects.goto = step[1]
         elif name == "set_reg":

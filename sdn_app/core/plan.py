@@ -16,14 +16,17 @@ from .memory import cycle_collector_paused
 from .paths import StableIds, stable_ids, tree_towards
 from .pipeline import (
     FAST_FAILOVER,
+    LABEL_SPAN,
     MAX_SPLIT_SLOTS,
     SELECT,
     Bucket,
     GroupEntry,
     control_entries,
-    counting_entry,
     detour_entry,
-    forward_entry,
+    egress_entry,
+    ingress_entry,
+    label_entry,
+    label_mac,
     learning_entry,
     link_port_entry,
     split_actions,
@@ -43,6 +46,25 @@ def group_ids(dpids) -> dict[int, int]:
     def start(dpid):
         return dpid if 0 < dpid < 2**31 else zlib.crc32(dpid.to_bytes(8, "big"))
     return stable_ids(dpids, start, 1, 2**31 - 1)
+
+
+def switch_labels(dpids) -> dict[int, int]:
+    """Each switch's label (the middle of its hosts' label addresses, pipeline.py): a
+    hash of its dpid, stable while the set of switches is."""
+    return stable_ids(dpids, _label_start, 0, LABEL_SPAN)
+
+
+def _label_start(dpid: int) -> int:
+    return zlib.crc32(dpid.to_bytes(8, "big"))
+
+
+def host_indexes(macs) -> dict[str, int]:
+    """Each host's index among its switch's hosts (the end of its label address)."""
+    return stable_ids(macs, host_index_start, 0, LABEL_SPAN)
+
+
+def host_index_start(mac: str) -> int:
+    return zlib.crc32(mac.encode())
 
 
 def failover_ids(keys) -> dict:
@@ -158,11 +180,16 @@ def route_items(u: int, d: int, hops: tuple, backups: dict, failover_ids_at_u: d
     return (("group", group_id),), items
 
 
-def host_route_items(mac: str, actions: tuple, ingress: bool) -> list:
-    """A switch's entries for one host: forwarding, and counting where hosts enter."""
-    if ingress:
-        return [forward_entry(mac, actions), counting_entry(mac, actions)]
-    return [forward_entry(mac, actions)]
+def ingress_actions(label_address: str, route: tuple) -> tuple:
+    """An ingress entry's actions for a host of another switch: its label address, then
+    the route toward that switch (route_items)."""
+    return (("set_field", "eth_dst", label_address),) + route
+
+
+def local_host_items(mac: str, label_address: str, port: int) -> list:
+    """A host's entries at its own switch: from its neighbours there (ingress), and
+    from the fabric (egress)."""
+    return [ingress_entry(mac, (("output", port),)), egress_entry(label_address, mac, port)]
 
 
 def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switches) -> Plan:
@@ -203,12 +230,23 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
         routes_to.setdefault(d, {})[u] = actions
         for item in items:
             add(u, item)
-    ingress_switches = {h.dpid for h in topo.hosts.values()}
+    labels = switch_labels(topo.graph.nodes)
+    hosts_at: dict = {}  # dpid -> [Host]
     for host in topo.hosts.values():
-        add(host.dpid, learning_entry(host.mac, host.port, host_idle_timeout))
-        routes = dict(routes_to.get(host.dpid, {}))
-        routes[host.dpid] = (("output", host.port),)
-        for u, actions in routes.items():
-            for item in host_route_items(host.mac, actions, u in ingress_switches):
-                add(u, item)
+        if host.dpid in plan:
+            hosts_at.setdefault(host.dpid, []).append(host)
+    for d, routes in routes_to.items():
+        if d in hosts_at:
+            for u, actions in routes.items():
+                add(u, label_entry(labels[d], actions))
+    for d, hosts in hosts_at.items():
+        index = host_indexes([h.mac for h in hosts])
+        for host in hosts:
+            address = label_mac(labels[d], index[host.mac])
+            add(d, learning_entry(host.mac, host.port, host_idle_timeout))
+            for item in local_host_items(host.mac, address, host.port):
+                add(d, item)
+            for u, actions in routes_to.get(d, {}).items():
+                if u in hosts_at:
+                    add(u, ingress_entry(host.mac, ingress_actions(address, actions)))
     return plan

@@ -39,15 +39,29 @@ from __future__ import annotations
 import heapq
 
 from .memory import cycle_collector_paused, exempt_from_collection
-from .paths import choices_to_redo, fabric, redistance
+from .paths import StableIds, choices_to_redo, fabric, redistance
 from .pipeline import (
+    LABEL_SPAN,
     control_entries,
     detour_entry,
+    egress_entry,
+    ingress_entry,
+    label_entry,
+    label_mac,
     learning_entry,
     link_port_entry,
     split_miss_entry,
 )
-from .plan import Buckets, failover_id_keeper, group_ids, host_route_items, route_items
+from .plan import (
+    Buckets,
+    failover_id_keeper,
+    group_ids,
+    host_index_start,
+    ingress_actions,
+    local_host_items,
+    route_items,
+    switch_labels,
+)
 from .protection import (
     TAG_FIRST,
     TAG_LAST,
@@ -75,7 +89,7 @@ class _Destination:
         self.watch: dict = {}  # switch with hops -> bits its backups read (_watched_bits)
         self.reach: dict = {}  # switch -> bitset (protection.reach_bitsets)
         self.backups: dict = {}  # switch -> [(port, Backup (tag: its key) | None, path)]
-        self.routes: dict = {}  # switch -> actions of its entries for d's hosts
+        self.routes: dict = {}  # switch -> actions of its label entry for d
         self.items: dict = {}  # switch -> keys of its groups / split entries for d
         self.consulted: dict = {}  # switch -> detour keys its backups looked at
 
@@ -96,6 +110,9 @@ class Routing:
         self.backups: dict = {}
         self.unprotected: set = set()
         self.detours: dict = {}
+        self.labels: dict = {}
+        self.label_addresses: dict = {}
+        self._label_hosts: dict = {}
 
     # -- state ------------------------------------------------------------------------
 
@@ -108,6 +125,10 @@ class Routing:
         self.detours: dict = {}  # VLAN id -> {switch: out port, or None at d}
         self._bit = {node: 1 << i for i, node in enumerate(fab.nodes)}
         self._gids = group_ids(fab.nodes)
+        self.labels = switch_labels(fab.nodes)  # dpid -> label (plan.switch_labels)
+        self._indexes: dict = {}  # d -> StableIds of its hosts (plan.host_indexes)
+        self.label_addresses: dict = {}  # mac -> label address
+        self._label_hosts: dict = {}  # label address -> mac
         self._dests: dict = {}  # d -> _Destination
         self._fab = None  # the Fabric of the last update
         self._hosts: dict = {}  # mac -> (dpid, port)
@@ -143,6 +164,11 @@ class Routing:
         entries = self.plan.get(dpid)
         if entries is not None and entries.pop(key, None) is not None:
             self._touched.setdefault(dpid, set()).add(key)
+
+    def host_of(self, label_address: str) -> str | None:
+        """The MAC of the host a label address stands for (a frame in flight that
+        missed its egress entry reaches the controller with one)."""
+        return self._label_hosts.get(label_address)
 
     # -- the update -------------------------------------------------------------------
 
@@ -210,6 +236,8 @@ class Routing:
         for mac, (dpid, port) in hosts.items():
             self._hosts_at.setdefault(dpid, {})[mac] = port
         ingress = set(self._hosts_at)
+        came += self._renumber_hosts({where[0] for _, where in gone + came},
+                                     {mac for mac, _ in came})
 
         for d in sorted(set(self._dests) - ingress):
             self._drop_destination(d)
@@ -233,27 +261,58 @@ class Routing:
         done: set = set()  # (u, d) whose entries for all of d's hosts were just written
         for u, d in sorted(dirty):
             self._rebuild_routes(u, d, ingress, was_ingress, done)
-        for u in ingress ^ was_ingress:  # counting entries come and go with a switch's hosts
+        for u in ingress ^ was_ingress:  # ingress entries come and go with a switch's hosts
             for d, state in self._dests.items():
                 if u in state.routes and (u, d) not in done:
                     self._put_host_entries(u, d, state.routes[u], ingress, was_ingress)
         for mac, (dpid, port) in came:
+            address = self.label_addresses[mac]
             self._put(dpid, learning_entry(mac, port, self.host_idle_timeout))
-            for item in host_route_items(mac, (("output", port),), True):
+            for item in local_host_items(mac, address, port):
                 self._put(dpid, item)
             for u, actions in self._dests[dpid].routes.items():
-                if (u, dpid) not in done:
-                    for item in host_route_items(mac, actions, u in ingress):
-                        self._put(u, item)
+                if u in ingress and (u, dpid) not in done:
+                    self._put(u, ingress_entry(mac, ingress_actions(address, actions)))
+
+    def _renumber_hosts(self, switches: set, came: set) -> list:
+        """Host indexes (plan.host_indexes) on the switches whose hosts changed, and the
+        label addresses they make.  Returns the hosts that stayed where they were but
+        whose index moved (a collision resolved anew): their entries are written again,
+        as for a host that came, after their old egress entry went."""
+        renamed = []
+        for d in switches:
+            macs = self._hosts_at.get(d)
+            if not macs:
+                self._indexes.pop(d, None)
+                continue
+            keeper = self._indexes.get(d)
+            if keeper is None:
+                keeper = self._indexes[d] = StableIds(host_index_start, 0, LABEL_SPAN)
+            moved = keeper.assign(set(macs))
+            for mac in came.intersection(macs) | moved:
+                old = self.label_addresses.get(mac)
+                if self._label_hosts.get(old) == mac:
+                    del self._label_hosts[old]
+                address = self.label_addresses[mac] = label_mac(self.labels[d],
+                                                                keeper.ids[mac])
+                self._label_hosts[address] = mac
+                if mac not in came:
+                    self._drop(d, egress_entry(old, mac, 0).key)
+                    renamed.append((mac, self._hosts[mac]))
+        return renamed
 
     # -- hosts and destinations ---------------------------------------------------------
 
     def _drop_host(self, mac: str, dpid: int, port: int) -> None:
         self._drop(dpid, learning_entry(mac, port, 0).key)
+        address = self.label_addresses.pop(mac)
+        if self._label_hosts.get(address) == mac:
+            del self._label_hosts[address]
+        for item in local_host_items(mac, address, port):
+            self._drop(dpid, item.key)
         state = self._dests.get(dpid)
-        for u in [dpid, *(state.routes if state else ())]:
-            for item in host_route_items(mac, (), True):
-                self._drop(u, item.key)
+        for u in state.routes if state else ():
+            self._drop(u, ingress_entry(mac, ()).key)
 
     def _drop_destination(self, d: int) -> None:
         state = self._dests.pop(d)
@@ -627,15 +686,18 @@ class Routing:
         for key in state.items.pop(u, ()):
             self._drop(u, key)
         if state.routes.pop(u, None) is not None:
+            self._drop(u, label_entry(self.labels[d], ()).key)
             for mac in self._hosts_at.get(d, ()):
-                for item in host_route_items(mac, (), True):
-                    self._drop(u, item.key)
+                self._drop(u, ingress_entry(mac, ()).key)
 
     def _put_host_entries(self, u, d, actions, ingress, was_ingress) -> None:
-        counting = u in ingress
-        uncount = not counting and u in was_ingress
-        for mac in self._hosts_at.get(d, ()):
-            for item in host_route_items(mac, actions, counting):
-                self._put(u, item)
-            if uncount:
-                self._drop(u, host_route_items(mac, actions, True)[1].key)
+        """u's label entry for d, and its ingress entries for d's hosts where u has
+        hosts (dropped where it no longer has)."""
+        self._put(u, label_entry(self.labels[d], actions))
+        if u in ingress:
+            for mac in self._hosts_at.get(d, ()):
+                self._put(u, ingress_entry(mac, ingress_actions(self.label_addresses[mac],
+                                                                actions)))
+        elif u in was_ingress:
+            for mac in self._hosts_at.get(d, ()):
+                self._drop(u, ingress_entry(mac, ()).key)

@@ -30,6 +30,7 @@ from ..core.pipeline import (
     TABLE_CONNECTIONS,
     TABLE_FORWARD,
     TABLE_SERVICE,
+    is_label_mac,
     learned_host,
 )
 from ..core.reconcile import SERVICES, Coalescer, Reconciler, update_waves
@@ -746,6 +747,14 @@ class ElasticController(app_manager.RyuApp):
         if eth.ethertype == ETH_TYPE_LLDP:
             self._lldp_in(session, in_port, pkt)
             return
+        data = msg.data
+        if is_label_mac(eth.dst):
+            # In flight toward a host whose egress entry is gone (it moved, or left):
+            # delivered, if at all, under the host's own address.
+            eth.dst = self.routing.host_of(eth.dst)
+            if eth.dst is None:
+                return
+            data = codec.with_destination(data, eth.dst)
         now = time.monotonic()
         digest = hashlib.blake2b(msg.data, digest_size=16).digest()
         if digest in self._recent_frames:
@@ -780,7 +789,7 @@ class ElasticController(app_manager.RyuApp):
         for out_dpid, ports in verdict.outputs.items():
             out = self.sessions.get(out_dpid)
             if out is not None:
-                out.send_msg(codec.packet_out(out.dp, ports, msg.data))
+                out.send_msg(codec.packet_out(out.dp, ports, data))
 
     def _host_refused(self, dpid: int, port_no: int, mac: str, why: str, now: float) -> None:
         """A log line and an event per port at most every REFUSAL_REPORT_S, counting

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 
+from ryu.lib import addrconv
 from ryu.lib.packet import arp, ethernet, lldp, packet
 from ryu.ofproto import nicira_ext, ofproto_v1_3_parser, ofproto_v1_5, ofproto_v1_5_parser
 
@@ -169,7 +170,7 @@ def _decode_learn_connection(act) -> tuple:
 
 
 # One encoder per apply-action of the pipeline's vocabulary (core/pipeline.ACTIONS);
-# instructions (metadata, goto) are built by flow_mod.
+# the goto instruction is built by flow_mod.
 ENCODERS = {
     "output": _encode_output,
     "controller": _encode_controller,
@@ -208,9 +209,7 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
         instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
                                                          apply_actions))
     for step in flow.actions:
-        if step[0] == "metadata":
-            instructions.append(parser.OFPInstructionWriteMetadata(step[1], ALL_ONES))
-        elif step[0] == "goto":
+        if step[0] == "goto":
             instructions.append(parser.OFPInstructionGotoTable(step[1]))
     return parser.OFPFlowMod(
         datapath, cookie=cookie, cookie_mask=ALL_ONES if delete else 0,
@@ -332,6 +331,15 @@ def port_counters(stat) -> dict[str, int]:
     return {name: getattr(stat, name) for name in PORT_COUNTERS}
 
 
+def _lower(value):
+    """A match value as the pipeline writes it: MACs (masked ones too) in lower case."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, tuple):
+        return tuple(_lower(part) for part in value)
+    return value
+
+
 def flow_entry_from_stats(datapath, stat) -> FlowEntry:
     """The inverse of flow_mod, for one entry of a flow statistics reply."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
@@ -339,9 +347,6 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
     for inst in stat.instructions:
         if isinstance(inst, parser.OFPInstructionGotoTable):
             actions.append(("goto", inst.table_id))
-        elif (isinstance(inst, parser.OFPInstructionWriteMetadata)
-              and inst.metadata_mask == ALL_ONES):
-            actions.append(("metadata", inst.metadata))
         elif isinstance(inst, parser.OFPInstructionActions):
             for act in inst.actions:
                 if isinstance(act, parser.OFPActionOutput):
@@ -373,10 +378,9 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
                     actions.append(("other", repr(act)))
         else:
             actions.append(("other", repr(inst)))
-    # Actions first, then write-metadata, then goto: the order flow_mod builds them in.
+    # Actions first, then goto: the order flow_mod builds them in.
     actions.sort(key=lambda step: INSTRUCTION_ORDER.get(step[0], 0))
-    match = tuple(sorted((name, value.lower() if isinstance(value, str) else value)
-                         for name, value in stat.match.items()))
+    match = tuple(sorted((name, _lower(value)) for name, value in stat.match.items()))
     return FlowEntry(stat.table_id, stat.priority, match, tuple(actions),
                      stat.idle_timeout, bool(stat.flags & ofp.OFPFF_SEND_FLOW_REM))
 
@@ -486,6 +490,11 @@ def arp_reply(request_eth, request_arp, answer_mac: str) -> bytes:
         ethernet.ethernet(dst=request_eth.src, src=answer_mac, ethertype=0x0806),
         arp.arp(opcode=arp.ARP_REPLY, src_mac=answer_mac, src_ip=request_arp.dst_ip,
                 dst_mac=request_arp.src_mac, dst_ip=request_arp.src_ip))
+
+
+def with_destination(frame: bytes, mac: str) -> bytes:
+    """An Ethernet frame with its destination MAC replaced."""
+    return addrconv.mac.text_to_bin(mac) + frame[6:]
 
 
 def frame_bytes(*layers) -> bytes:

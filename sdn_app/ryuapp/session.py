@@ -129,7 +129,7 @@ class SwitchSession:
             self._counted = set()
         for stat in msg.body:
             match, byte_count = codec.flow_counters(self.dp, stat)
-            mac = counted_destination(stat.table_id, match)
+            mac = counted_destination(stat.table_id, stat.priority, match)
             if mac is not None:
                 self.demand_meters.update(mac, {"bytes": byte_count}, now)
                 self._counted.add(mac)

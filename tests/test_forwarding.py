@@ -6,8 +6,9 @@ from fakedataplane import FakeDataplane
 from shipped_topologies import SETTLED, SHIPPED, model_of
 
 from sdn_app.core.frames import handle_frame
-from sdn_app.core.pipeline import ETH_TYPE_ARP, ETH_TYPE_LLDP
-from sdn_app.core.plan import build_plan, failover_ids, group_ids, next_hops_towards
+from sdn_app.core.pipeline import ETH_TYPE_ARP, ETH_TYPE_LLDP, GroupEntry
+from sdn_app.core.plan import build_plan, group_ids, next_hops_towards
+from sdn_app.core.protection import plan_protection
 from sdn_app.core.reconcile import diff
 from sdn_app.core.te import compute_next_hops
 from sdn_app.core.topology import Port, TopologyError
@@ -202,10 +203,23 @@ def test_multicast_source_is_never_learned():
     assert topo.hosts == {}
 
 
-def test_group_ids_are_readable_and_never_collide():
-    assert group_ids([0x10104, 0x30402]) == {0x10104: 0x10104, 0x30402: 0x30402}
-    big = [0x0000_AABB_CCDD_EE01 + i for i in range(50)]
-    ids = group_ids(big)
-    assert len(set(ids.values())) == 50 and all(1 <= g < 2**31 for g in ids.values())
-    ff = failover_ids({(d, p) for d in big[:10] for p in range(1, 6)})
-    assert len(set(ff.values())) == 50 and all(2**31 <= g < 2**32 - 256 for g in ff.values())
+def test_group_ids_never_collide_and_keep_their_ranges():
+    failover = [(p, b, t) for p in range(1, 11) for b in range(1, 6) for t in (0, 7)]
+    shared = [("select", (((p, 0, 0), 1), ((p + 1, 0, 0), w))) for p in range(1, 30)
+              for w in (1, 2)] + [("split", ((p, 0, 0), (p + 1, 0, 0))) for p in range(1, 30)]
+    ids = group_ids(failover + shared)
+    assert len(set(ids.values())) == len(failover) + len(shared)
+    assert all(2**31 <= ids[k] < 2**32 - 256 for k in failover)
+    assert all(1 <= ids[k] < 2**31 for k in shared)
+
+
+def test_destinations_that_leave_the_same_way_share_their_groups():
+    topo, _ = model_of("fattree,4")
+    hops = compute_next_hops(topo, "ecmp")
+    plan = build_plan(topo, next_hops=hops, protection=plan_protection(topo.graph, hops))
+    edge = min(h.dpid for h in topo.hosts.values())  # the same uplinks toward every pod
+    remote = {d for (u, d), h in hops.items() if u == edge and len(h) > 1}
+    groups = [g for g in plan[edge].values() if isinstance(g, GroupEntry)]
+    selects = [g for g in groups if g.kind == "select"]
+    assert len(remote) > 1 and len(selects) == 1
+    assert len(set(groups)) == len(groups)  # one group per distinct content

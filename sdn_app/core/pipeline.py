@@ -37,8 +37,9 @@ Two tables, and a third on switches that split flows by hashing (below):
 * table 2 (split), only where a switch splits a destination's traffic over several
   next hops with a hash of each flow's 5-tuple instead of a SELECT group (OpenFlow 1.3
   Open vSwitch, whose SELECT groups ignore UDP ports): the table-1 entry writes the
-  destination's group id into reg1 and a hash slot into reg0, and one entry per
-  (reg1, reg0) sends the flow on; slots are given to next hops by weight.
+  split's id into reg1 and a hash slot into reg0, and one entry per (reg1, reg0)
+  sends the flow on; slots are given to next hops by weight.  Like groups, a split is
+  shared by every destination that splits the same way (plan.py).
 
 Actions are tuples, the name first:
 

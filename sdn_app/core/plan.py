@@ -39,15 +39,6 @@ from .topology import Topology
 Plan = dict  # dpid -> {FlowEntry.key or GroupEntry.key: FlowEntry | GroupEntry}
 
 
-def group_ids(dpids) -> dict[int, int]:
-    """The SELECT group id of each destination switch: its dpid when that fits below
-    2**31 (readable in dump-groups), else a hash of it.  Stable ids mean a recomputation
-    or a restarted controller rewrites the same groups in place."""
-    def start(dpid):
-        return dpid if 0 < dpid < 2**31 else zlib.crc32(dpid.to_bytes(8, "big"))
-    return stable_ids(dpids, start, 1, 2**31 - 1)
-
-
 def switch_labels(dpids) -> dict[int, int]:
     """Each switch's label (the middle of its hosts' label addresses, pipeline.py): a
     hash of its dpid, stable while the set of switches is."""
@@ -67,20 +58,49 @@ def host_index_start(mac: str) -> int:
     return zlib.crc32(mac.encode())
 
 
-def failover_ids(keys) -> dict:
-    """FAST_FAILOVER group ids for one switch's (destination, port) keys: from 2**31 up,
-    clear of the SELECT ids."""
-    return stable_ids(keys, _failover_start, 2**31, 2**31 - 256)
+# Groups are shared by content: a switch holds one group per distinct set of buckets,
+# whatever the destinations that use it (on fattree,16 an edge switch's SELECT over its
+# uplinks serves all 127 other edge switches).  A group's key is its content in the
+# terms of route_shape; its id is a hash of that key, stable while the switch's set of
+# keys is (FAST_FAILOVER ids from 2**31 up, SELECT and split ids below).
+FAILOVER_IDS = (2**31, 2**31 - 256)  # first id, how many
+SHARED_IDS = (1, 2**31 - 1)
 
 
-def failover_id_keeper(homes: dict) -> StableIds:
-    """failover_ids kept up to date as a switch's keys change (``homes`` shared by all
-    switches: a key's home id is the same everywhere)."""
-    return StableIds(_failover_start, 2**31, 2**31 - 256, homes)
+def group_key_start(key) -> int:
+    return zlib.crc32(repr(key).encode())
 
 
-def _failover_start(key) -> int:
-    return zlib.crc32(b"%d:%d" % key)
+def is_shared_key(key) -> bool:
+    """A SELECT or split key (("select" | "split", ...)), not a FAST_FAILOVER one."""
+    return isinstance(key[0], str)
+
+
+def group_ids(keys) -> dict:
+    """The id of each of one switch's group keys (route_shape)."""
+    failover = [k for k in keys if not is_shared_key(k)]
+    shared = [k for k in keys if is_shared_key(k)]
+    return (stable_ids(failover, group_key_start, *FAILOVER_IDS)
+            | stable_ids(shared, group_key_start, *SHARED_IDS))
+
+
+class GroupIds:
+    """group_ids of one switch's keys, kept up to date as they come and go (homes
+    shared by every switch: a key's home id is the same everywhere)."""
+
+    def __init__(self, homes: tuple[dict, dict]):
+        self.failover = StableIds(group_key_start, *FAILOVER_IDS, homes[0])
+        self.shared = StableIds(group_key_start, *SHARED_IDS, homes[1])
+
+    def get(self, key) -> int:
+        return (self.shared if is_shared_key(key) else self.failover).ids[key]
+
+    def assign(self, keys: set, maybe: set) -> set:
+        """Bring the ids to ``keys``, of which only ``maybe`` may have come or gone.
+        Returns the keys whose id is new or moved."""
+        shared = {k for k in keys if is_shared_key(k)}
+        return (self.failover.assign(keys - shared, {k for k in maybe if not is_shared_key(k)})
+                | self.shared.assign(shared, {k for k in maybe if is_shared_key(k)}))
 
 
 def next_hops_towards(topo: Topology, root: int) -> dict[int, int]:
@@ -135,49 +155,79 @@ class Buckets:
             self.made[key] = Bucket((("output", port),), watch_port=port)
         return self.made[key]
 
-    def secondary(self, backup) -> Bucket:
+    def secondary(self, port: int, tag: int) -> Bucket:
         # The backup port may be the one the frame came in on (a detour that turns back,
         # an alternate upstream): OpenFlow drops output to the ingress port, so the
         # bucket first clears in_port (measured: without it OVS blackholed a fat-tree
         # core-link cut; see the codec for the OpenFlow 1.5 gap).
-        key = ("backup", backup.port, backup.tag)
+        key = ("backup", port, tag)
         if key not in self.made:
             detour = ((("clear_in_port",),)
-                      + ((("push_vlan", backup.tag),) if backup.tag else ())
-                      + (("output", backup.port),))
-            self.made[key] = Bucket(detour, watch_port=backup.port)
+                      + ((("push_vlan", tag),) if tag else ())
+                      + (("output", port),))
+            self.made[key] = Bucket(detour, watch_port=port)
         return self.made[key]
 
 
-def route_items(u: int, d: int, hops: tuple, backups: dict, failover_ids_at_u: dict,
-                group_id: int, split: bool, buckets: Buckets) -> tuple[tuple, list]:
-    """Switch u's forwarding toward destination switch d: (the actions its entries for
-    d's hosts take, the groups and split entries those need).  ``backups``: Protection's
-    {(u, p, d): Backup}; ``failover_ids_at_u``: {(d, p): id of u's FAST_FAILOVER group};
-    ``group_id``: d's SELECT / split id; ``split``: u splits by hashing rather than by
-    a SELECT group."""
+def route_shape(u: int, d: int, hops: tuple, backups: dict, split: bool) -> tuple:
+    """Switch u's forwarding toward destination switch d as content, before any group
+    id: ("one", via), ("select", ((via, weight), ...)) or ("split", (via per slot)),
+    where a via is (port, backup port, backup tag), 0 for no backup or no tag; a
+    protected via is also the key of its FAST_FAILOVER group.  ``backups``:
+    Protection's {(u, p, d): Backup}; ``split``: u splits by hashing rather than by a
+    SELECT group."""
+    def via(port: int) -> tuple:
+        backup = backups.get((u, port, d))
+        return (port, 0, 0) if backup is None else (port, backup.port, backup.tag or 0)
+
+    if len(hops) == 1:
+        return ("one", via(hops[0][0]))
+    if split:
+        return ("split", tuple(via(port) for port in split_slots(hops)))
+    return ("select", tuple((via(port), weight) for port, weight in sorted(hops)))
+
+
+def shape_keys(shape: tuple) -> list:
+    """The keys of the groups (and split entries) a route shape needs."""
+    kind, body = shape
+    if kind == "one":
+        return [body] if body[1] else []
+    vias = body if kind == "split" else [v for v, _ in body]
+    return [shape] + [v for v in set(vias) if v[1]]
+
+
+def shape_items(shape: tuple, ids, buckets: Buckets) -> tuple[tuple, list]:
+    """(the actions that send a frame the way ``shape`` says, the groups and split
+    entries they use), with ``ids.get(key)`` the switch's group ids."""
     items = []
 
-    def via(port: int) -> tuple:
-        """Actions sending out of ``port``, protected where possible."""
-        backup = backups.get((u, port, d))
-        if backup is None:
+    def via(v: tuple) -> tuple:
+        port, backup_port, tag = v
+        if not backup_port:
             return (("output", port),)
-        group = GroupEntry(failover_ids_at_u[(d, port)], FAST_FAILOVER,
-                           (buckets.primary(port), buckets.secondary(backup)))
+        group = GroupEntry(ids.get(v), FAST_FAILOVER,
+                           (buckets.primary(port), buckets.secondary(backup_port, tag)))
         items.append(group)
         return (("group", group.group_id),)
 
-    if len(hops) == 1:
-        return via(hops[0][0]), items
-    if split:
-        slots = split_slots(hops)
-        items.extend(split_entry(group_id, slot, via(port)) for slot, port in enumerate(slots))
-        return split_actions(group_id, len(slots)), items
-    group = GroupEntry(group_id, SELECT, tuple(Bucket(via(port), weight=weight)
-                                               for port, weight in sorted(hops)))
-    items.append(group)
+    kind, body = shape
+    if kind == "one":
+        return via(body), items
+    group_id = ids.get(shape)
+    if kind == "split":
+        items.extend(split_entry(group_id, slot, via(v)) for slot, v in enumerate(body))
+        return split_actions(group_id, len(body)), items
+    items.append(GroupEntry(group_id, SELECT, tuple(Bucket(via(v), weight=weight)
+                                                    for v, weight in body)))
     return (("group", group_id),), items
+
+
+def group_item_keys(key, group_id: int) -> list:
+    """The plan keys of what a group key stands for at ``group_id``: the group, or a
+    split's entries."""
+    if key[0] == "split":
+        return [split_entry(group_id, slot, ()).key for slot in range(len(key[1]))]
+    return [("group", group_id)]
 
 
 def ingress_actions(label_address: str, route: tuple) -> tuple:
@@ -198,13 +248,6 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
                      for u, port in next_hops_towards(topo, h.dpid).items()}
     backups = protection.backups if protection else {}
     plan: Plan = {dpid: {} for dpid in topo.graph}
-    gids = group_ids(topo.graph.nodes)
-    protected: dict = {u: set() for u in plan}  # u -> its (destination, port) with a backup
-    for w, p, d in backups:
-        if w in protected:
-            protected[w].add((d, p))
-    ff_ids = {u: failover_ids(keys) for u, keys in protected.items()}
-
     def add(dpid: int, item) -> None:
         plan[dpid][item.key] = item
 
@@ -220,16 +263,22 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
                     add(dpid, detour_entry(tag, port))
     for u in hash_split_switches & set(plan):
         add(u, split_miss_entry())
+    shapes: dict = {}  # u -> {d: route_shape}
+    for (u, d), hops in next_hops.items():
+        if u in plan:
+            shapes.setdefault(u, {})[d] = route_shape(u, d, hops, backups,
+                                                      u in hash_split_switches)
     buckets = Buckets()
     routes_to: dict = {}  # d -> {u: actions}
-    for (u, d), hops in next_hops.items():
-        if u not in plan:
-            continue
-        actions, items = route_items(u, d, hops, backups, ff_ids[u], gids[d],
-                                     u in hash_split_switches, buckets)
-        routes_to.setdefault(d, {})[u] = actions
-        for item in items:
-            add(u, item)
+    for u, by_destination in shapes.items():
+        ids = group_ids({k for shape in set(by_destination.values()) for k in shape_keys(shape)})
+        made: dict = {}  # shape -> (actions, items): shared by the destinations using it
+        for d, shape in by_destination.items():
+            if shape not in made:
+                made[shape] = shape_items(shape, ids, buckets)
+                for item in made[shape][1]:
+                    add(u, item)
+            routes_to.setdefault(d, {})[u] = made[shape][0]
     labels = switch_labels(topo.graph.nodes)
     hosts_at: dict = {}  # dpid -> [Host]
     for host in topo.hosts.values():

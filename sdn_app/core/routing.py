@@ -20,8 +20,11 @@ only the pieces whose inputs changed.  Each cached piece has an exact test:
   consulted; of a tree, only whether the switch is in it decides which detour it
   takes, so a switch whose tree changed elsewhere keeps its detour and only the
   detour's path (protection.detour_path) is walked again;
-* a switch's entries toward d (plan.route_items) depend on its next hops, their
-  backups and the group ids; host entries on the destination's hosts.
+* a switch's forwarding toward d is a shape (plan.route_shape) of its next hops and
+  their backups; the groups a shape needs are shared by every destination whose
+  shape needs them and leave with the last, and their ids (plan.group_ids) change only
+  where a switch's set of group keys did; host entries depend on the destination's
+  hosts.
 
 So the result equals a fresh computation; tests/test_routing.py checks that through
 random link, switch and host changes against compute_next_hops + plan_protection +
@@ -54,12 +57,14 @@ from .pipeline import (
 )
 from .plan import (
     Buckets,
-    failover_id_keeper,
-    group_ids,
+    GroupIds,
+    group_item_keys,
     host_index_start,
     ingress_actions,
     local_host_items,
-    route_items,
+    route_shape,
+    shape_items,
+    shape_keys,
     switch_labels,
 )
 from .protection import (
@@ -79,7 +84,7 @@ INCREMENTAL_POLICIES = ("shortest", "ecmp")  # others pass their next hops in
 class _Destination:
     """What is kept toward one destination switch."""
 
-    __slots__ = ("dist", "dag", "hops", "watch", "reach", "backups", "routes", "items",
+    __slots__ = ("dist", "dag", "hops", "watch", "reach", "backups", "routes", "shapes",
                  "consulted")
 
     def __init__(self):
@@ -90,7 +95,7 @@ class _Destination:
         self.reach: dict = {}  # switch -> bitset (protection.reach_bitsets)
         self.backups: dict = {}  # switch -> [(port, Backup (tag: its key) | None, path)]
         self.routes: dict = {}  # switch -> actions of its label entry for d
-        self.items: dict = {}  # switch -> keys of its groups / split entries for d
+        self.shapes: dict = {}  # switch -> plan.route_shape of its forwarding toward d
         self.consulted: dict = {}  # switch -> detour keys its backups looked at
 
 
@@ -124,7 +129,6 @@ class Routing:
         self.unprotected: set = set()  # (u, p, d)
         self.detours: dict = {}  # VLAN id -> {switch: out port, or None at d}
         self._bit = {node: 1 << i for i, node in enumerate(fab.nodes)}
-        self._gids = group_ids(fab.nodes)
         self.labels = switch_labels(fab.nodes)  # dpid -> label (plan.switch_labels)
         self._indexes: dict = {}  # d -> StableIds of its hosts (plan.host_indexes)
         self.label_addresses: dict = {}  # mac -> label address
@@ -137,12 +141,13 @@ class Routing:
         self._tree_users: dict = {}  # detour key -> switches whose backups consulted it
         self._detour_users: dict = {}  # detour key -> {(u, p): path}
         self._tags: dict = {}  # detour key -> VLAN id
-        self._protected: dict = {dpid: set() for dpid in fab.nodes}  # u -> {(d, p)}
-        homes: dict = {}
-        self._ff_ids: dict = {dpid: failover_id_keeper(homes) for dpid in fab.nodes}
+        homes: tuple = ({}, {})
+        self._group_ids: dict = {dpid: GroupIds(homes) for dpid in fab.nodes}
+        self._group_users: dict = {dpid: {} for dpid in fab.nodes}  # u -> group key -> {d}
+        self._keys_changed: dict = {}  # u -> group keys that may have come or gone
+        self._made: dict = {}  # (u, shape) -> (actions, items), this update
         self._buckets = Buckets()
         self._overflow = False
-        self._protected_changed: dict = {}  # u -> (d, p) that may have come or gone
         self._changed_detours: set = set()  # detour keys whose users or paths changed
         self._touched: dict = {}
         for dpid in fab.nodes:
@@ -257,7 +262,10 @@ class Routing:
         if self._overflow and not self._starting:
             return  # update() starts afresh, where what does not fit goes unprotected
         self._renumber_tags(dirty)
-        self._renumber_failover_groups(dirty)
+        for u, d in dirty:
+            self._reshape(u, d)
+        self._assign_group_ids(dirty)
+        self._made = {}
         done: set = set()  # (u, d) whose entries for all of d's hosts were just written
         for u, d in sorted(dirty):
             self._rebuild_routes(u, d, ingress, was_ingress, done)
@@ -574,20 +582,15 @@ class Routing:
                 if not users:
                     del self._tree_users[key]
                     self._trees.pop(key, None)
-        changed = self._protected_changed.setdefault(u, set())
-        changed.update((d, p) for p, _, _ in state.backups.get(u, ()))
-        changed.update((d, p) for p, _, _ in found)
         for p, backup, path in state.backups.get(u, []):
             self.backups.pop((u, p, d), None)
             self.unprotected.discard((u, p, d))
-            self._protected[u].discard((d, p))
             if path is not None:
                 self._set_detour_path(backup.tag, (u, p), None)
         for p, backup, path in found:
             if backup is None:
                 self.unprotected.add((u, p, d))
                 continue
-            self._protected[u].add((d, p))
             if path is not None:
                 self._set_detour_path(backup.tag, (u, p), path)
                 backup = Backup(backup.port, self._tags.get(backup.tag))
@@ -651,13 +654,57 @@ class Routing:
                     self.backups[(u, p, d)] = Backup(backup.port, vlan)
                     dirty.add((u, d))
 
-    def _renumber_failover_groups(self, dirty: set) -> None:
-        """FAST_FAILOVER group ids (plan.failover_ids, a function of a switch's set of
-        protected (destination, port)) where that set changed."""
-        for u, maybe in self._protected_changed.items():
-            for d, _p in self._ff_ids[u].assign(self._protected[u], maybe):
-                dirty.add((u, d))
-        self._protected_changed = {}
+    def _reshape(self, u, d) -> None:
+        """u's route shape toward d (plan.route_shape) from its next hops and backups
+        now, holding the group keys it needs and releasing those it no longer does."""
+        state = self._dests.get(d)
+        hops = state.hops.get(u) if state is not None else None
+        shape = (route_shape(u, d, hops, self.backups, u in self._fresh_key[2])
+                 if hops is not None else None)
+        old = state.shapes.get(u) if state is not None else None
+        if shape == old:
+            return
+        if old is not None:
+            self._release(u, d, old)
+        if shape is None:
+            state.shapes.pop(u, None)
+            return
+        state.shapes[u] = shape
+        users, changed = self._group_users[u], self._keys_changed.setdefault(u, set())
+        for key in shape_keys(shape):
+            if key not in users:
+                users[key] = set()
+                changed.add(key)
+            users[key].add(d)
+
+    def _release(self, u, d, shape) -> None:
+        users, changed = self._group_users[u], self._keys_changed.setdefault(u, set())
+        for key in shape_keys(shape):
+            held = users.get(key)
+            if held is not None:
+                held.discard(d)
+                if not held:
+                    del users[key]
+                    changed.add(key)
+
+    def _assign_group_ids(self, dirty: set) -> None:
+        """Group ids (plan.group_ids, a function of a switch's set of group keys) where
+        that set changed: the groups of keys gone or moved leave the plan, and the
+        pairs using a key whose id moved are rebuilt."""
+        for u, changed in self._keys_changed.items():
+            if not changed:
+                continue
+            ids, users = self._group_ids[u], self._group_users[u]
+            before = {**ids.failover.ids, **ids.shared.ids}
+            moved = ids.assign(set(users), changed)
+            for key in changed | moved:
+                old = before.get(key)
+                if old is not None and (key not in users or key in moved):
+                    for item_key in group_item_keys(key, old):
+                        self._drop(u, item_key)
+            for key in moved:
+                dirty.update((u, d) for d in users.get(key, ()))
+        self._keys_changed = {}
 
     # -- entries ------------------------------------------------------------------------
 
@@ -665,26 +712,26 @@ class Routing:
         state = self._dests.get(d)
         if state is None:
             return
-        hops = state.hops.get(u)
-        if hops is None:
+        shape = state.shapes.get(u)
+        if shape is None:
             self._drop_routes(u, d, state)
             return
-        actions, items = route_items(u, d, hops, self.backups, self._ff_ids[u].ids, self._gids[d],
-                                     u in self._fresh_key[2], self._buckets)
-        keys = [item.key for item in items]
-        for key in set(state.items.get(u, ())) - set(keys):
-            self._drop(u, key)
-        for item in items:
-            self._put(u, item)
-        state.items[u] = keys
+        made = self._made.get((u, shape))
+        if made is None:  # the first pair this update with this shape: its groups
+            made = self._made[(u, shape)] = shape_items(shape, self._group_ids[u],
+                                                        self._buckets)
+            for item in made[1]:
+                self._put(u, item)
+        actions = made[0]
         if state.routes.get(u) != actions:
             state.routes[u] = actions
             self._put_host_entries(u, d, actions, ingress, was_ingress)
             done.add((u, d))
 
     def _drop_routes(self, u, d, state) -> None:
-        for key in state.items.pop(u, ()):
-            self._drop(u, key)
+        shape = state.shapes.pop(u, None)
+        if shape is not None:
+            self._release(u, d, shape)
         if state.routes.pop(u, None) is not None:
             self._drop(u, label_entry(self.labels[d], ()).key)
             for mac in self._hosts_at.get(d, ()):

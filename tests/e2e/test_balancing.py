@@ -29,7 +29,7 @@ from sdn_app.lab.emulation import (
 
 SPEC = "diamond,hosts=2,bw_main=10,bw_alt=40"
 BRANCH = 0x10101
-DESTINATION = 0x10104  # group ids are the destination switch's dpid
+DESTINATION = 0x10104  # the only destination the branching switch splits traffic for
 
 
 def uplinks(net):
@@ -50,7 +50,9 @@ def dump_groups(protocols):
 
 
 def group_line(protocols):
-    return dump_groups(protocols).get(DESTINATION)
+    """The branching switch's SELECT group (toward DESTINATION), or None."""
+    return next((line for line in dump_groups(protocols).values() if "type=select" in line),
+                None)
 
 
 def bucket_weights(line, protocols="OpenFlow15"):
@@ -199,7 +201,7 @@ def split_slots(bridge="s10101", protocols="OpenFlow13"):
     groups = dump_groups(protocols)
     slots = {}
     for line in flow_lines(bridge, protocols):
-        if "table=2" in line and "reg1=0x%x" % DESTINATION in line:
+        if "table=2" in line and "reg1=" in line:
             group = int(re.search(r"group:(\d+)", line).group(1))
             port = int(re.search(r"output:(\d+)", groups[group].split("bucket=")[1]).group(1))
             slots[port] = slots.get(port, 0) + 1

@@ -203,6 +203,14 @@ def test_multicast_source_is_never_learned():
     assert topo.hosts == {}
 
 
+def test_a_sender_using_a_label_address_is_never_learned():
+    """Label addresses are the fabric's own (pipeline.py): a host claiming one would be
+    taken for the host it stands for."""
+    topo, _ = model_of("diamond", learn_hosts=False)
+    verdict = handle_frame(topo, S1, 1, SETTLED, "0e:5d:00:01:00:02", BROADCAST)
+    assert not verdict.learned and topo.hosts == {}
+
+
 def test_group_ids_never_collide_and_keep_their_ranges():
     failover = [(p, b, t) for p in range(1, 11) for b in range(1, 6) for t in (0, 7)]
     shared = [("select", (((p, 0, 0), 1), ((p + 1, 0, 0), w))) for p in range(1, 30)

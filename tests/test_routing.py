@@ -13,7 +13,7 @@ import networkx as nx
 import pytest
 from shipped_topologies import SETTLED, model_of
 
-from sdn_app.core.pipeline import TABLE_FORWARD
+from sdn_app.core.pipeline import TABLE_FORWARD, is_label_mac, label_of
 from sdn_app.core.plan import build_plan
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.routing import Routing
@@ -187,7 +187,7 @@ def test_before_its_first_update_the_state_is_empty():
 @pytest.mark.parametrize("seed", range(4))
 def test_when_vlan_ids_run_out_the_rest_goes_unprotected_as_in_a_fresh_computation(
         seed, monkeypatch):
-    """A fabric needing more detours than VLAN ids (fattree,24 needs ~14k of 4094)
+    """A fabric needing more detours toward one destination than VLAN ids
     protects what fits, in the order a fresh computation takes, and still forwards
     everything: here with room for only a few detours."""
     import sdn_app.core.protection as protection
@@ -200,3 +200,22 @@ def test_when_vlan_ids_run_out_the_rest_goes_unprotected_as_in_a_fresh_computati
     assert at_start.unprotected, "the ids ran out: some next hops go unprotected"
     assert any(key[0] == TABLE_FORWARD for entries in plan.values() for key in entries)
     run_steps(topo, rng, 20, "ecmp")  # each step equal to a fresh computation
+
+
+def test_label_addresses_name_their_hosts_and_follow_a_move():
+    """A frame that reaches the controller under a label address is delivered under the
+    host's own (Routing.host_of): the address names the host's switch and follows it."""
+    topo, _ = model_of("fattree,4")
+    routing = Routing(host_idle_timeout=IDLE)
+    routing.update(topo, "ecmp")
+    hosts = sorted(topo.hosts.values(), key=lambda h: h.dpid)
+    host, there = hosts[0], hosts[-1]
+    before = routing.label_addresses[host.mac]
+    assert is_label_mac(before) and label_of(before) == routing.labels[host.dpid]
+    assert routing.host_of(before) == host.mac
+    topo.learn_host(host.mac, there.dpid, there.port, SETTLED + 1)
+    routing.update(topo, "ecmp")
+    after = routing.label_addresses[host.mac]
+    assert label_of(after) == routing.labels[there.dpid] and routing.host_of(after) == host.mac
+    assert routing.host_of(before) is None
+    assert routing.host_of("0e:5d:ff:ff:ff:ff") is None

@@ -198,12 +198,13 @@ def link_port_entry(port: int) -> FlowEntry:
     return entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),), in_port=port)
 
 
-def detour_entry(tag: int, port: int | None) -> FlowEntry:
-    """A frame on detour ``tag`` goes out of ``port``; at the detour's end (None) it is
-    untagged and forwarded normally."""
+def detour_entry(label: int, tag: int, port: int | None) -> FlowEntry:
+    """A frame on detour ``tag`` toward the switch with ``label`` goes out of ``port``;
+    at the detour's end (None) it is untagged and forwarded normally."""
     actions = ((("pop_vlan",), ("goto", TABLE_FORWARD)) if port is None
                else (("output", port),))
-    return entry(TABLE_INGRESS, PRIORITY_DETOUR, actions, vlan_vid=VLAN_PRESENT | tag)
+    return entry(TABLE_INGRESS, PRIORITY_DETOUR, actions, vlan_vid=VLAN_PRESENT | tag,
+                 eth_dst=(label_mac(label, 0), LABEL_MASK))
 
 
 def learning_entry(mac: str, port: int, idle_timeout: int) -> FlowEntry:

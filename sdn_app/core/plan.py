@@ -256,11 +256,12 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
             add(dpid, item)
     for link in topo.links():
         add(link.dst, link_port_entry(link.dst_port))
+    labels = switch_labels(topo.graph.nodes)
     if protection:
-        for tag, hops in protection.detours.items():
+        for (d, tag), hops in protection.detours.items():
             for dpid, port in hops.items():
                 if dpid in plan:
-                    add(dpid, detour_entry(tag, port))
+                    add(dpid, detour_entry(labels[d], tag, port))
     for u in hash_split_switches & set(plan):
         add(u, split_miss_entry())
     shapes: dict = {}  # u -> {d: route_shape}
@@ -279,7 +280,6 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
                 for item in made[shape][1]:
                     add(u, item)
             routes_to.setdefault(d, {})[u] = made[shape][0]
-    labels = switch_labels(topo.graph.nodes)
     hosts_at: dict = {}  # dpid -> [Host]
     for host in topo.hosts.values():
         if host.dpid in plan:

@@ -7,10 +7,12 @@ forwarding uses, a backup is chosen, in this order of preference:
    is d itself, any other such port: only the link can be avoided then);
 2. a loop-free alternate: another neighbour w whose forwarding toward d never visits
    u, nor v (unless v is d);
-3. a tagged detour: the frame is given a VLAN tag naming (what failed, d) and follows
-   the shortest path to d in the graph without v (protecting against the switch
-   failing) or, where d is unreachable without v, without just the link.  Switches on
-   the detour hold entries that match the tag alone; d pops it and forwards normally.
+3. a tagged detour: the frame is given a VLAN tag naming what failed and follows the
+   shortest path to d in the graph without v (protecting against the switch failing)
+   or, where d is unreachable without v, without just the link.  Switches on the
+   detour hold entries that match the tag and d's label (a frame toward d carries its
+   label address, pipeline.py), so VLAN ids need only be unique per destination; d
+   pops the tag and forwards normally.
 
 The Ryu layer turns each (u, p, d) with a backup into an OpenFlow FAST_FAILOVER group:
 bucket 1 watches p, bucket 2 the backup port.  OVS moves to bucket 2 as soon as p loses
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from .memory import cycle_collector_paused
 from .paths import fabric, stable_ids
 
-TAG_FIRST, TAG_LAST = 1, 4094  # usable VLAN ids
+TAG_FIRST, TAG_LAST = 1, 4094  # usable VLAN ids (per destination switch)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class Backup:
 @dataclass
 class Protection:
     backups: dict = field(default_factory=dict)  # (u, p, d) -> Backup
-    detours: dict = field(default_factory=dict)  # tag -> {switch: out port, or None at d}
+    # (d, tag) -> {switch: out port, or None at d}
+    detours: dict = field(default_factory=dict)
     unprotected: list = field(default_factory=list)  # (u, p, d) with no backup at all
 
 
@@ -65,6 +68,7 @@ def _plan_protection(graph, next_hops, stretch) -> Protection:
     reach_bits: dict = {}  # d -> {w: bitset of the switches forwarding from w can visit}
     trees: dict = {}
     tags: dict = {}
+    tagged: dict = {}  # d -> how many detour keys toward d have a tag
 
     def tree(key):
         if key not in trees:
@@ -72,7 +76,7 @@ def _plan_protection(graph, next_hops, stretch) -> Protection:
         return trees[key]
 
     def may_tag(key):
-        return key in tags or len(tags) < TAG_LAST - TAG_FIRST + 1
+        return key in tags or tagged.get(key[1], 0) < TAG_LAST - TAG_FIRST + 1
 
     # By destination, then switch: the order the incremental Routing also builds in, so
     # both give the same answer even when VLAN ids run out.
@@ -88,7 +92,9 @@ def _plan_protection(graph, next_hops, stretch) -> Protection:
                 continue
             result.backups[(u, p, d)] = backup
             if path is not None:
-                tags[backup.tag] = backup.tag
+                if backup.tag not in tags:
+                    tags[backup.tag] = backup.tag
+                    tagged[d] = tagged.get(d, 0) + 1
                 result.detours.setdefault(backup.tag, {}).update(path)
     return _with_stable_tags(result, tags)
 
@@ -144,14 +150,23 @@ def _with_stable_tags(result: Protection, keys) -> Protection:
     ids = tag_ids(keys)
     result.backups = {k: Backup(b.port, ids[b.tag]) if b.tag is not None else b
                       for k, b in result.backups.items()}
-    result.detours = {ids[key]: hops for key, hops in result.detours.items()}
+    result.detours = {(key[1], ids[key]): hops for key, hops in result.detours.items()}
     return result
 
 
 def tag_ids(keys) -> dict:
-    """The VLAN id of each detour key (element, d)."""
-    return stable_ids(list(keys), lambda key: zlib.crc32(repr(key).encode()), TAG_FIRST,
-                      TAG_LAST - TAG_FIRST + 1)
+    """The VLAN id of each detour key (element, d): unique among the keys toward d."""
+    by_destination: dict = {}
+    for key in keys:
+        by_destination.setdefault(key[1], []).append(key)
+    ids: dict = {}
+    for same_d in by_destination.values():
+        ids.update(stable_ids(same_d, tag_start, TAG_FIRST, TAG_LAST - TAG_FIRST + 1))
+    return ids
+
+
+def tag_start(key) -> int:
+    return zlib.crc32(repr(key).encode())
 
 
 def detour_keys(u, p, v, d) -> tuple:

@@ -30,8 +30,9 @@ So the result equals a fresh computation; tests/test_routing.py checks that thro
 random link, switch and host changes against compute_next_hops + plan_protection +
 build_plan.  A change of the switch set, policy, or hash-splitting switches, or VLAN
 ids running out, starts afresh (also exact, only slower); a fabric that needs more
-detours than there are VLAN ids (4094: fattree,24 needs more) starts afresh at every
-update, protecting what fits, in a fresh computation's order.
+detours toward one destination than there are VLAN ids (4094; ids are per destination,
+since detour entries also match its label) starts afresh at every update, protecting
+what fits, in a fresh computation's order.
 
 ``update`` returns the plan keys it touched per switch ({dpid: keys}, or None after a
 fresh start), so the reconciler diffs those and not the whole table.
@@ -74,7 +75,7 @@ from .protection import (
     backups_at,
     detour_path,
     detour_tree,
-    tag_ids,
+    tag_start,
 )
 from .topology import Topology
 
@@ -127,7 +128,7 @@ class Routing:
         self.next_hops: dict = {}  # (u, d) -> ((port, weight), ...)
         self.backups: dict = {}  # (u, p, d) -> Backup, tags as VLAN ids
         self.unprotected: set = set()  # (u, p, d)
-        self.detours: dict = {}  # VLAN id -> {switch: out port, or None at d}
+        self.detours: dict = {}  # (d, VLAN id) -> {switch: out port, or None at d}
         self._bit = {node: 1 << i for i, node in enumerate(fab.nodes)}
         self.labels = switch_labels(fab.nodes)  # dpid -> label (plan.switch_labels)
         self._indexes: dict = {}  # d -> StableIds of its hosts (plan.host_indexes)
@@ -140,7 +141,9 @@ class Routing:
         self._trees: dict = {}  # detour key -> (tree, distances)
         self._tree_users: dict = {}  # detour key -> switches whose backups consulted it
         self._detour_users: dict = {}  # detour key -> {(u, p): path}
-        self._tags: dict = {}  # detour key -> VLAN id
+        self._tags: dict = {}  # detour key -> VLAN id (unique per destination)
+        self._tag_ids: dict = {}  # d -> StableIds of its detour keys (protection.tag_ids)
+        self._keys_toward: dict = {}  # d -> its detour keys with users (or just come)
         homes: tuple = ({}, {})
         self._group_ids: dict = {dpid: GroupIds(homes) for dpid in fab.nodes}
         self._group_users: dict = {dpid: {} for dpid in fab.nodes}  # u -> group key -> {d}
@@ -510,7 +513,8 @@ class Routing:
         return tree
 
     def _may_tag(self, key) -> bool:
-        if key in self._detour_users or len(self._detour_users) < TAG_LAST - TAG_FIRST + 1:
+        if key in self._detour_users or \
+                len(self._keys_toward.get(key[1], ())) < TAG_LAST - TAG_FIRST + 1:
             return True
         self._overflow = True
         return False
@@ -608,44 +612,64 @@ class Routing:
             users.pop(user, None)
         else:
             users[user] = path
+            self._keys_toward.setdefault(key[1], set()).add(key)
         self._changed_detours.add(key)
 
     def _renumber_tags(self, dirty: set) -> None:
-        """VLAN ids for the detour keys in use (protection.tag_ids, a function of the set
-        of keys), detour entries where they changed, and the pairs whose backups carry a
-        tag that moved."""
+        """VLAN ids for the detour keys in use (protection.tag_ids, a function of each
+        destination's set of keys), detour entries where they changed, and the pairs
+        whose backups carry a tag that moved."""
         changed, self._changed_detours = self._changed_detours, set()
-        for key in [k for k, users in self._detour_users.items() if not users]:
-            del self._detour_users[key]
-        old = self._tags
-        if set(old) != set(self._detour_users):
-            self._tags = tag_ids(self._detour_users)
-        moved = {key for key in set(old) | set(self._tags) if old.get(key) != self._tags.get(key)}
-        kept = {}  # VLAN id -> the entries of a detour whose id stays: only differences go
+        toward: dict = {}
+        for key in changed:
+            toward.setdefault(key[1], set()).add(key)
+        moved, old = set(), {}  # keys whose VLAN id came, went or moved; their old ids
+        for d, keys in toward.items():
+            in_use = self._keys_toward.setdefault(d, set())
+            for key in keys:
+                if not self._detour_users.get(key):
+                    self._detour_users.pop(key, None)
+                    in_use.discard(key)
+            ids = self._tag_ids.get(d)
+            if ids is None:
+                ids = self._tag_ids[d] = StableIds(tag_start, TAG_FIRST, TAG_LAST - TAG_FIRST + 1)
+            before = dict(ids.ids)
+            came = ids.assign(set(in_use), keys)
+            for key in came | {k for k in keys if k in before and k not in ids.ids}:
+                moved.add(key)
+                old[key] = before.get(key)
+                if key in ids.ids:
+                    self._tags[key] = ids.ids[key]
+                else:
+                    self._tags.pop(key, None)
+            if not in_use:
+                del self._tag_ids[d], self._keys_toward[d]
+        kept = {}  # (d, VLAN id) -> the entries of a detour whose id stays: only differences go
         for key in moved | changed:
-            vlan = old.get(key)
-            if vlan is None or self.detours.get(vlan) is None:
+            d = key[1]
+            vlan = old[key] if key in moved else self._tags.get(key)
+            if vlan is None or self.detours.get((d, vlan)) is None:
                 continue
             if key in moved:
-                for dpid, port in self.detours.pop(vlan).items():
-                    self._drop(dpid, detour_entry(vlan, port).key)
+                for dpid, port in self.detours.pop((d, vlan)).items():
+                    self._drop(dpid, detour_entry(self.labels[d], vlan, port).key)
             else:
-                kept[vlan] = self.detours.pop(vlan)
+                kept[(d, vlan)] = self.detours.pop((d, vlan))
         for key in moved | changed:
-            vlan = self._tags.get(key)
+            d, vlan = key[1], self._tags.get(key)
             if vlan is None:
                 continue
             union: dict = {}
             for path in self._detour_users[key].values():
                 union.update(path)
-            self.detours[vlan] = union
-            before = kept.pop(vlan, {})
+            self.detours[(d, vlan)] = union
+            before = kept.pop((d, vlan), {})
             for dpid, port in before.items():
                 if dpid not in union:
-                    self._drop(dpid, detour_entry(vlan, port).key)
+                    self._drop(dpid, detour_entry(self.labels[d], vlan, port).key)
             for dpid, port in union.items():
                 if dpid in self.plan and (dpid not in before or before[dpid] != port):
-                    self._put(dpid, detour_entry(vlan, port))
+                    self._put(dpid, detour_entry(self.labels[d], vlan, port))
         for key in moved | changed:  # new users and moved tags: the backups' VLAN ids
             d, vlan = key[1], self._tags.get(key)
             for u, p in self._detour_users.get(key, {}):

@@ -119,8 +119,8 @@ def test_foreign_actions_never_equal_a_planned_entry():
 
 
 def test_lldp_frames_round_trip_and_foreign_lldp_is_ignored():
-    frame = codec.lldp_frame(0x30401, 3, "02:00:00:00:00:09")
-    assert codec.parse_lldp(packet.Packet(frame)) == (0x30401, 3)
+    frame = codec.lldp_frame(0x30401, 3, "02:00:00:00:00:09", 1234.5)
+    assert codec.parse_lldp(packet.Packet(frame)) == (0x30401, 3, 1234.5)
     from ryu.lib.packet import ethernet, lldp
     pkt = packet.Packet()
     pkt.add_protocol(ethernet.ethernet(dst=lldp.LLDP_MAC_NEAREST_BRIDGE,

@@ -3,9 +3,9 @@ import itertools
 import networkx as nx
 import pytest
 from fakedataplane import FakeDataplane
-from shipped_topologies import SETTLED, SHIPPED, model_of
+from shipped_topologies import SETTLED, SHIPPED, T0, model_of
 
-from sdn_app.core.frames import handle_frame
+from sdn_app.core.frames import PendingArp, handle_frame
 from sdn_app.core.pipeline import ETH_TYPE_ARP, ETH_TYPE_LLDP, GroupEntry
 from sdn_app.core.plan import build_plan, group_ids, next_hops_towards
 from sdn_app.core.protection import plan_protection
@@ -211,6 +211,27 @@ def test_a_sender_using_a_label_address_is_never_learned():
     assert not verdict.learned and topo.hosts == {}
 
 
+def test_an_arp_request_from_a_port_about_to_settle_is_looked_at_again_when_it_has():
+    """A host's first ARP, sent as its link came up, is kept until the port settles
+    (settle_time without LLDP) and answered then, not dropped for its retry; other
+    frames from such a port are dropped."""
+    topo, macs = model_of("diamond", learn_hosts=False)
+    s1_host_port = next(p for p in topo.switch(S1).ports if not topo.is_link_port(S1, p))
+    early = T0 + 0.25  # the ports came up at T0; settle_time is 1 s
+    asking = {"arp_request_for": "10.0.0.3"}
+    verdict = handle_frame(topo, S1, s1_host_port, early, macs["h1"], BROADCAST, **asking)
+    assert verdict.retry_after == pytest.approx(0.75)
+    assert not verdict.learned and not verdict.outputs and topo.hosts == {}
+    other = handle_frame(topo, S1, s1_host_port, early, macs["h1"], BROADCAST)
+    assert other.retry_after is None and not other.learned and not other.outputs
+    link_port = next(p for p in topo.switch(S1).ports if topo.is_link_port(S1, p))
+    assert handle_frame(topo, S1, link_port, early, macs["h1"], BROADCAST,
+                        **asking).retry_after is None
+    again = handle_frame(topo, S1, s1_host_port, early + verdict.retry_after, macs["h1"],
+                         BROADCAST, **asking)
+    assert again.retry_after is None and again.learned
+
+
 def test_group_ids_never_collide_and_keep_their_ranges():
     failover = [(p, b, t) for p in range(1, 11) for b in range(1, 6) for t in (0, 7)]
     shared = [("select", (((p, 0, 0), 1), ((p + 1, 0, 0), w))) for p in range(1, 30)
@@ -231,3 +252,16 @@ def test_destinations_that_leave_the_same_way_share_their_groups():
     selects = [g for g in groups if g.kind == "select"]
     assert len(remote) > 1 and len(selects) == 1
     assert len(set(groups)) == len(groups)  # one group per distinct content
+
+
+def test_arp_requests_for_nobody_yet_wait_for_their_host_for_a_while():
+    pending = PendingArp(hold=2.0, limit=3)
+    pending.add("10.0.0.9", "first", 0.0)
+    pending.add("10.0.0.9", "second", 1.5)
+    pending.add("10.0.0.8", "other", 1.0)
+    pending.add("10.0.0.7", "full", 1.0)  # over the limit, nothing expired: not kept
+    assert pending.take("10.0.0.9", 2.5) == ["second"]  # the first waited too long
+    assert pending.take("10.0.0.9", 2.6) == []  # answered once
+    pending.add("10.0.0.7", "room again", 3.5)
+    assert pending.take("10.0.0.7", 3.6) == ["room again"]
+    assert pending.take("10.0.0.8", 3.6) == []

@@ -3,6 +3,8 @@ import pytest
 from shipped_topologies import SETTLED, T0, model_of
 
 from sdn_app.core.topology import (
+    LLDP_DELAY_FACTOR,
+    LLDP_DELAY_WINDOW,
     Port,
     Topology,
     TopologyError,
@@ -260,3 +262,18 @@ def test_a_switch_disconnected_long_enough_is_forgotten_with_its_links_and_hosts
     assert list(topo.switches) == [2]
     topo.switch_connected(1, [Port(1), Port(2)], T0 + 80)  # it comes back: learned anew
     assert topo.switch(1).connected and topo.switch(1).disconnected_since is None
+
+
+def test_a_port_settles_only_once_a_late_lldp_probe_would_have_come_back():
+    """settle_time is the least wait; when our LLDP probes come back late (a controller
+    or switch falling behind), an unproven port waits LLDP_DELAY_FACTOR times the
+    slowest of the last LLDP_DELAY_WINDOW seconds, and no longer once those are old."""
+    topo = line()
+    assert not topo.is_edge_port(1, 1, T0 + 0.9) and topo.is_edge_port(1, 1, T0 + 1.0)
+    topo.lldp_delay_seen(0.5, T0 + 1.0)  # one probe took half a second
+    assert topo.settle_after(T0 + 1.0) == pytest.approx(LLDP_DELAY_FACTOR * 0.5)
+    assert not topo.is_edge_port(1, 1, T0 + 1.5)
+    assert topo.settling(1, 1, T0 + 1.5) == pytest.approx(LLDP_DELAY_FACTOR * 0.5 - 1.5)
+    assert topo.is_edge_port(1, 1, T0 + LLDP_DELAY_FACTOR * 0.5)
+    assert topo.settle_after(T0 + 1.0 + LLDP_DELAY_WINDOW + 0.1) == 1.0
+    assert topo.settling(1, 2, T0 + 0.5) is None  # a link port never settles

@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+# A port settles once up for settle_time, or for this many times the slowest of our LLDP
+# probes heard in the last LLDP_DELAY_WINDOW s (Topology.settle_after).
+LLDP_DELAY_FACTOR = 4
+LLDP_DELAY_WINDOW = 10.0
+
 
 class TopologyError(ValueError):
     """A query named something the model does not hold (maps to HTTP 404)."""
@@ -113,6 +118,10 @@ class Topology:
         # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
         self.down_links: dict[tuple[int, int], Link] = {}
         self.settle_time = settle_time
+        # (seen at, delay) of our LLDP probes heard in the last LLDP_DELAY_WINDOW s: a
+        # port settles only once a probe sent out of it, if a switch were behind it,
+        # would have come back a few times over (see settle_after)
+        self._lldp_delays: list[tuple[float, float]] = []
         # (dpid, port) -> bits/s, from configuration: wins over the advertised speed
         # (an emulated link reports its veth's speed, not its shaped rate).
         self.capacity_overrides: dict[tuple[int, int], float] = {}
@@ -321,6 +330,21 @@ class Topology:
 
     # -- hosts -------------------------------------------------------------------------
 
+    def lldp_delay_seen(self, delay: float, now: float) -> None:
+        """One of our LLDP probes came back ``delay`` s after it was sent."""
+        cutoff = now - LLDP_DELAY_WINDOW
+        self._lldp_delays = [(t, d) for t, d in self._lldp_delays if t > cutoff]
+        self._lldp_delays.append((now, max(0.0, delay)))
+
+    def settle_after(self, now: float) -> float:
+        """How long a port must be up with no LLDP seen on it before it counts as
+        host-facing: settle_time, or LLDP_DELAY_FACTOR times the slowest probe heard in
+        the last LLDP_DELAY_WINDOW s if that is longer (a controller or switch falling
+        behind answers late, and a switch behind the port must have had the time)."""
+        slowest = max((d for t, d in self._lldp_delays if t > now - LLDP_DELAY_WINDOW),
+                      default=0.0)
+        return max(self.settle_time, LLDP_DELAY_FACTOR * slowest)
+
     def is_edge_port(self, dpid: int, port_no: int, now: float) -> bool:
         """A port that faces hosts: live, proven by no LLDP, and up long enough that LLDP
         would have shown a switch behind it.  Only these learn hosts and receive floods,
@@ -332,7 +356,21 @@ class Topology:
         if port is None or not port.live or not switch.connected:
             return False
         settled_since = max(port.up_since, switch.connected_since)
-        return now - settled_since >= self.settle_time and not self.is_link_port(dpid, port_no)
+        return (now - settled_since >= self.settle_after(now)
+                and not self.is_link_port(dpid, port_no))
+
+    def settling(self, dpid: int, port_no: int, now: float) -> float | None:
+        """Seconds until a port that is not an edge port yet becomes one, if nothing
+        but time stands in the way (live, its switch connected, no LLDP seen on it);
+        None otherwise."""
+        if dpid not in self.graph or self.is_link_port(dpid, port_no):
+            return None
+        switch = self.switch(dpid)
+        port = switch.ports.get(port_no)
+        if port is None or not port.live or not switch.connected:
+            return None
+        wait = max(port.up_since, switch.connected_since) + self.settle_after(now) - now
+        return wait if wait > 0 else None
 
     def edge_ports(self, now: float) -> list[tuple[int, int]]:
         return sorted((dpid, port_no) for dpid, sw in self.switches.items()

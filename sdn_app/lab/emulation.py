@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -222,6 +224,7 @@ def emulated_network(topo_spec: str, controller_port: int, protocols: str = "Ope
     try:
         net.build()
         net.started_at = time.monotonic()  # what convergence times are measured from
+        net.started_wall = time.time()  # the same moment on the wall clock (ping -D)
         net.start()
         switches = set(net.switches)
         for link in net.links:
@@ -355,6 +358,36 @@ def wait_reachable(net, timeout: float) -> float | None:
         if not ping_pairs(net, all_at_once=True)[1]:
             return time.monotonic() - start
     return None
+
+
+def start_pinging(net, seconds: float, interval: float = 0.1):
+    """Every host pings every other every ``interval`` s for ``seconds``, from now.
+    Returns a function that waits for the end and gives {(src, dst) names: wall-clock
+    time of the first answer, or None}.  Unlike ping rounds, this times each pair to
+    within ``interval``, however long a round of all pings takes to start."""
+    folder = Path(tempfile.mkdtemp(prefix="pings-"))
+    procs = []
+    for src in net.hosts:  # one shell per host starting its pings: popen is slow here
+        script = " ".join("ping -D -n -i %g -w %d %s > %s &" % (
+            interval, math.ceil(seconds), dst.IP(), folder / ("%s-%s" % (src.name, dst.name)))
+            for dst in net.hosts if dst is not src)
+        procs.append(src.popen(["sh", "-c", script + " wait"]))
+
+    def first_answers() -> dict:
+        for proc in procs:
+            proc.wait()
+        first: dict = {}
+        for src in net.hosts:
+            for dst in net.hosts:
+                if dst is not src:
+                    path = folder / ("%s-%s" % (src.name, dst.name))
+                    stamps = [float(line[1:line.index("]")])
+                              for line in path.read_text().splitlines()
+                              if line.startswith("[") and "bytes from" in line]
+                    first[(src.name, dst.name)] = min(stamps, default=None)
+        shutil.rmtree(folder, ignore_errors=True)
+        return first
+    return first_answers
 
 
 def iperf3(client, server, *, udp: bool, flows: int, seconds: float,

@@ -23,7 +23,7 @@ from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
 from ..core.events import RECONCILED, EventLog
-from ..core.frames import handle_frame
+from ..core.frames import PendingArp, handle_frame
 from ..core.meters import MeterBank
 from ..core.pipeline import (
     ETH_TYPE_LLDP,
@@ -71,6 +71,12 @@ DUPLICATE_WINDOW = 0.5
 HEALTH_TICK = 0.01
 # How long one wave of an update waits for the switches' barrier replies at most.
 BARRIER_TIMEOUT = 0.5
+# An LLDP probe older than this is not counted as a delay (a replay, or a clock gone
+# wrong): it says nothing about how late the controller is now.
+LLDP_STALE_S = 30.0
+# Frames from a port about to settle are kept this long at most, this many in all.
+DEFER_LIMIT_S = 5.0
+DEFERRED_MAX = 1024
 REFUSAL_REPORT_S = 10.0  # a port's refused hosts are reported at most this often
 
 
@@ -107,6 +113,8 @@ class ElasticController(app_manager.RyuApp):
         self.last_change = {}  # ... of the last one that changed any switch
         self.event_log = EventLog(time.time)
         self._recent_frames = {}  # frame digest -> time first delivered
+        self._deferred = []  # (dpid, port, frame, first seen) from ports about to settle
+        self._pending_arp = PendingArp()  # requests for addresses nobody has yet
         self.packet_ins = 0  # received since start, every kind
         self.reconciler = Reconciler(
             wait_applied=self._wait_applied, clock=time.monotonic,
@@ -722,7 +730,8 @@ class ElasticController(app_manager.RyuApp):
         for port_no in port_numbers or list(switch.ports):
             port = switch.ports.get(port_no)
             if port is not None and port.live:
-                frame = codec.lldp_frame(session.dpid, port_no, port.hw_addr)
+                frame = codec.lldp_frame(session.dpid, port_no, port.hw_addr,
+                                         time.monotonic())
                 session.send_msg(codec.packet_out(session.dp, [port_no], frame))
 
     # -- packets from the switches ------------------------------------------------------
@@ -760,6 +769,13 @@ class ElasticController(app_manager.RyuApp):
         if digest in self._recent_frames:
             return
         self._recent_frames[digest] = now
+        self._frame_in(session, in_port, pkt, eth, data, now)
+
+    def _frame_in(self, session, in_port: int, pkt, eth, data: bytes, now: float,
+                  deferred_since: float | None = None) -> None:
+        """A frame the tables sent up (or one deferred, first seen at
+        ``deferred_since``): learn, answer, deliver (core/frames.py)."""
+        dp = session.dp
         arp_pkt = pkt.get_protocol(arp.arp)
         ip_pkt = pkt.get_protocol(ipv4.ipv4)
         src_ip = arp_pkt.src_ip if arp_pkt else ip_pkt.src if ip_pkt else None
@@ -769,13 +785,17 @@ class ElasticController(app_manager.RyuApp):
         vip_asked = self.service_runner.arp_answer(asked) if asked else None
         verdict = handle_frame(self.topo, dp.id, in_port, now, eth.src, eth.dst,
                                None if src_ip == "0.0.0.0" else src_ip,
-                               None if vip_asked else asked)
+                               None if vip_asked else asked, arp=arp_pkt is not None)
         if vip_asked or eth.dst in vip_macs:
             # ARP for a VIP, or a frame for one (a health check's answer): ours alone
             verdict.outputs = {}
             verdict.arp_reply_mac = vip_asked
             if ip_pkt is not None:
-                self._for_a_vip(session, in_port, pkt, msg.data, now)
+                self._for_a_vip(session, in_port, pkt, data, now)
+        elif verdict.retry_after is not None:
+            self._defer(session.dpid, in_port, data, now, deferred_since or now,
+                        verdict.retry_after)
+            return
         if verdict.refused:
             self._host_refused(dp.id, in_port, eth.src, verdict.refused, now)
         if verdict.learned:
@@ -786,10 +806,43 @@ class ElasticController(app_manager.RyuApp):
         if verdict.arp_reply_mac:
             reply = codec.arp_reply(eth, arp_pkt, verdict.arp_reply_mac)
             session.send_msg(codec.packet_out(dp, [in_port], reply))
+        elif asked and not vip_asked and self.topo.host_by_ip(asked) is None:
+            self._pending_arp.add(asked, (dp.id, in_port, eth, arp_pkt), now)
+        if src_ip and eth.src in self.topo.hosts:
+            for asker, port_no, asker_eth, request in self._pending_arp.take(src_ip, now):
+                out = self.sessions.get(asker)
+                if out is not None and asker_eth.src != eth.src:
+                    out.send_msg(codec.packet_out(
+                        out.dp, [port_no], codec.arp_reply(asker_eth, request, eth.src)))
         for out_dpid, ports in verdict.outputs.items():
             out = self.sessions.get(out_dpid)
             if out is not None:
                 out.send_msg(codec.packet_out(out.dp, ports, data))
+
+    def _defer(self, dpid: int, port_no: int, data: bytes, now: float, since: float,
+               wait: float) -> None:
+        """Keep a frame from a port about to settle and look at it again when it has
+        (a bounded number, each for at most DEFER_LIMIT_S)."""
+        if now - since > DEFER_LIMIT_S or len(self._deferred) >= DEFERRED_MAX:
+            return
+        self._deferred.append((dpid, port_no, data, since))
+        if len(self._deferred) == 1:
+            hub.spawn_after(wait + 0.005, self._replay_deferred)
+
+    def _replay_deferred(self) -> None:
+        frames, self._deferred = self._deferred, []
+        now = time.monotonic()
+        for dpid, port_no, data, since in frames:
+            session = self.sessions.get(dpid)
+            if session is None or dpid not in self.topo.graph:
+                continue
+            try:
+                pkt = packet.Packet(data)
+                self._frame_in(session, port_no, pkt, pkt.get_protocol(ethernet.ethernet),
+                               data, now, since)
+            except Exception:
+                self.logger.exception("a deferred frame from %s:%d failed",
+                                      dpid_to_str(dpid), port_no)
 
     def _host_refused(self, dpid: int, port_no: int, mac: str, why: str, now: float) -> None:
         """A log line and an event per port at most every REFUSAL_REPORT_S, counting
@@ -824,7 +877,11 @@ class ElasticController(app_manager.RyuApp):
         origin = codec.parse_lldp(pkt)
         if origin is None or origin[0] not in self.topo.graph:
             return
-        src, src_port = origin
+        src, src_port, sent_at = origin
+        if sent_at is not None:
+            now = time.monotonic()
+            if 0 <= now - sent_at < LLDP_STALE_S:
+                self.topo.lldp_delay_seen(now - sent_at, now)
         dst = session.dpid
         try:
             new = self.topo.link_seen(src, src_port, dst, in_port, time.monotonic())

@@ -32,6 +32,8 @@ from ..core.topology import Port
 
 LLDP_CHASSIS_PREFIX = b"dpid:"
 LLDP_TTL = 120
+LLDP_OUI = b"\x0e\x5d\x00"  # our own TLVs (a locally administered OUI)
+LLDP_SENT_AT = 1  # its subtype carrying when the probe was sent
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
 # Open vSwitch extension (OpenFlow 1.1+): create the group or replace it if it exists,
 # so installing a group is idempotent, e.g. when taking over after a restart.
@@ -452,8 +454,10 @@ def packet_out_steps(datapath, in_port: int, steps, data: bytes):
                                actions=actions, data=data)
 
 
-def lldp_frame(dpid: int, port_no: int, hw_addr: str) -> bytes:
-    """An LLDP frame naming the switch and port it leaves from."""
+def lldp_frame(dpid: int, port_no: int, hw_addr: str, sent_at: float = 0.0) -> bytes:
+    """An LLDP frame naming the switch and port it leaves from, and when it was sent
+    (the controller's monotonic clock, in a TLV of its own: how late probes come back
+    decides how long an unproven port waits, Topology.settle_after)."""
     return frame_bytes(
         ethernet.ethernet(dst=lldp.LLDP_MAC_NEAREST_BRIDGE,
                           src=hw_addr or "00:00:00:00:00:00", ethertype=0x88CC),
@@ -463,12 +467,15 @@ def lldp_frame(dpid: int, port_no: int, hw_addr: str) -> bytes:
             lldp.PortID(subtype=lldp.PortID.SUB_PORT_COMPONENT,
                         port_id=struct.pack("!I", port_no)),
             lldp.TTL(ttl=LLDP_TTL),
+            lldp.OrganizationallySpecific(oui=LLDP_OUI, subtype=LLDP_SENT_AT,
+                                          info=struct.pack("!d", sent_at)),
             lldp.End(),
         ]))
 
 
-def parse_lldp(pkt: packet.Packet) -> tuple[int, int] | None:
-    """(dpid, port_no) from one of our LLDP frames; None for anybody else's."""
+def parse_lldp(pkt: packet.Packet) -> tuple[int, int, float | None] | None:
+    """(dpid, port_no, sent at or None) from one of our LLDP frames; None for anybody
+    else's."""
     frame = pkt.get_protocol(lldp.lldp)
     if frame is None or len(frame.tlvs) < 2:
         return None
@@ -481,7 +488,12 @@ def parse_lldp(pkt: packet.Packet) -> tuple[int, int] | None:
         dpid = int(chassis.chassis_id[len(LLDP_CHASSIS_PREFIX):], 16)
     except ValueError:
         return None
-    return dpid, struct.unpack("!I", port.port_id)[0]
+    sent_at = None
+    for tlv in frame.tlvs[3:]:
+        if (isinstance(tlv, lldp.OrganizationallySpecific) and tlv.oui == LLDP_OUI
+                and tlv.subtype == LLDP_SENT_AT and len(tlv.info) == 8):
+            sent_at = struct.unpack("!d", tlv.info)[0]
+    return dpid, struct.unpack("!I", port.port_id)[0], sent_at
 
 
 def arp_reply(request_eth, request_arp, answer_mac: str) -> bytes:

@@ -71,9 +71,10 @@ DUPLICATE_WINDOW = 0.5
 HEALTH_TICK = 0.01
 # How long one wave of an update waits for the switches' barrier replies at most.
 BARRIER_TIMEOUT = 0.5
-# An LLDP probe older than this is not counted as a delay (a replay, or a clock gone
-# wrong): it says nothing about how late the controller is now.
-LLDP_STALE_S = 30.0
+# An LLDP probe that came back later than this is not counted as a delay: it is more
+# likely replayed than late, and a replay must not stretch the settle time (at most 4 x
+# this, for 10 s: Topology.settle_after) much beyond it.
+LLDP_DELAY_CAP_S = 2.5
 # Frames from a port about to settle are kept this long at most, this many in all.
 DEFER_LIMIT_S = 5.0
 DEFERRED_MAX = 1024
@@ -878,15 +879,13 @@ class ElasticController(app_manager.RyuApp):
         if origin is None or origin[0] not in self.topo.graph:
             return
         src, src_port, sent_at = origin
-        if sent_at is not None:
-            now = time.monotonic()
-            if 0 <= now - sent_at < LLDP_STALE_S:
-                self.topo.lldp_delay_seen(now - sent_at, now)
-        dst = session.dpid
+        dst, now = session.dpid, time.monotonic()
         try:
-            new = self.topo.link_seen(src, src_port, dst, in_port, time.monotonic())
+            new = self.topo.link_seen(src, src_port, dst, in_port, now)
         except TopologyError:
             return
+        if sent_at is not None and 0 <= now - sent_at <= LLDP_DELAY_CAP_S:
+            self.topo.lldp_delay_seen(now - sent_at, now)
         if new:
             self.logger.info("link %s:%d -> %s:%d", dpid_to_str(src), src_port,
                              dpid_to_str(dst), in_port)

@@ -8,6 +8,7 @@ from sdn_app.core.settings import DEFAULT_COOKIE
 from sdn_app.lab.emulation import (
     emulated_network,
     flow_lines,
+    host_port,
     ping_pairs,
     port_packet_totals,
     reported_topology,
@@ -36,9 +37,26 @@ def test_all_pairs_reachable_and_topology_exact(controller, spec, protocols):
         assert got["links"] == expected["links"]
         assert got["hosts"] == expected["hosts"]
 
+        with_hosts = {host_port(h)[0] for h in net.hosts}
+        macs = {h.MAC() for h in net.hosts}
+        destinations = len(with_hosts)
         for sw in net.switches:
             lines = flow_lines(sw.name, protocols)
             assert lines and all(COOKIE in line for line in lines), (sw.name, lines)
+            # Label switching: every host's own MAC has an ingress entry where hosts
+            # enter, and nowhere else; forwarding toward another switch is one masked
+            # label entry per destination switch.
+            table1 = [line for line in lines if "table=1," in line]
+            own = {m for m in macs if any("dl_dst=%s," % m in line or "dl_dst=%s " % m in line
+                                          for line in table1)}
+            labels = [line for line in table1
+                      if "dl_dst=0e:5d:" in line and "/ff:ff:ff:ff:00:00" in line]
+            if sw.name in with_hosts:
+                assert own == macs, (sw.name, sorted(macs - own))
+                assert len(labels) == destinations - 1, (sw.name, labels)
+            else:
+                assert not own, (sw.name, sorted(own))
+                assert len(labels) == destinations, (sw.name, labels)
 
         # No storm: once pings stop, ports carry only LLDP (1/s each way) and the hosts'
         # own background (IPv6 solicitations): a few packets/s, where a loop would put

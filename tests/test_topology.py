@@ -277,3 +277,15 @@ def test_a_port_settles_only_once_a_late_lldp_probe_would_have_come_back():
     assert topo.is_edge_port(1, 1, T0 + LLDP_DELAY_FACTOR * 0.5)
     assert topo.settle_after(T0 + 1.0 + LLDP_DELAY_WINDOW + 0.1) == 1.0
     assert topo.settling(1, 2, T0 + 0.5) is None  # a link port never settles
+
+
+def test_a_port_waits_again_when_a_switch_connects_before_it_settled():
+    """The switch behind a port may still be connecting: until it has, no LLDP can come
+    back, so a switch connecting anywhere restarts the wait of ports not yet settled."""
+    topo = line()  # both switches connected at T0; settle_time 1 s
+    topo.switch_connected(3, [Port(1)], T0 + 0.6)
+    assert not topo.is_edge_port(1, 1, T0 + 1.2)
+    assert topo.settling(1, 1, T0 + 1.2) == pytest.approx(0.4)
+    assert topo.is_edge_port(1, 1, T0 + 1.6)
+    topo.switch_connected(4, [Port(1)], T0 + 5.0)  # after it settled: it stays settled
+    assert topo.is_edge_port(1, 1, T0 + 5.1)

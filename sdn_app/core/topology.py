@@ -7,6 +7,7 @@ always passed in (``now``), which keeps the model deterministic under test.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -16,6 +17,9 @@ import networkx as nx
 # probes heard in the last LLDP_DELAY_WINDOW s (Topology.settle_after).
 LLDP_DELAY_FACTOR = 4
 LLDP_DELAY_WINDOW = 10.0
+# Switch connections are remembered this long: a port that has not settled when another
+# switch connects starts its wait again (Topology.settles_at).
+CONNECTS_KEPT_S = 60.0
 
 
 class TopologyError(ValueError):
@@ -122,6 +126,7 @@ class Topology:
         # port settles only once a probe sent out of it, if a switch were behind it,
         # would have come back a few times over (see settle_after)
         self._lldp_delays: list[tuple[float, float]] = []
+        self._connects: list[float] = []  # when switches connected, oldest first
         # (dpid, port) -> bits/s, from configuration: wins over the advertised speed
         # (an emulated link reports its veth's speed, not its shaped rate).
         self.capacity_overrides: dict[tuple[int, int], float] = {}
@@ -142,6 +147,8 @@ class Topology:
         """A switch (re)connected with this port list: the port list replaces the old one."""
         old = self.graph.nodes[dpid]["switch"] if dpid in self.graph else None
         switch = Switch(dpid, connected=True, connected_since=now)
+        cut = bisect.bisect_left(self._connects, now - CONNECTS_KEPT_S)
+        self._connects = self._connects[cut:] + [now]
         for port in ports:
             prev = old.ports.get(port.port_no) if old else None
             kept_up = prev is not None and prev.live and port.live and old.connected
@@ -355,8 +362,7 @@ class Topology:
         port = switch.ports.get(port_no)
         if port is None or not port.live or not switch.connected:
             return False
-        settled_since = max(port.up_since, switch.connected_since)
-        return (now - settled_since >= self.settle_after(now)
+        return (now >= self.settles_at(max(port.up_since, switch.connected_since), now)
                 and not self.is_link_port(dpid, port_no))
 
     def settling(self, dpid: int, port_no: int, now: float) -> float | None:
@@ -369,8 +375,24 @@ class Topology:
         port = switch.ports.get(port_no)
         if port is None or not port.live or not switch.connected:
             return None
-        wait = max(port.up_since, switch.connected_since) + self.settle_after(now) - now
+        wait = self.settles_at(max(port.up_since, switch.connected_since), now) - now
         return wait if wait > 0 else None
+
+    def settles_at(self, start: float, now: float) -> float:
+        """When a port up and on a connected switch since ``start`` counts as host-facing
+        if no LLDP shows otherwise: settle_after(now) later, and as long again after any
+        switch that connected before then.  The switch behind a port may be among those
+        still connecting (a fabric's switches connect over seconds); until it has, no
+        LLDP can come back through the port, and frames its side sends by itself (a
+        Linux port's IPv6 autoconfiguration: 128 "hosts" learned on fattree,8's
+        inter-switch ports) must not be taken for hosts."""
+        wait = self.settle_after(now)
+        at = start + wait
+        for connected in self._connects[bisect.bisect_right(self._connects, start):]:
+            if connected >= at:
+                break
+            at = connected + wait
+        return at
 
     def edge_ports(self, now: float) -> list[tuple[int, int]]:
         return sorted((dpid, port_no) for dpid, sw in self.switches.items()

@@ -5,6 +5,7 @@ the load ends the pool drains it and stops it, and no connection breaks."""
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -117,8 +118,11 @@ def test_a_pool_sized_by_its_backends_own_load_reports(tmp_path):
                     for b in ctl.get("/v1/services/web")["backends"]}
         assert wait_until(lambda: reported()[first.IP()] == 30, 5), reported()
         assert wait_until(lambda: backends().get(standby.IP()) == "up", 10), backends()
+        # The pool grows on the first report over the target: the 30 connections open
+        # over a moment, so that report may come while they still are (22 was seen).
         decision = ctl.get("/v1/services/web/scaling")["decisions"][0]
-        assert decision["size"] == 2 and "load 30" in decision["reason"], decision
+        load = re.match(r"load ([\d.]+),", decision["reason"])
+        assert decision["size"] == 2 and load and 20 < float(load.group(1)) <= 30, decision
         assert wait_until(lambda: reported().get(standby.IP()) == 0, 5), \
             "the started server's agent answers too"
         assert not json.loads(crowd.communicate(timeout=30)[0].decode().strip()

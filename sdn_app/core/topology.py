@@ -356,27 +356,27 @@ class Topology:
         """A port that faces hosts: live, proven by no LLDP, and up long enough that LLDP
         would have shown a switch behind it.  Only these learn hosts and receive floods,
         which is what makes loops in the topology harmless."""
-        if dpid not in self.graph:
-            return False
-        switch = self.switch(dpid)
-        port = switch.ports.get(port_no)
-        if port is None or not port.live or not switch.connected:
-            return False
-        return (now >= self.settles_at(max(port.up_since, switch.connected_since), now)
-                and not self.is_link_port(dpid, port_no))
+        at = self._edge_from(dpid, port_no, now)
+        return at is not None and now >= at
 
     def settling(self, dpid: int, port_no: int, now: float) -> float | None:
         """Seconds until a port that is not an edge port yet becomes one, if nothing
         but time stands in the way (live, its switch connected, no LLDP seen on it);
         None otherwise."""
-        if dpid not in self.graph or self.is_link_port(dpid, port_no):
+        at = self._edge_from(dpid, port_no, now)
+        return at - now if at is not None and at > now else None
+
+    def _edge_from(self, dpid: int, port_no: int, now: float) -> float | None:
+        """When a port counts as host-facing as things stand (settles_at), or None for
+        one that will not: gone, down, on a disconnected switch, or in a link."""
+        if dpid not in self.graph:
             return None
         switch = self.switch(dpid)
         port = switch.ports.get(port_no)
-        if port is None or not port.live or not switch.connected:
+        if port is None or not port.live or not switch.connected \
+                or self.is_link_port(dpid, port_no):
             return None
-        wait = self.settles_at(max(port.up_since, switch.connected_since), now) - now
-        return wait if wait > 0 else None
+        return self.settles_at(max(port.up_since, switch.connected_since), now)
 
     def settles_at(self, start: float, now: float) -> float:
         """When a port up and on a connected switch since ``start`` counts as host-facing
@@ -388,10 +388,11 @@ class Topology:
         inter-switch ports) must not be taken for hosts."""
         wait = self.settle_after(now)
         at = start + wait
-        for connected in self._connects[bisect.bisect_right(self._connects, start):]:
-            if connected >= at:
+        connects = self._connects
+        for i in range(bisect.bisect_right(connects, start), len(connects)):
+            if connects[i] >= at:
                 break
-            at = connected + wait
+            at = connects[i] + wait
         return at
 
     def edge_ports(self, now: float) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ always passed in (``now``), which keeps the model deterministic under test.
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 from dataclasses import dataclass, field
 
@@ -122,10 +123,12 @@ class Topology:
         # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
         self.down_links: dict[tuple[int, int], Link] = {}
         self.settle_time = settle_time
-        # (seen at, delay) of our LLDP probes heard in the last LLDP_DELAY_WINDOW s: a
-        # port settles only once a probe sent out of it, if a switch were behind it,
-        # would have come back a few times over (see settle_after)
-        self._lldp_delays: list[tuple[float, float]] = []
+        # (seen at, delay) of our LLDP probes heard lately, as a sliding maximum: each
+        # slower than every later one, so the first still in LLDP_DELAY_WINDOW is the
+        # slowest there (a port settles only once a probe sent out of it, if a switch
+        # were behind it, would have come back a few times over: settle_after).  One
+        # probe per link per second comes in; this keeps each O(1).
+        self._lldp_delays: collections.deque = collections.deque()
         self._connects: list[float] = []  # when switches connected, oldest first
         # (dpid, port) -> bits/s, from configuration: wins over the advertised speed
         # (an emulated link reports its veth's speed, not its shaped rate).
@@ -339,17 +342,22 @@ class Topology:
 
     def lldp_delay_seen(self, delay: float, now: float) -> None:
         """One of our LLDP probes came back ``delay`` s after it was sent."""
-        cutoff = now - LLDP_DELAY_WINDOW
-        self._lldp_delays = [(t, d) for t, d in self._lldp_delays if t > cutoff]
-        self._lldp_delays.append((now, max(0.0, delay)))
+        delay = max(0.0, delay)
+        delays = self._lldp_delays
+        while delays and delays[-1][1] <= delay:
+            delays.pop()
+        delays.append((now, delay))
 
     def settle_after(self, now: float) -> float:
         """How long a port must be up with no LLDP seen on it before it counts as
         host-facing: settle_time, or LLDP_DELAY_FACTOR times the slowest probe heard in
         the last LLDP_DELAY_WINDOW s if that is longer (a controller or switch falling
-        behind answers late, and a switch behind the port must have had the time)."""
-        slowest = max((d for t, d in self._lldp_delays if t > now - LLDP_DELAY_WINDOW),
-                      default=0.0)
+        behind answers late, and a switch behind the port must have had the time).
+        ``now`` never goes back between calls (it drops what has left the window)."""
+        delays = self._lldp_delays
+        while delays and delays[0][0] <= now - LLDP_DELAY_WINDOW:
+            delays.popleft()
+        slowest = delays[0][1] if delays else 0.0
         return max(self.settle_time, LLDP_DELAY_FACTOR * slowest)
 
     def is_edge_port(self, dpid: int, port_no: int, now: float) -> bool:

@@ -14,6 +14,7 @@ it changed at; a graph without a version is indexed afresh).
 from __future__ import annotations
 
 import heapq
+import zlib
 
 
 class Fabric:
@@ -254,6 +255,12 @@ def tree_towards(graph, root: int) -> dict[int, int]:
 def dag_towards(graph, root: int, stretch: int = 0) -> dict[int, list[tuple]]:
     """{u: [(v, port), ...]}: see Fabric.dag."""
     return fabric(graph).dag(root, stretch)
+
+
+def hashed_start(key) -> int:
+    """A stable_ids start for keys made of ints, strings and tuples of them: a hash of
+    the key's text, the same in every process and on every restart."""
+    return zlib.crc32(repr(key).encode())
 
 
 def stable_ids(keys, start, first: int, span: int) -> dict:

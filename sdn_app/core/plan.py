@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 
 from .memory import cycle_collector_paused
-from .paths import StableIds, stable_ids, tree_towards
+from .paths import StableIds, hashed_start, stable_ids, tree_towards
 from .pipeline import (
     FAST_FAILOVER,
     LABEL_SPAN,
@@ -67,10 +67,6 @@ FAILOVER_IDS = (2**31, 2**31 - 256)  # first id, how many
 SHARED_IDS = (1, 2**31 - 1)
 
 
-def group_key_start(key) -> int:
-    return zlib.crc32(repr(key).encode())
-
-
 def is_shared_key(key) -> bool:
     """A SELECT or split key (("select" | "split", ...)), not a FAST_FAILOVER one."""
     return isinstance(key[0], str)
@@ -80,8 +76,8 @@ def group_ids(keys) -> dict:
     """The id of each of one switch's group keys (route_shape)."""
     failover = [k for k in keys if not is_shared_key(k)]
     shared = [k for k in keys if is_shared_key(k)]
-    return (stable_ids(failover, group_key_start, *FAILOVER_IDS)
-            | stable_ids(shared, group_key_start, *SHARED_IDS))
+    return (stable_ids(failover, hashed_start, *FAILOVER_IDS)
+            | stable_ids(shared, hashed_start, *SHARED_IDS))
 
 
 class GroupIds:
@@ -89,8 +85,8 @@ class GroupIds:
     shared by every switch: a key's home id is the same everywhere)."""
 
     def __init__(self, homes: tuple[dict, dict]):
-        self.failover = StableIds(group_key_start, *FAILOVER_IDS, homes[0])
-        self.shared = StableIds(group_key_start, *SHARED_IDS, homes[1])
+        self.failover = StableIds(hashed_start, *FAILOVER_IDS, homes[0])
+        self.shared = StableIds(hashed_start, *SHARED_IDS, homes[1])
 
     def get(self, key) -> int:
         return (self.shared if is_shared_key(key) else self.failover).ids[key]

@@ -31,11 +31,10 @@ drops the frame; the controller's recomputation (make-before-break) covers that.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
 from .memory import cycle_collector_paused
-from .paths import fabric, stable_ids
+from .paths import fabric, hashed_start, stable_ids
 
 TAG_FIRST, TAG_LAST = 1, 4094  # usable VLAN ids (per destination switch)
 
@@ -161,12 +160,9 @@ def tag_ids(keys) -> dict:
         by_destination.setdefault(key[1], []).append(key)
     ids: dict = {}
     for same_d in by_destination.values():
-        ids.update(stable_ids(same_d, tag_start, TAG_FIRST, TAG_LAST - TAG_FIRST + 1))
+        ids.update(stable_ids(same_d, hashed_start, TAG_FIRST, TAG_LAST - TAG_FIRST + 1))
     return ids
 
-
-def tag_start(key) -> int:
-    return zlib.crc32(repr(key).encode())
 
 
 def detour_keys(u, p, v, d) -> tuple:

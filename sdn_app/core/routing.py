@@ -43,7 +43,7 @@ from __future__ import annotations
 import heapq
 
 from .memory import cycle_collector_paused, exempt_from_collection
-from .paths import StableIds, choices_to_redo, fabric, redistance
+from .paths import StableIds, choices_to_redo, fabric, hashed_start, redistance
 from .pipeline import (
     LABEL_SPAN,
     control_entries,
@@ -75,7 +75,6 @@ from .protection import (
     backups_at,
     detour_path,
     detour_tree,
-    tag_start,
 )
 from .topology import Topology
 
@@ -632,7 +631,8 @@ class Routing:
                     in_use.discard(key)
             ids = self._tag_ids.get(d)
             if ids is None:
-                ids = self._tag_ids[d] = StableIds(tag_start, TAG_FIRST, TAG_LAST - TAG_FIRST + 1)
+                ids = self._tag_ids[d] = StableIds(hashed_start, TAG_FIRST,
+                                                   TAG_LAST - TAG_FIRST + 1)
             before = dict(ids.ids)
             came = ids.assign(set(in_use), keys)
             for key in came | {k for k in keys if k in before and k not in ids.ids}:

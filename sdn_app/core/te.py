@@ -119,40 +119,44 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
                     result[(u, d)] = tuple(sorted((port, 1) for _, port in hops))
         return result
     demand = demand or {}
-    split = min_max_utilization_split(topo, dags, demand)
-    weights: dict = {}  # many groups share a split (capacity-proportional ones above all)
-    for (u, d), shares in split.items():
-        key = tuple(shares.items())
-        if key not in weights:
-            weights[key] = integer_weights(shares)
-        result[(u, d)] = weights[key]
-    fluid_optimum = highest_utilization(topo, port_loads(route_demand(dags, demand, split)))
-    bound = max(fluid_optimum + WHOLE_SLACK, WHOLE_OK)
+    problem = SplitProblem(topo, dags, demand)
+    bound = max(problem.optimum() + WHOLE_SLACK, WHOLE_OK)
     for fraction in PIN_FRACTIONS:
         pinned = placeable(topo, dags, demand, current, fraction, latest)
         if not pinned:
             continue
         fluid = {d: dags[d] for d in dags if d not in pinned}
-        base = port_loads(route_demand(fluid, demand, split))
+        base = port_loads(problem.optimal_flows(fluid))
         placed, highest = place_whole(topo, {d: dags[d] for d in pinned}, demand, base,
                                       current or {})
         # ``highest`` counts the rest at the split made before placing: an upper bound
         if highest > bound and fraction != PIN_FRACTIONS[-1]:
             continue
-        candidate = dict(result)
-        for key, port in placed.items():
-            candidate[key] = ((port, 1),)
+        candidate = {key: ((port, 1),) for key, port in placed.items()}
         if fluid:  # split the rest around what was placed
             pinned_dags = {d: dags[d] for d in pinned}
             trees = {key: {port: 1.0} for key, port in placed.items()}
             around = port_loads(route_demand(pinned_dags, demand, trees))
-            for key, shares in min_max_utilization_split(topo, fluid, demand,
-                                                          around).items():
-                candidate[key] = integer_weights(shares)
+            candidate.update(weighted(min_max_utilization_split(topo, fluid, demand,
+                                                                 around)))
         if highest <= bound or highest_utilization(topo, port_loads(route_demand(
                 dags, demand, {key: shares_of(w) for key, w in candidate.items()}))) <= bound:
-            result = candidate
+            if any(hops and (u, d) not in candidate
+                   for d, dag in dags.items() for u, hops in dag.items()):
+                return {**weighted(problem.split()), **candidate}
+            return candidate  # no need for the split's second LP
         break
+    return weighted(problem.split())
+
+
+def weighted(split: dict) -> dict:
+    """NextHops from a split {(u, d): {port: share}}."""
+    result, weights = {}, {}  # many groups share a split (capacity-proportional above all)
+    for key, shares in split.items():
+        signature = tuple(shares.items())
+        if signature not in weights:
+            weights[signature] = integer_weights(shares)
+        result[key] = weights[signature]
     return result
 
 
@@ -316,107 +320,177 @@ def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
                               background: dict | None = None) -> dict:
     """{(u, d): {port: share}} minimising the highest link utilisation for ``demand``
     ({(u, d): bits/s entering at u for hosts behind d}), over the given DAGs, on top of
-    ``background`` ({(u, port): bits/s} already on links, e.g. placed whole).
+    ``background`` ({(u, port): bits/s} already on links, e.g. placed whole).  See
+    SplitProblem."""
+    return SplitProblem(topo, dags, demand, background).split()
+
+
+class SplitProblem:
+    """The LPs behind min_max_utilization_split, solved as far as asked.
 
     Two LPs over variables f[d, e] >= 0 (flow toward d on DAG edge e) and U, subject to
     flow conservation per destination and sum_d f[d, e] <= U * capacity(e): the first
-    finds the lowest U; the second, with U held there, adds t[d, e] >= |f - ref| and
-    minimises sum(t).  ``ref`` routes the same demand with capacity-proportional
-    splits, so among equally good answers the one closest to it wins, which makes the
-    answer unique and keeps weights stable from one run to the next.  (One LP with an
-    eps * sum(t) term approximates this order of aims; measured on fattree,12, HiGHS
-    took 5.6 s on it against 0.2 s for the two.)  Each LP has LP_TIME_LIMIT: past it the first
-    falls back to the capacity-proportional split, the second to the first's answer.
-    Where the capacity-proportional split is itself optimal, it is the answer (t = 0).
+    finds the lowest U (``optimum``); the second, with U held there, adds
+    t[d, e] >= |f - ref| and minimises sum(t) (``split``).  ``ref`` routes the same
+    demand with capacity-proportional splits, so among equally good answers the one
+    closest to it wins, which makes the answer unique and keeps weights stable from one
+    run to the next.  (One LP with an eps * sum(t) term approximates this order of
+    aims; measured on fattree,12, HiGHS took 5.6 s on it against 0.2 s for the two.)
+    The second LP, twice the size of the first, is most of the cost (fattree,16,
+    uneven load: 0.76 s against 0.22 s), and placement needs only the optimum as its
+    bound, so it runs only when the split itself is asked for.  Each LP has
+    LP_TIME_LIMIT: past it the first falls back to the capacity-proportional split, the
+    second to the first's answer.  Where the capacity-proportional split is itself
+    optimal, it is the answer (t = 0).
     """
-    splits: dict = {}  # (u, its ports): capacity_split, the same toward many destinations
 
-    def capacity_shares(u, hops):
-        key = (u, tuple(port for _, port in hops))
-        if key not in splits:
-            splits[key] = capacity_split(topo, u, hops)
-        return splits[key]
-    ref_shares = {(u, d): capacity_shares(u, hops)
-                  for d, dag in dags.items() for u, hops in dag.items() if hops}
-    ref_flow = route_demand(dags, demand, ref_shares)
-    total = sum(v for (u, d), v in demand.items() if u in dags.get(d, {}))
-    if total <= 0:
-        return {k: dict(v) for k, v in ref_shares.items()}
+    SCALE = 1e6  # work in Mbit/s so coefficients stay near 1
 
-    scale = 1e6  # work in Mbit/s so coefficients stay near 1
-    # Only the part of each DAG that its demand can reach carries flow: every other
-    # variable is zero in any solution, so leaving it out changes nothing but the size
-    # (fattree,16 under a permutation: ~18k DAG edges instead of ~260k).
-    sources: dict = {}
-    for (u, d), v in demand.items():
-        if v > 0:
-            sources.setdefault(d, []).append(u)
-    carrying = {d: set(upstream_first(dag, sources.get(d, ()))) for d, dag in dags.items()}
-    edges = [(d, u, v, port) for d, dag in dags.items() for u in carrying[d]
-             for v, port in dag.get(u, ())]
-    index = {e: i for i, e in enumerate(edges)}
-    n = len(edges)
-    u_var = n  # U; then t[i] is variable n + 1 + i
-    n_vars = 2 * n + 1
-    eq, b_eq = SparseRows(n_vars), []
-    for d, dag in dags.items():
-        into = {}
-        for w in carrying[d]:
-            for v, port in dag.get(w, ()):
-                into.setdefault(v, []).append(index[(d, w, v, port)])
-        for u in carrying[d]:  # out - in = demand entering at u
-            if dag.get(u):
-                eq.add_row([(index[(d, u, v, port)], 1.0) for v, port in dag[u]]
-                           + [(i, -1.0) for i in into.get(u, [])])
-                b_eq.append(demand.get((u, d), 0.0) / scale)
-    links, b_links = SparseRows(n_vars), []
-    by_link = {}
-    for i, (_d, u, _v, port) in enumerate(edges):
-        by_link.setdefault((u, port), []).append(i)
-    background = background or {}
-    for (u, port), members in by_link.items():  # load + background <= U * capacity
-        links.add_row([(i, 1.0) for i in members]
-                      + [(u_var, -topo.capacity(u, port) / scale)])
-        b_links.append(-background.get((u, port), 0.0) / scale)
-    near, b_near = SparseRows(n_vars), []
-    for i, e in enumerate(edges):  # t >= |f - ref|
-        ref = ref_flow.get(e, 0.0) / scale
-        near.add_row([(i, 1.0), (n + 1 + i, -1.0)])
-        b_near.append(ref)
-        near.add_row([(i, -1.0), (n + 1 + i, -1.0)])
-        b_near.append(-ref)
-    a_eq, a_links = eq.matrix(), links.matrix()
-    options = {"time_limit": LP_TIME_LIMIT}
-    lowest = linprog(np.eye(1, n + 1, n).ravel(), A_ub=a_links[:, :n + 1], b_ub=b_links,
-                     A_eq=a_eq[:, :n + 1], b_eq=b_eq, bounds=(0, None), method="highs",
-                     options=options)
-    if lowest.status != 0:  # no answer in time: capacity-proportional, as with no demand
-        return {k: dict(v) for k, v in ref_shares.items()}
-    ceiling = lowest.fun * (1 + 1e-6) + 1e-9
-    ref_loads = port_loads(ref_flow)
-    if all(ref_loads.get(link, 0.0) + background.get(link, 0.0)
-           <= ceiling * topo.capacity(*link) for link in by_link):
-        return {k: dict(v) for k, v in ref_shares.items()}  # the reference is optimal
-    bounds = [(0, None)] * n_vars
-    bounds[u_var] = (0, ceiling)
-    closest = linprog(np.concatenate([np.zeros(n + 1), np.ones(n)]),
-                      A_ub=vstack([a_links, near.matrix()]), b_ub=b_links + b_near,
-                      A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs", options=options)
-    x = closest.x if closest.status == 0 else lowest.x
-    result = {}
-    for d, dag in dags.items():
-        for u, hops in dag.items():
-            if not hops:
-                continue
-            if u not in carrying[d]:
-                result[(u, d)] = dict(ref_shares[(u, d)])
-                continue
-            out = {port: x[index[(d, u, v, port)]] for v, port in hops}
-            if sum(out.values()) > 1e-6 * total / scale:
-                result[(u, d)] = _normalized(out)
-            else:
-                result[(u, d)] = dict(ref_shares[(u, d)])
-    return result
+    def __init__(self, topo: Topology, dags: dict, demand: dict,
+                 background: dict | None = None):
+        self.topo, self.dags, self.demand = topo, dags, demand
+        self.background = background or {}
+        splits: dict = {}  # (u, its ports): capacity_split, the same toward many d
+
+        def capacity_shares(u, hops):
+            key = (u, tuple(port for _, port in hops))
+            if key not in splits:
+                splits[key] = capacity_split(topo, u, hops)
+            return splits[key]
+        self.ref_shares = {(u, d): capacity_shares(u, hops)
+                           for d, dag in dags.items() for u, hops in dag.items() if hops}
+        self.ref_flow = route_demand(dags, demand, self.ref_shares)
+        self.total = sum(v for (u, d), v in demand.items() if u in dags.get(d, {}))
+        self._lowest = None  # the first LP's result, once solved
+        self._answer = None  # the split, once known
+        self._ref_optimal = None  # whether the reference reaches the optimum, once known
+
+    def optimum(self) -> float:
+        """The lowest highest-link utilisation any split over the DAGs reaches (of
+        the capacity-proportional split where the first LP had no answer in time)."""
+        self._solve_lowest()
+        if self._lowest is not None:
+            return self._lowest.fun
+        loads = port_loads(self.ref_flow)
+        for link, amount in self.background.items():
+            loads[link] = loads.get(link, 0.0) + amount
+        return highest_utilization(self.topo, loads)
+
+    def optimal_flows(self, dags: dict) -> dict:
+        """{(d, u, v, port): bits/s} toward the destinations of ``dags`` in the first
+        LP's answer: an optimal split, though not the closest to the reference (the
+        capacity-proportional flows where that LP had no answer)."""
+        self._solve_lowest()
+        if self._lowest is None or self._reference_is_optimal():
+            return {e: f for e, f in self.ref_flow.items() if e[0] in dags}
+        x, scale = self._lowest.x, self.SCALE
+        return {e: x[i] * scale for i, e in enumerate(self.edges) if e[0] in dags}
+
+    def split(self) -> dict:
+        if self._answer is None:
+            self._answer = self._closest()
+        return {k: dict(v) for k, v in self._answer.items()}
+
+    def _solve_lowest(self) -> None:
+        if self._lowest is not None or self._answer is not None:
+            return
+        if self.total <= 0:
+            self._answer = self.ref_shares
+            return
+        topo, dags, demand, scale = self.topo, self.dags, self.demand, self.SCALE
+        # Only the part of each DAG that its demand can reach carries flow: every other
+        # variable is zero in any solution, so leaving it out changes nothing but the
+        # size (fattree,16 under a permutation: ~18k DAG edges instead of ~260k).
+        sources: dict = {}
+        for (u, d), v in demand.items():
+            if v > 0:
+                sources.setdefault(d, []).append(u)
+        self.carrying = carrying = {d: set(upstream_first(dag, sources.get(d, ())))
+                                    for d, dag in dags.items()}
+        self.edges = edges = [(d, u, v, port) for d, dag in dags.items()
+                              for u in carrying[d] for v, port in dag.get(u, ())]
+        self.index = index = {e: i for i, e in enumerate(edges)}
+        n = len(edges)
+        n_vars = 2 * n + 1  # f, U (variable n), then t[i] as variable n + 1 + i
+        eq, self.b_eq = SparseRows(n_vars), []
+        for d, dag in dags.items():
+            into = {}
+            for w in carrying[d]:
+                for v, port in dag.get(w, ()):
+                    into.setdefault(v, []).append(index[(d, w, v, port)])
+            for u in carrying[d]:  # out - in = demand entering at u
+                if dag.get(u):
+                    eq.add_row([(index[(d, u, v, port)], 1.0) for v, port in dag[u]]
+                               + [(i, -1.0) for i in into.get(u, [])])
+                    self.b_eq.append(demand.get((u, d), 0.0) / scale)
+        links, self.b_links = SparseRows(n_vars), []
+        self.by_link = by_link = {}
+        for i, (_d, u, _v, port) in enumerate(edges):
+            by_link.setdefault((u, port), []).append(i)
+        for (u, port), members in by_link.items():  # load + background <= U * capacity
+            links.add_row([(i, 1.0) for i in members]
+                          + [(n, -topo.capacity(u, port) / scale)])
+            self.b_links.append(-self.background.get((u, port), 0.0) / scale)
+        self.a_eq, self.a_links = eq.matrix(), links.matrix()
+        lowest = linprog(np.eye(1, n + 1, n).ravel(), A_ub=self.a_links[:, :n + 1],
+                         b_ub=self.b_links, A_eq=self.a_eq[:, :n + 1], b_eq=self.b_eq,
+                         bounds=(0, None), method="highs",
+                         options={"time_limit": LP_TIME_LIMIT})
+        if lowest.status != 0:  # no answer in time: capacity-proportional, as with no demand
+            self._answer = self.ref_shares
+        else:
+            self._lowest = lowest
+
+    def _ceiling(self) -> float:
+        return self._lowest.fun * (1 + 1e-6) + 1e-9
+
+    def _reference_is_optimal(self) -> bool:
+        if self._ref_optimal is None:
+            ceiling, loads = self._ceiling(), port_loads(self.ref_flow)
+            self._ref_optimal = all(
+                loads.get(link, 0.0) + self.background.get(link, 0.0)
+                <= ceiling * self.topo.capacity(*link) for link in self.by_link)
+        return self._ref_optimal
+
+    def _closest(self) -> dict:
+        self._solve_lowest()
+        if self._answer is not None:
+            return self._answer
+        if self._reference_is_optimal():
+            return self.ref_shares
+        lowest = self._lowest
+        ceiling = self._ceiling()
+        edges, n, scale = self.edges, len(self.edges), self.SCALE
+        near, b_near = SparseRows(2 * n + 1), []
+        for i, e in enumerate(edges):  # t >= |f - ref|
+            ref = self.ref_flow.get(e, 0.0) / scale
+            near.add_row([(i, 1.0), (n + 1 + i, -1.0)])
+            b_near.append(ref)
+            near.add_row([(i, -1.0), (n + 1 + i, -1.0)])
+            b_near.append(-ref)
+        bounds = [(0, None)] * (2 * n + 1)
+        bounds[n] = (0, ceiling)
+        closest = linprog(np.concatenate([np.zeros(n + 1), np.ones(n)]),
+                          A_ub=vstack([self.a_links, near.matrix()]),
+                          b_ub=self.b_links + b_near, A_eq=self.a_eq, b_eq=self.b_eq,
+                          bounds=bounds, method="highs",
+                          options={"time_limit": LP_TIME_LIMIT})
+        x = closest.x if closest.status == 0 else lowest.x
+        carrying, index, total = self.carrying, self.index, self.total
+        result = {}
+        for d, dag in self.dags.items():
+            for u, hops in dag.items():
+                if not hops:
+                    continue
+                if u not in carrying[d]:
+                    result[(u, d)] = self.ref_shares[(u, d)]
+                    continue
+                out = {port: x[index[(d, u, v, port)]] for v, port in hops}
+                if sum(out.values()) > 1e-6 * total / scale:
+                    result[(u, d)] = _normalized(out)
+                else:
+                    result[(u, d)] = self.ref_shares[(u, d)]
+        return result
 
 
 class SparseRows:

@@ -19,9 +19,9 @@ def oracle_distances(graph, root):
     return nx.single_source_shortest_path_length(graph.reverse(copy=False), root)
 
 
-def oracle_tree(graph, root):
+def oracle_tree(graph, root, seed=0):
     dist = oracle_distances(graph, root)
-    return {node: min((nbr, port) for _, nbr, port in graph.out_edges(node, keys=True)
+    return {node: min((nbr ^ seed, port) for _, nbr, port in graph.out_edges(node, keys=True)
                       if dist.get(nbr) == d - 1)[1]
             for node, d in dist.items() if node != root}
 
@@ -116,10 +116,25 @@ def check(graph, rng):
             if v != root:
                 assert cached.tree(root, skip_node=v) == oracle_tree(
                     oracle_without(graph, ("node", v)), root)
+                check_seeded_tree(cached, oracle_without(graph, ("node", v)), root,
+                                  rng.getrandbits(32), skip_node=v)
         edges = list(graph.out_edges(keys=True))
         for u, _, port in rng.sample(edges, min(4, len(edges))):
-            assert cached.tree(root, skip_edges=cached.without_cable(u, port)) == \
+            skip = cached.without_cable(u, port)
+            assert cached.tree(root, skip_edges=skip) == \
                 oracle_tree(oracle_without(graph, ("link", u, port)), root)
+            check_seeded_tree(cached, oracle_without(graph, ("link", u, port)), root,
+                              rng.getrandbits(32), skip_edges=skip)
+
+
+def check_seeded_tree(cached, graph_without, root, seed, skip_node=None, skip_edges=()):
+    """A detour tree's own tie-break order (protection.tree_seed): the one search and
+    the hop-by-hop repair (tree_hop) agree with each other and with the oracle."""
+    tree, dist = cached.tree_and_distances(root, skip_node, skip_edges, seed)
+    assert dist == cached.distances(root, skip_node, skip_edges)
+    assert tree == oracle_tree(graph_without, root, seed)
+    assert tree == {node: cached.tree_hop(node, dist, skip_edges, seed)
+                    for node in dist if node != root}
 
 
 @pytest.mark.parametrize("seed", range(12))

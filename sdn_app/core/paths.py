@@ -1,7 +1,8 @@
 """Path computations over the switch graph, shared by forwarding, traffic engineering and
 protection.  All take a networkx MultiDiGraph of switches whose edges are keyed by
-source port; ties are broken by the lowest (neighbour dpid, port), so results are
-deterministic and paths only move when the topology forces them to.
+source port; ties are broken by the lowest (neighbour dpid, port) (protection's detour
+trees: each in an order of its own, Fabric.tree_hop), so results are deterministic and
+paths only move when the topology forces them to.
 
 The searches run on ``Fabric``, the graph's adjacency copied into plain dicts and
 lists once per graph version: networkx's views cost ~10x more per step, and protection
@@ -30,6 +31,7 @@ class Fabric:
         same switches), copy it and index again only the switches in ``changed_at``
         (those whose edges came or went, which Topology records)."""
         self.nodes = list(graph.nodes)
+        self._dags: dict = {}  # (root, stretch) -> dag, see shared_dag
         if previous is None:
             self.out, self.into, self.into_ports, self.far = {}, {}, {}, {}
             self.cable: dict = {}
@@ -92,20 +94,54 @@ class Fabric:
         a shortest path there, lowest (neighbour, port) first."""
         return self.tree_and_distances(root, skip_node, skip_edges)[0]
 
-    def tree_and_distances(self, root, skip_node=None, skip_edges=()) -> tuple[dict, dict]:
-        """(tree, distances): see tree and distances."""
-        dist = self.distances(root, skip_node, skip_edges)
-        return {node: self.tree_hop(node, dist, skip_edges) for node in dist
-                if node != root}, dist
+    def tree_and_distances(self, root, skip_node=None, skip_edges=(),
+                           seed: int = 0) -> tuple[dict, dict]:
+        """(tree, distances): see tree and distances, in one search.  With ``seed``,
+        ties go to the lowest (neighbour ^ seed, port) instead (see tree_hop)."""
+        if root not in self.out or root == skip_node:
+            return {}, {}
+        into_ports = self.into_ports
+        dist, tree, rank = {root: 0}, {}, {}
+        level, frontier = 0, [root]
+        while frontier:
+            level += 1
+            found = []
+            for v in frontier:
+                k = v ^ seed
+                for u, port in into_ports[v]:
+                    du = dist.get(u)
+                    if du is None:
+                        if u == skip_node or (skip_edges and (u, port) in skip_edges):
+                            continue
+                        dist[u] = level
+                        found.append(u)
+                        tree[u], rank[u] = port, k
+                    elif du == level and (k < rank[u] or (k == rank[u] and port < tree[u])) \
+                            and not (skip_edges and (u, port) in skip_edges):
+                        tree[u], rank[u] = port, k
+            frontier = found
+        return tree, dist
 
-    def tree_hop(self, node, dist: dict, skip_edges=()) -> int:
+    def tree_hop(self, node, dist: dict, skip_edges=(), seed: int = 0) -> int:
         """The port of ``node``'s first hop toward the root of ``dist`` (which must hold
-        node): the lowest (neighbour, port) one hop closer, not in ``skip_edges``."""
+        node): the lowest (neighbour, port) one hop closer, not in ``skip_edges``.
+        With ``seed``, the lowest (neighbour ^ seed, port): each seed orders the
+        switches its own way, so trees with different seeds (protection's detours
+        toward many destinations) spread over the fabric instead of all crossing its
+        lowest-numbered switches, and a tree still changes only where it must: a
+        switch's choice moves only when a better neighbour comes or its own goes."""
         d = dist[node] - 1
+        best = best_rank = None
         for nbr, port in self.out[node]:
             if dist.get(nbr) == d and (node, port) not in skip_edges:
-                return port
-        raise ValueError("%r has no hop toward the root of its distances" % (node,))
+                if not seed:
+                    return port
+                k = nbr ^ seed
+                if best is None or k < best_rank or (k == best_rank and port < best):
+                    best, best_rank = port, k
+        if best is None:
+            raise ValueError("%r has no hop toward the root of its distances" % (node,))
+        return best
 
     def dag(self, root, stretch: int = 0) -> dict:
         """{u: [(v, port), ...]}: u's allowed next hops toward ``root``: neighbours
@@ -114,6 +150,16 @@ class Fabric:
         distance to ``root``."""
         dist = self.distances(root)
         return {u: self.dag_row(u, dist, stretch) for u in dist if u != root}
+
+    def shared_dag(self, root, stretch: int = 0) -> dict:
+        """dag(root, stretch), computed once per Fabric (graph version) and shared by
+        every caller, which must not change it: adaptive balancing asks for every
+        destination's DAG at each rebalance, on a topology that rarely changed since
+        (fattree,16: 0.1 s of a 1 s rebalance)."""
+        dag = self._dags.get((root, stretch))
+        if dag is None:
+            dag = self._dags[(root, stretch)] = self.dag(root, stretch)
+        return dag
 
     def dag_row(self, u, dist: dict, stretch: int = 0) -> list:
         """u's entry in the dag toward the root of ``dist`` (see dag)."""
@@ -253,8 +299,8 @@ def tree_towards(graph, root: int) -> dict[int, int]:
 
 
 def dag_towards(graph, root: int, stretch: int = 0) -> dict[int, list[tuple]]:
-    """{u: [(v, port), ...]}: see Fabric.dag."""
-    return fabric(graph).dag(root, stretch)
+    """{u: [(v, port), ...]}: see Fabric.dag (shared: read only, Fabric.shared_dag)."""
+    return fabric(graph).shared_dag(root, stretch)
 
 
 def hashed_start(key) -> int:

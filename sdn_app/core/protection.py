@@ -173,11 +173,21 @@ def detour_keys(u, p, v, d) -> tuple:
 
 
 def detour_tree(fab, key) -> tuple[dict, dict]:
-    """(tree, distances) toward d in the graph without the key's element."""
+    """(tree, distances) toward d in the graph without the key's element, its ties
+    broken in the order of tree_seed(key)."""
     (element, d) = key
     if element[0] == "node":
-        return fab.tree_and_distances(d, skip_node=element[1])
-    return fab.tree_and_distances(d, skip_edges=fab.without_cable(element[1], element[2]))
+        return fab.tree_and_distances(d, skip_node=element[1], seed=tree_seed(key))
+    return fab.tree_and_distances(d, skip_edges=fab.without_cable(element[1], element[2]),
+                                  seed=tree_seed(key))
+
+
+def tree_seed(key) -> int:
+    """The order a detour tree breaks its ties in (paths.Fabric.tree_hop).  Lowest
+    numbers first would send every destination's detours over the same few switches:
+    on fattree,16, ~7,000 detours crossed its first core cable, all rewritten when it
+    failed, and all their traffic would meet there in a failure."""
+    return hashed_start(key) | 1
 
 
 def _detour(fab, u, p, v, d, tree, may_tag):

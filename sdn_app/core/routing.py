@@ -75,6 +75,7 @@ from .protection import (
     backups_at,
     detour_path,
     detour_tree,
+    tree_seed,
 )
 from .topology import Topology
 
@@ -545,7 +546,7 @@ class Routing:
             for x in choices_to_redo(fab, dist, moved, removed, added):
                 if x == d:
                     continue
-                port = fab.tree_hop(x, dist, skip) if x in dist else None
+                port = fab.tree_hop(x, dist, skip, tree_seed(key)) if x in dist else None
                 if port != tree.get(x):
                     if port is None:
                         del tree[x]

@@ -8,10 +8,13 @@ from sdn_app.core.te import (
     WHOLE_OK,
     WHOLE_SLACK,
     Damper,
+    SplitProblem,
     compute_next_hops,
     dag_towards,
     integer_weights,
     min_max_utilization_split,
+    port_loads,
+    route_demand,
     shares_of,
 )
 from sdn_app.core.topology import Port
@@ -94,6 +97,31 @@ def test_lp_split_is_deterministic_and_shares_sum_to_one():
     first = min_max_utilization_split(topo, dags, demand)
     assert first == min_max_utilization_split(topo, dags, demand)
     assert all(sum(s.values()) == pytest.approx(1) for s in first.values())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_split_problems_optimum_is_what_its_split_and_its_first_flows_reach(seed):
+    """Placement is bounded by SplitProblem.optimum and built on optimal_flows, without
+    the second LP: both must be what the full split reaches."""
+    import random
+    rng = random.Random(seed)
+    topo, _ = model_of("fattree,4")
+    for lk in rng.sample(topo.links(), 6):
+        topo.capacity_overrides[(lk.src, lk.src_port)] = rng.choice((2, 5)) * MBIT
+    dsts = sorted({h.dpid for h in topo.hosts.values()})
+    dags = {d: dag_towards(topo, d) for d in dsts}
+    demand = {(a, b): rng.uniform(0, 6) * MBIT for a in dsts for b in dsts
+              if a != b and rng.random() < 0.5}
+    problem = SplitProblem(topo, dags, demand)
+    optimum = problem.optimum()
+    flows = problem.optimal_flows(dags)
+    first = max(load / topo.capacity(u, port)
+                for (u, port), load in port_loads(flows).items())
+    split = max(load / topo.capacity(u, port) for (u, port), load in
+                port_loads(route_demand(dags, demand, problem.split())).items())
+    assert first == pytest.approx(optimum, rel=1e-4)
+    assert split == pytest.approx(optimum, rel=1e-4)
+    assert optimum < max_utilization(topo, compute_next_hops(topo, "ecmp"), demand)
 
 
 @pytest.mark.parametrize("shares", [

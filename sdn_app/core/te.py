@@ -262,11 +262,11 @@ def _place(topo, dags, demand, base, current, keep_within, keep_all):
             capacity = capacities[(u, port)] = topo.capacity(u, port)
         return (load.get((u, port), 0.0) + extra) / capacity if capacity else math.inf
 
-    def best_paths(d, dag, amount, sources):
-        """{u: (bottleneck, port)} toward d from the switches ``sources`` reach,
-        respecting fixed choices."""
+    def best_paths(d, dag, amount, nearest_first):
+        """{u: (bottleneck, port)} toward d from the switches ``nearest_first`` (each
+        after every switch it sends to), respecting fixed choices."""
         cost = {d: (0.0, None)}
-        for u in reversed(upstream_first(dag, sources)):
+        for u in nearest_first:
             hops = dag.get(u)
             if not hops:
                 continue
@@ -297,14 +297,21 @@ def _place(topo, dags, demand, base, current, keep_within, keep_all):
     for d in sorted(dags, key=lambda d: (-totals.get(d, 0.0), d)):
         dag = dags[d]
         aggregates = sorted(entering.get(d, ()), reverse=True)
+        open_keys = any(hops and (u, d) not in choice for u, hops in dag.items())
         for amount, u in aggregates:
-            cost = best_paths(d, dag, amount, [u])
+            if open_keys:
+                cost = best_paths(d, dag, amount, reversed(upstream_first(dag, [u])))
+            else:  # every choice toward d is fixed (kept): the path is known
+                cost = {node: (None, choice[(node, d)]) for node, hops in dag.items() if hops}
             node = u
             while node != d and node in cost and cost[node][1] is not None:
                 port = cost[node][1]
                 choice[(node, d)] = port
                 load[(node, port)] = load.get((node, port), 0.0) + amount
                 node = next(v for v, p in dag[node] if p == port)
+        if not open_keys:
+            continue
+        # the DAG lists switches nearest first (paths.Fabric.dag)
         cost = best_paths(d, dag, 0.0, list(dag))
         for u, hops in dag.items():
             if hops and (u, d) not in choice and u in cost:

@@ -8,7 +8,14 @@ import random
 import networkx as nx
 import pytest
 
-from sdn_app.core.paths import Fabric, StableIds, fabric, redistance, stable_ids
+from sdn_app.core.paths import (
+    Fabric,
+    StableIds,
+    fabric,
+    redistance,
+    ring_position,
+    stable_ids,
+)
 from sdn_app.core.protection import reach_bitsets
 from sdn_app.core.topology import Port, Topology
 
@@ -20,8 +27,12 @@ def oracle_distances(graph, root):
 
 
 def oracle_tree(graph, root, seed=0):
+    """``seed``: the first edge on the ring from seed on (ring_position), as a rank."""
     dist = oracle_distances(graph, root)
-    return {node: min((nbr ^ seed, port) for _, nbr, port in graph.out_edges(node, keys=True)
+
+    def rank(nbr, port):
+        return ((ring_position(nbr, port) - seed) % 2 ** 32, nbr, port) if seed else (nbr, port)
+    return {node: min((rank(nbr, port), port) for _, nbr, port in graph.out_edges(node, keys=True)
                       if dist.get(nbr) == d - 1)[1]
             for node, d in dist.items() if node != root}
 
@@ -96,7 +107,7 @@ def mutate(topo, rng, now):
 
 def check(graph, rng):
     cached, fresh = fabric(graph), Fabric(graph)
-    for field in ("nodes", "out", "into", "into_ports", "far", "links"):
+    for field in ("nodes", "out", "ring", "into", "into_ports", "far", "links"):
         assert getattr(cached, field) == getattr(fresh, field), field
     assert {k: set(v) for k, v in cached.cable.items()} == \
         {k: set(v) for k, v in fresh.cable.items()}

@@ -14,6 +14,7 @@ it changed at; a graph without a version is indexed afresh).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import zlib
 
@@ -23,7 +24,8 @@ class Fabric:
 
     ``out[u]``: [(v, port)] sorted; ``into[v]``: predecessors in the graph's own order
     (the order networkx's reversed BFS visits them, so results equal what networkx gives);
-    ``cable[(u, port)]``: the (v, port) edges carrying the other direction of that cable.
+    ``cable[(u, port)]``: the (v, port) edges carrying the other direction of that cable;
+    ``ring[u]``: ([ring_position(v, port)], [(v, port)]), both in ring order (tree_hop).
     """
 
     def __init__(self, graph, previous: Fabric | None = None, changed_at=()):
@@ -34,11 +36,13 @@ class Fabric:
         self._dags: dict = {}  # (root, stretch) -> dag, see shared_dag
         if previous is None:
             self.out, self.into, self.into_ports, self.far = {}, {}, {}, {}
+            self.ring: dict = {}
             self.cable: dict = {}
             self.links: dict = {}  # (u, port) -> (v, v's port), for edges carrying a Link
             changed_at = self.nodes
         else:
             self.out, self.into = dict(previous.out), dict(previous.into)
+            self.ring = dict(previous.ring)
             self.into_ports, self.far = dict(previous.into_ports), dict(previous.far)
             self.cable, self.links = dict(previous.cable), dict(previous.links)
             for n in changed_at:
@@ -52,6 +56,8 @@ class Fabric:
 
     def _index(self, graph, n) -> None:
         self.out[n] = sorted((v, port) for _, v, port in graph.out_edges(n, keys=True))
+        ring = sorted((ring_position(v, port), v, port) for v, port in self.out[n])
+        self.ring[n] = ([h for h, _, _ in ring], [(v, port) for _, v, port in ring])
         self.into[n] = list(graph.pred[n])
         self.into_ports[n] = [(u, port) for u, keys in graph.pred[n].items() for port in keys]
         for _, v, port, data in graph.out_edges(n, keys=True, data=True):
@@ -96,52 +102,34 @@ class Fabric:
 
     def tree_and_distances(self, root, skip_node=None, skip_edges=(),
                            seed: int = 0) -> tuple[dict, dict]:
-        """(tree, distances): see tree and distances, in one search.  With ``seed``,
-        ties go to the lowest (neighbour ^ seed, port) instead (see tree_hop)."""
-        if root not in self.out or root == skip_node:
-            return {}, {}
-        into_ports = self.into_ports
-        dist, tree, rank = {root: 0}, {}, {}
-        level, frontier = 0, [root]
-        while frontier:
-            level += 1
-            found = []
-            for v in frontier:
-                k = v ^ seed
-                for u, port in into_ports[v]:
-                    du = dist.get(u)
-                    if du is None:
-                        if u == skip_node or (skip_edges and (u, port) in skip_edges):
-                            continue
-                        dist[u] = level
-                        found.append(u)
-                        tree[u], rank[u] = port, k
-                    elif du == level and (k < rank[u] or (k == rank[u] and port < tree[u])) \
-                            and not (skip_edges and (u, port) in skip_edges):
-                        tree[u], rank[u] = port, k
-            frontier = found
-        return tree, dist
+        """(tree, distances): see tree and distances; ``seed``: see tree_hop."""
+        dist = self.distances(root, skip_node, skip_edges)
+        return {node: self.tree_hop(node, dist, skip_edges, seed) for node in dist
+                if node != root}, dist
 
     def tree_hop(self, node, dist: dict, skip_edges=(), seed: int = 0) -> int:
         """The port of ``node``'s first hop toward the root of ``dist`` (which must hold
         node): the lowest (neighbour, port) one hop closer, not in ``skip_edges``.
-        With ``seed``, the lowest (neighbour ^ seed, port): each seed orders the
-        switches its own way, so trees with different seeds (protection's detours
-        toward many destinations) spread over the fabric instead of all crossing its
-        lowest-numbered switches, and a tree still changes only where it must: a
-        switch's choice moves only when a better neighbour comes or its own goes."""
+
+        With ``seed`` (32 bits), the first such (neighbour, port) at or after ``seed``
+        on a ring of ring_position values: trees with different seeds (protection's
+        detours toward many destinations) spread over the fabric instead of all
+        crossing its lowest-numbered switches.  Each edge's place on the ring is its
+        own, so a switch's choice moves only when a better neighbour comes or its own
+        goes, as with the lowest-first rule (what the incremental repair relies on)."""
         d = dist[node] - 1
-        best = best_rank = None
-        for nbr, port in self.out[node]:
-            if dist.get(nbr) == d and (node, port) not in skip_edges:
-                if not seed:
+        if not seed:
+            for nbr, port in self.out[node]:
+                if dist.get(nbr) == d and (node, port) not in skip_edges:
                     return port
-                k = nbr ^ seed
-                if best is None or k < best_rank or (k == best_rank and port < best):
-                    best, best_rank = port, k
-        if best is None:
-            raise ValueError("%r has no hop toward the root of its distances" % (node,))
-        return best
+        else:
+            positions, edges = self.ring[node]
+            start, n = bisect.bisect_left(positions, seed), len(edges)
+            for i in range(start, start + n):
+                nbr, port = edges[i % n]
+                if dist.get(nbr) == d and (node, port) not in skip_edges:
+                    return port
+        raise ValueError("%r has no hop toward the root of its distances" % (node,))
 
     def dag(self, root, stretch: int = 0) -> dict:
         """{u: [(v, port), ...]}: u's allowed next hops toward ``root``: neighbours
@@ -171,6 +159,13 @@ class Fabric:
         """The (node, port) edges of both directions of the cable leaving u by port."""
         v = self.far[(u, port)]
         return {(u, port), *((x, q) for x, q in self.cable.get((u, port), ()) if x == v)}
+
+
+def ring_position(neighbour: int, port: int) -> int:
+    """Where the edge to ``neighbour`` by ``port`` sits on the 32-bit ring seeded tree
+    hops start from (Fabric.tree_hop): a fixed mix of both, the same in every process."""
+    mixed = (neighbour * 0x9E3779B97F4A7C15 + port * 0xBF58476D1CE4E5B9) & (2 ** 64 - 1)
+    return (mixed ^ (mixed >> 29)) >> 32
 
 
 def redistance(fab: Fabric, dist: dict, removed, added, usable=None) -> dict:

@@ -187,7 +187,7 @@ def tree_seed(key) -> int:
     numbers first would send every destination's detours over the same few switches:
     on fattree,16, ~7,000 detours crossed its first core cable, all rewritten when it
     failed, and all their traffic would meet there in a failure."""
-    return hashed_start(key) | 1
+    return hashed_start(key) | 1  # 32 bits, never 0 (0 means lowest first)
 
 
 def _detour(fab, u, p, v, d, tree, may_tag):

@@ -58,7 +58,9 @@ class Settings:
         "adaptive", "How traffic is spread over paths (changeable at run time over REST).",
         choices=POLICIES)
     path_stretch: int = _setting(
-        0, "Also use paths up to this many hops longer than the shortest.", min=0, max=4)
+        0, "Meant to admit paths up to this many hops longer than the shortest; has no "
+           "effect yet (next hops are only neighbours strictly closer to the destination).",
+        min=0, max=4)
     rebalance_interval: float = _setting(
         2.0, "Seconds between re-evaluations of adaptive weights.", min=0.2, max=600)
     rebalance_threshold: float = _setting(

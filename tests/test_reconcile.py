@@ -400,3 +400,22 @@ def test_a_big_update_goes_out_in_windows_closed_by_barriers():
     assert barriers[0] > barriers[1], "more windows than the one a whole send takes"
     for dpid in plan:
         assert rig.messages(dpid) == whole.messages(dpid), "same messages, same order"
+
+
+def test_requests_while_held_wait_for_the_release_and_make_one_run():
+    spawn, runs = Spawner(), []
+    coalescer = Coalescer(spawn, runs.append)
+    coalescer.hold()
+    coalescer.hold()  # holds nest: the replay's own and one taken before it
+    coalescer.request()
+    coalescer.request(recompute=False)
+    assert not spawn.pending
+    coalescer.release()
+    assert not spawn.pending
+    coalescer.release()
+    assert len(spawn.pending) == 1
+    spawn.run()
+    assert runs == [True]
+    coalescer.hold()
+    coalescer.release()  # nothing asked for: nothing runs
+    assert not spawn.pending and runs == [True]

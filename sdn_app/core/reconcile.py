@@ -267,6 +267,7 @@ class Coalescer:
         self.services_wanted = False
         self.resend_wanted = False
         self.running = False
+        self.held = 0  # holds in force (hold): requests wait for their release
 
     def request(self, recompute=True) -> None:
         if recompute == SERVICES:
@@ -275,7 +276,21 @@ class Coalescer:
             self.recompute_wanted = True
         else:
             self.resend_wanted = True
-        if not self.running:
+        self._start()
+
+    def hold(self) -> None:
+        """Keep requests from starting a run until release: a burst known to be under
+        way (frames replayed at once, each learning a host) then costs one run, not one
+        for its first request and another for the rest."""
+        self.held += 1
+
+    def release(self) -> None:
+        self.held = max(0, self.held - 1)
+        self._start()
+
+    def _start(self) -> None:
+        wanted = self.recompute_wanted or self.services_wanted or self.resend_wanted
+        if wanted and not self.running and not self.held:
             self.running = True
             self.spawn(self._run)
 

@@ -25,7 +25,8 @@ class Fabric:
     ``out[u]``: [(v, port)] sorted; ``into[v]``: predecessors in the graph's own order
     (the order networkx's reversed BFS visits them, so results equal what networkx gives);
     ``cable[(u, port)]``: the (v, port) edges carrying the other direction of that cable;
-    ``ring[u]``: ([ring_position(v, port)], [(v, port)]), both in ring order (tree_hop).
+    ``ring[u]``: ([ring_position(v, port)], [(v, port)] twice over), in ring order
+    (tree_hop).
     """
 
     def __init__(self, graph, previous: Fabric | None = None, changed_at=()):
@@ -57,7 +58,8 @@ class Fabric:
     def _index(self, graph, n) -> None:
         self.out[n] = sorted((v, port) for _, v, port in graph.out_edges(n, keys=True))
         ring = sorted((ring_position(v, port), v, port) for v, port in self.out[n])
-        self.ring[n] = ([h for h, _, _ in ring], [(v, port) for _, v, port in ring])
+        edges = [(v, port) for _, v, port in ring]
+        self.ring[n] = ([h for h, _, _ in ring], edges + edges)  # twice: a slice wraps
         self.into[n] = list(graph.pred[n])
         self.into_ports[n] = [(u, port) for u, keys in graph.pred[n].items() for port in keys]
         for _, v, port, data in graph.out_edges(n, keys=True, data=True):
@@ -123,10 +125,9 @@ class Fabric:
                 if dist.get(nbr) == d and (node, port) not in skip_edges:
                     return port
         else:
-            positions, edges = self.ring[node]
-            start, n = bisect.bisect_left(positions, seed), len(edges)
-            for i in range(start, start + n):
-                nbr, port = edges[i % n]
+            positions, twice = self.ring[node]
+            start = bisect.bisect_left(positions, seed)
+            for nbr, port in twice[start:start + len(positions)]:
                 if dist.get(nbr) == d and (node, port) not in skip_edges:
                     return port
         raise ValueError("%r has no hop toward the root of its distances" % (node,))

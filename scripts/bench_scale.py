@@ -5,7 +5,9 @@ k-ary fat trees, from fattree,4 (20 switches) up, timed phase by phase.
 For each fabric (built straight into the core's Topology model, no Mininet), in a
 process of its own so peak memory and the allocator start fresh:
 
-* cold: next hops (``ecmp``), protection (FAST_FAILOVER backups and detours), the plan;
+* cold: next hops (``ecmp``), protection (FAST_FAILOVER backups and detours), the plan,
+  --cold-repeats times on fresh state (the median, with the range: one run varies by
+  30-50% on a 2-core machine);
 * link losses and restorations, one at a time, on several cables (the first
   core-aggregation cable, then random ones of both kinds, the same on every revision):
   the same three again (median and worst), and for the first cable how many entries
@@ -21,7 +23,8 @@ process of its own so peak memory and the allocator start fresh:
 * optionally ``adaptive`` with a random-permutation demand between edge switches.
 
 ``--compare REV`` runs the same measurement on another revision of this repository
-(checked out into a temporary worktree) and prints both side by side, with ratios.
+(checked out into a temporary worktree), fabric by fabric in turn with this tree, and
+prints both side by side, with ratios.
 Growth exponents (time ~ switches^e, least squares over the fabrics) close the table.
 
 Usage: .venv/bin/python scripts/bench_scale.py [--k 4 8 12 16] [--compare HEAD~3]
@@ -115,8 +118,10 @@ def fat_tree(k: int, Port, Topology):  # noqa: N803 - classes passed in
     return topo, edges, [((a, pa), (b, pb)) for a, pa, b, pb in wires]
 
 
-def measure(k: int, adaptive: bool, samples: int = SAMPLES) -> dict:
-    """One fabric, in this process (the child side of the benchmark)."""
+def measure(k: int, adaptive: bool, samples: int = SAMPLES, cold_repeats: int = 1) -> dict:
+    """One fabric, in this process (the child side of the benchmark).  The cold
+    computation runs ``cold_repeats`` times, each on a state of its own (the median
+    counts, the spread is kept): one run varies by 30-50% on this machine."""
     compute_next_hops, plan_protection, build_plan, Port, Topology = core_api()
     topo, edges, cables = fat_tree(k, Port, Topology)
     out = {"k": k, "switches": len(topo.graph), "hosts": len(topo.hosts)}
@@ -143,7 +148,16 @@ def measure(k: int, adaptive: bool, samples: int = SAMPLES) -> dict:
         times["total"] = sum(times.values())
         return hops, plan, times
 
-    hops, plan, out["cold"] = recompute()
+    colds = []
+    for _ in range(max(1, cold_repeats)):
+        if routing_class:
+            routing = None  # the last state goes before the next is built
+            routing = routing_class(host_idle_timeout=300)
+        hops, plan, cold = recompute()
+        colds.append(cold)
+    out["cold"] = dict(sorted(colds, key=lambda c: c["total"])[len(colds) // 2],
+                       low=min(c["total"] for c in colds),
+                       high=max(c["total"] for c in colds), samples=len(colds))
     flows = [sum(1 for key in e if key[0] != "group") for e in plan.values()]
     groups = [sum(1 for key in e if key[0] == "group") for e in plan.values()]
     out["entries_per_switch"] = {"max": max(flows), "mean": round(sum(flows) / len(flows), 1)}
@@ -254,10 +268,11 @@ def fluid_max_utilization(topo, next_hops: dict, demand: dict) -> float:
 
 
 def run_child(tree: Path, k: int, adaptive: bool, timeout: float,
-              memory_gb: float, samples: int) -> dict | None:
+              memory_gb: float, samples: int, cold_repeats: int) -> dict | None:
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(k),
-           "--memory-gb", str(memory_gb), "--samples", str(samples)]
+           "--memory-gb", str(memory_gb), "--samples", str(samples),
+           "--cold-repeats", str(cold_repeats)]
     if adaptive:
         cmd.append("--adaptive")
     try:
@@ -299,7 +314,9 @@ def report(label: str, rows: list[dict]) -> str:
             continue
         lines.append([
             "fattree,%d" % r["k"], "%d/%d" % (r["switches"], r["hosts"]),
-            secs(r["cold"]["total"]),
+            secs(r["cold"]["total"]) + ("" if "low" not in r["cold"] else
+                                        " (%s-%s)" % (secs(r["cold"]["low"]),
+                                                      secs(r["cold"]["high"]))),
             "incremental" if r.get("incremental") else "/".join(secs(r["cold"][p])
                                                                  for p in PHASES),
             "%s (%s)" % (secs(r["link_loss"]["total"]), secs(r["link_loss"]["worst"])),
@@ -311,7 +328,8 @@ def report(label: str, rows: list[dict]) -> str:
             "%d / %.0f" % (r["groups_per_switch"]["max"], r["groups_per_switch"]["mean"]),
             "%s" % r["peak_rss_mb"],
         ])
-    out = [label, table(["fabric", "switches/hosts", "cold s", "hops/protect/plan s",
+    out = [label, table(["fabric", "switches/hosts", "cold s, median (range)",
+                         "hops/protect/plan s",
                          "link loss s, median (worst)", "changed entries+groups (1st cable)",
                          "link back s, median (worst)", "host join s (median)",
                          "entries max/mean", "groups max/mean", "peak MB"], lines)]
@@ -340,6 +358,8 @@ def main(argv=None) -> int:
                         help="address-space cap of each fabric's process")
     parser.add_argument("--samples", type=int, default=SAMPLES,
                         help="cables cut and hosts joined per fabric")
+    parser.add_argument("--cold-repeats", type=int, default=3,
+                        help="cold computations per fabric, each on a fresh state (median)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--adaptive", action="store_true", help=argparse.SUPPRESS)
@@ -348,7 +368,8 @@ def main(argv=None) -> int:
         cap = int(args.memory_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         try:
-            print(json.dumps(measure(args.child, args.adaptive, args.samples)))
+            print(json.dumps(measure(args.child, args.adaptive, args.samples,
+                                     args.cold_repeats)))
         except MemoryError:
             print(json.dumps({"k": args.child,
                               "error": "over the %.0f GB memory cap" % args.memory_gb}))
@@ -360,16 +381,16 @@ def main(argv=None) -> int:
             subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-f",
                             str(worktree), args.compare], check=True, capture_output=True)
             trees.insert(0, (args.compare, worktree))
-        results = {}
+        results = {label: [] for label, _ in trees}
         try:
-            for label, tree in trees:
-                results[label] = []
-                for k in args.k:
+            # revisions side by side per fabric, so a slow spell of the machine hits both
+            for k in args.k:
+                for label, tree in trees:
                     print("[bench_scale] %s: fattree,%d ..." % (label, k), file=sys.stderr,
                           flush=True)
                     started = time.monotonic()
                     row = run_child(tree, k, k in args.adaptive_k, args.timeout,
-                                    args.memory_gb, args.samples)
+                                    args.memory_gb, args.samples, args.cold_repeats)
                     print("[bench_scale]   done in %.1f s" % (time.monotonic() - started),
                           file=sys.stderr, flush=True)
                     results[label].append(row)

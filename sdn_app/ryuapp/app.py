@@ -844,6 +844,9 @@ class ElasticController(app_manager.RyuApp):
     def _replay_deferred(self) -> None:
         frames, self._deferred = self._deferred, []
         now = time.monotonic()
+        # a hold taken for this replay (_frame_in) ends with it; one taken during it, for
+        # frames deferred again, waits for the next
+        held_for_this, self._held_for_replay = self._held_for_replay, False
         self.coalescer.hold()  # the hosts these frames teach: one reconcile after them all
         try:
             for dpid, port_no, data, since in frames:
@@ -858,8 +861,7 @@ class ElasticController(app_manager.RyuApp):
                     self.logger.exception("a deferred frame from %s:%d failed",
                                           dpid_to_str(dpid), port_no)
         finally:
-            if self._held_for_replay:
-                self._held_for_replay = False
+            if held_for_this:
                 self.coalescer.release()
             self.coalescer.release()
 

@@ -134,9 +134,11 @@ class Fabric:
 
     def dag(self, root, stretch: int = 0) -> dict:
         """{u: [(v, port), ...]}: u's allowed next hops toward ``root``: neighbours
-        strictly closer to it (so no choice of weights can loop), on paths at most
-        ``stretch`` hops longer than the shortest.  Switches come by increasing
-        distance to ``root``."""
+        strictly closer to it (so no choice of weights can loop).  Switches come by
+        increasing distance to ``root``.  ``stretch`` was meant to admit paths that
+        many hops longer than the shortest, but admits nothing more: in hop counts
+        every strictly closer neighbour is exactly one hop closer, so the bound it
+        set (1 + dist[v] <= dist[u] + stretch) always held (README, path_stretch)."""
         dist = self.distances(root)
         return {u: self.dag_row(u, dist, stretch) for u in dist if u != root}
 

@@ -119,8 +119,9 @@ def test_foreign_actions_never_equal_a_planned_entry():
 
 
 def test_lldp_frames_round_trip_and_foreign_lldp_is_ignored():
-    frame = codec.lldp_frame(0x30401, 3, "02:00:00:00:00:09", 1234.5)
-    assert codec.parse_lldp(packet.Packet(frame)) == (0x30401, 3, 1234.5)
+    key = b"k" * 32
+    frame = codec.lldp_frame(0x30401, 3, "02:00:00:00:00:09", 1234.5, key)
+    assert codec.parse_lldp(packet.Packet(frame), key) == (0x30401, 3, 1234.5, True)
     from ryu.lib.packet import ethernet, lldp
     pkt = packet.Packet()
     pkt.add_protocol(ethernet.ethernet(dst=lldp.LLDP_MAC_NEAREST_BRIDGE,
@@ -290,3 +291,21 @@ def test_ryus_ofctl_can_show_a_split_entry():
     assert shown[1].startswith("NX_UNKNOWN: {subtype: %d," % nicira_ext.NXAST_MULTIPATH)
     body = base64.b64decode(shown[1].split("data: ")[1].rstrip("}"))
     assert body[:2] == b"\x00\x03"  # multipath's body begins with its hash fields
+
+
+def test_an_lldp_probe_is_proven_only_with_our_key_and_unaltered():
+    """A host that captured one of our probes can replay it but not forge another: a
+    different key (another run), or a changed port, dpid or send time fails the proof."""
+    key = b"k" * 32
+    frame = codec.lldp_frame(0x30401, 3, "02:00:00:00:00:09", 1234.5, key)
+    assert codec.parse_lldp(packet.Packet(frame), b"x" * 32)[3] is False
+    unsigned = codec.lldp_frame(0x30401, 3, "02:00:00:00:00:09", 1234.5, b"")
+    assert codec.parse_lldp(packet.Packet(unsigned), key)[3] is False
+    import struct
+    port_field = struct.pack("!I", 3)
+    at = frame.index(port_field)
+    for altered in (frame[:at] + struct.pack("!I", 4) + frame[at + 4:],
+                    frame.replace(struct.pack("!d", 1234.5), struct.pack("!d", 1299.5)),
+                    frame.replace(b"%016x" % 0x30401, b"%016x" % 0x30402)):
+        parsed = codec.parse_lldp(packet.Packet(altered), key)
+        assert parsed is not None and parsed[3] is False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import time
 
 from ryu.app.wsgi import WSGIApplication
@@ -135,7 +136,10 @@ class ElasticController(app_manager.RyuApp):
         # "counts": {backend id: entries}, "requests": {service: packets} answered}
         self._connection_polls: dict[int, dict] = {}
         self._poll_warned: dict[int, float] = {}  # dpid -> last warned of a lost round
-        self._refusals: dict = {}  # (dpid, port) -> (last reported, refused since)
+        self._refusals: dict = {}  # (kind, dpid, port) -> (last reported, refused since)
+        # Signs our LLDP probes: a new secret per run, so probes a host captured cannot
+        # be forged, altered or replayed to a later run (codec.parse_lldp).
+        self._lldp_key = secrets.token_bytes(32)
         self._up_backends: set = set()  # backend ids up at the last recomputation
         # service name -> its least_conn placements per second (see requests_of)
         self._placement_meters = MeterBank(self.settings.stats_time_constant,
@@ -735,7 +739,7 @@ class ElasticController(app_manager.RyuApp):
             port = switch.ports.get(port_no)
             if port is not None and port.live:
                 frame = codec.lldp_frame(session.dpid, port_no, port.hw_addr,
-                                         time.monotonic())
+                                         time.monotonic(), self._lldp_key)
                 session.send_msg(codec.packet_out(session.dp, [port_no], frame))
 
     # -- packets from the switches ------------------------------------------------------
@@ -801,7 +805,8 @@ class ElasticController(app_manager.RyuApp):
                         verdict.retry_after)
             return
         if verdict.refused:
-            self._host_refused(dp.id, in_port, eth.src, verdict.refused, now)
+            self._report_refusal("host_refused", dp.id, in_port, verdict.refused, now,
+                                mac=eth.src)
         if verdict.learned:
             self.logger.info("host %s (%s) at %s:%d", eth.src, src_ip or "-",
                              dpid_to_str(dp.id), in_port)
@@ -865,19 +870,22 @@ class ElasticController(app_manager.RyuApp):
                 self.coalescer.release()
             self.coalescer.release()
 
-    def _host_refused(self, dpid: int, port_no: int, mac: str, why: str, now: float) -> None:
-        """A log line and an event per port at most every REFUSAL_REPORT_S, counting
-        the refusals since, so a flood of source MACs cannot flood the log too."""
-        key = (dpid, port_no)
+    def _report_refusal(self, kind: str, dpid: int, port_no: int, why: str, now: float,
+                        **fields) -> None:
+        """A log line and an event of ``kind`` (host_refused, link_refused) per port at
+        most every REFUSAL_REPORT_S, counting the refusals since, so a flood of source
+        MACs or forged probes cannot flood the log too."""
+        key = (kind, dpid, port_no)
         last, count = self._refusals.get(key, (float("-inf"), 0))
         if now - last < REFUSAL_REPORT_S:
             self._refusals[key] = (last, count + 1)
             return
         self._refusals[key] = (now, 0)
-        self.logger.warning("host %s at %s:%d refused: %s (%d more refused there since "
-                            "the last report)", mac, dpid_to_str(dpid), port_no, why, count)
-        self.event("host_refused", mac=mac, dpid=dpid_to_str(dpid), port_no=port_no,
-                   reason=why, refused_since_last=count)
+        self.logger.warning("%s at %s:%d: %s %s (%d more there since the last report)",
+                            kind, dpid_to_str(dpid), port_no, why,
+                            " ".join("%s=%s" % kv for kv in fields.items()), count)
+        self.event(kind, dpid=dpid_to_str(dpid), port_no=port_no, reason=why,
+                   refused_since_last=count, **fields)
 
     def _for_a_vip(self, session, in_port: int, pkt, data: bytes, now: float) -> None:
         """A health check's answer, or (least_conn) a connection's first frame."""
@@ -895,17 +903,27 @@ class ElasticController(app_manager.RyuApp):
             session.send_msg(codec.packet_out_steps(session.dp, in_port, steps, data))
 
     def _lldp_in(self, session, in_port, pkt):
-        origin = codec.parse_lldp(pkt)
-        if origin is None or origin[0] not in self.topo.graph:
+        origin = codec.parse_lldp(pkt, self._lldp_key)
+        if origin is None:
             return
-        src, src_port, sent_at = origin
+        src, src_port, sent_at, proven = origin
         dst, now = session.dpid, time.monotonic()
+        if not proven or not 0 <= now - sent_at <= LLDP_DELAY_CAP_S:
+            # Forged, altered, from another run, or replayed late: a host relaying our
+            # probes must not make a link appear.
+            why = ("not signed by this controller" if not proven else
+                   "sent %.1f s ago (at most %.1f s accepted)" % (now - sent_at,
+                                                                  LLDP_DELAY_CAP_S))
+            self._report_refusal("link_refused", dst, in_port, why, now,
+                                 claimed_src=dpid_to_str(src), claimed_src_port=src_port)
+            return
+        if src not in self.topo.graph:
+            return
         try:
             new = self.topo.link_seen(src, src_port, dst, in_port, now)
         except TopologyError:
             return
-        if sent_at is not None and 0 <= now - sent_at <= LLDP_DELAY_CAP_S:
-            self.topo.lldp_delay_seen(now - sent_at, now)
+        self.topo.lldp_delay_seen(now - sent_at, now)
         if new:
             self.logger.info("link %s:%d -> %s:%d", dpid_to_str(src), src_port,
                              dpid_to_str(dst), in_port)

@@ -8,6 +8,9 @@ the rest of the application deals only in FlowEntry and Port values (core/pipeli
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 import struct
 
 from ryu.lib import addrconv
@@ -34,6 +37,7 @@ LLDP_CHASSIS_PREFIX = b"dpid:"
 LLDP_TTL = 120
 LLDP_OUI = b"\x0e\x5d\x00"  # our own TLVs (a locally administered OUI)
 LLDP_SENT_AT = 1  # its subtype carrying when the probe was sent
+LLDP_PROOF = 2  # its subtype carrying an HMAC-SHA256 over dpid, port and send time
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
 # Open vSwitch extension (OpenFlow 1.1+): create the group or replace it if it exists,
 # so installing a group is idempotent, e.g. when taking over after a restart.
@@ -454,10 +458,16 @@ def packet_out_steps(datapath, in_port: int, steps, data: bytes):
                                actions=actions, data=data)
 
 
-def lldp_frame(dpid: int, port_no: int, hw_addr: str, sent_at: float = 0.0) -> bytes:
+def _lldp_proof(key: bytes, dpid: int, port_no: int, sent_at: float) -> bytes:
+    return hmac.new(key, struct.pack("!QId", dpid, port_no, sent_at), hashlib.sha256).digest()
+
+
+def lldp_frame(dpid: int, port_no: int, hw_addr: str, sent_at: float = 0.0,
+               key: bytes = b"") -> bytes:
     """An LLDP frame naming the switch and port it leaves from, and when it was sent
     (the controller's monotonic clock, in a TLV of its own: how late probes come back
-    decides how long an unproven port waits, Topology.settle_after)."""
+    decides how long an unproven port waits, Topology.settle_after), signed with the
+    controller's secret ``key`` so a host cannot forge one (parse_lldp)."""
     return frame_bytes(
         ethernet.ethernet(dst=lldp.LLDP_MAC_NEAREST_BRIDGE,
                           src=hw_addr or "00:00:00:00:00:00", ethertype=0x88CC),
@@ -469,13 +479,17 @@ def lldp_frame(dpid: int, port_no: int, hw_addr: str, sent_at: float = 0.0) -> b
             lldp.TTL(ttl=LLDP_TTL),
             lldp.OrganizationallySpecific(oui=LLDP_OUI, subtype=LLDP_SENT_AT,
                                           info=struct.pack("!d", sent_at)),
+            lldp.OrganizationallySpecific(oui=LLDP_OUI, subtype=LLDP_PROOF,
+                                          info=_lldp_proof(key, dpid, port_no, sent_at)),
             lldp.End(),
         ]))
 
 
-def parse_lldp(pkt: packet.Packet) -> tuple[int, int, float | None] | None:
-    """(dpid, port_no, sent at or None) from one of our LLDP frames; None for anybody
-    else's."""
+def parse_lldp(pkt: packet.Packet, key: bytes = b""
+               ) -> tuple[int, int, float | None, bool] | None:
+    """(dpid, port_no, sent at or None, proven) from a frame in our LLDP format; None for
+    anybody else's.  ``proven`` is whether it carries a send time and a proof made with
+    ``key``: only then did this controller send it (a forged or altered one is not)."""
     frame = pkt.get_protocol(lldp.lldp)
     if frame is None or len(frame.tlvs) < 2:
         return None
@@ -488,12 +502,19 @@ def parse_lldp(pkt: packet.Packet) -> tuple[int, int, float | None] | None:
         dpid = int(chassis.chassis_id[len(LLDP_CHASSIS_PREFIX):], 16)
     except ValueError:
         return None
-    sent_at = None
+    if not 0 <= dpid < 1 << 64:
+        return None
+    port_no = struct.unpack("!I", port.port_id)[0]
+    sent_at, proof = None, None
     for tlv in frame.tlvs[3:]:
-        if (isinstance(tlv, lldp.OrganizationallySpecific) and tlv.oui == LLDP_OUI
-                and tlv.subtype == LLDP_SENT_AT and len(tlv.info) == 8):
-            sent_at = struct.unpack("!d", tlv.info)[0]
-    return dpid, struct.unpack("!I", port.port_id)[0], sent_at
+        if isinstance(tlv, lldp.OrganizationallySpecific) and tlv.oui == LLDP_OUI:
+            if tlv.subtype == LLDP_SENT_AT and len(tlv.info) == 8:
+                sent_at = struct.unpack("!d", tlv.info)[0]
+            elif tlv.subtype == LLDP_PROOF:
+                proof = bytes(tlv.info)
+    proven = (sent_at is not None and proof is not None and not math.isnan(sent_at)
+              and hmac.compare_digest(proof, _lldp_proof(key, dpid, port_no, sent_at)))
+    return dpid, port_no, sent_at, proven
 
 
 def arp_reply(request_eth, request_arp, answer_mac: str) -> bytes:

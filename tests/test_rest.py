@@ -343,3 +343,29 @@ def test_a_disconnected_switch_can_be_forgotten_and_a_connected_one_not():
     assert call("GET", path)[0] == 404
     assert all(h["dpid"] != "%016x" % leaf for h in call("GET", "/v1/hosts")[1])
     assert call("DELETE", path)[0] == 404, "gone already"
+
+
+def test_a_port_reset_forgets_its_hosts_and_says_so():
+    topo, _ = model_of("leafspine,2,2,2")
+    app = FakeApp(topo)
+    reset = []
+    app.port_reset = lambda dpid, port_no: reset.append((dpid, port_no))
+    wsgi = rest_app(app)
+
+    def call(path, method="POST", remote="127.0.0.1"):
+        resp = webob.Request.blank(path, method=method, remote_addr=remote) \
+            .get_response(wsgi)
+        return resp.status_code, json.loads(resp.body)
+    host = next(iter(topo.hosts.values()))
+    path = "/v1/switches/%016x/ports/%d/reset" % (host.dpid, host.port)
+    assert call(path, remote="10.0.0.9")[0] == 403, "a change: loopback or token only"
+    assert host.mac in topo.hosts
+    status, body = call(path)
+    assert status == 200 and body["port_no"] == host.port and body["role"] == "edge"
+    assert body["carried_hosts"] is False and host.mac not in topo.hosts
+    assert reset == [(host.dpid, host.port)]
+    assert call("/v1/switches/%016x/ports/999/reset" % host.dpid)[0] == 404
+    assert call("/v1/switches/%016x/ports/x1/reset" % host.dpid)[0] == 400
+    assert call("/v1/switches/77/ports/1/reset")[0] == 404
+    assert call(path, method="GET")[0] == 405
+    assert reset == [(host.dpid, host.port)], "a refused request changes nothing"

@@ -80,10 +80,16 @@ def test_silent_links_expire_but_not_those_of_a_disconnected_switch():
     assert 1 in topo.graph, "a switch cut off from the controller keeps forwarding"
 
 
-def test_moved_link_far_end_replaces_old_one():
+def test_a_port_in_a_link_gains_no_second_neighbour_until_the_first_is_silent():
     topo = line()
     topo.switch_connected(3, [Port(1)], T0)
-    topo.link_seen(1, 2, 3, 1, T0 + 1)  # s1:2 is now cabled to s3
+    assert topo.link_seen(3, 1, 1, 2, T0 + 1) is False, "s1:2 is cabled to s2:1"
+    assert "is linked to 0000000000000002:1" in topo.refused_link
+    assert topo.link_seen(1, 2, 3, 1, T0 + 1) is False
+    assert {(lk.src, lk.dst) for lk in topo.links() if 3 in (lk.src, lk.dst)} == set()
+    # Recabled with the carrier kept up: the old link's probes stop, then the new wins.
+    late = T0 + topo.link_timeout
+    assert topo.link_seen(1, 2, 3, 1, late) is True and topo.refused_link is None
     assert {(lk.src, lk.dst) for lk in topo.links() if lk.src == 1} == {(1, 3)}
 
 
@@ -118,13 +124,71 @@ def test_port_flap_forgets_hosts_behind_it():
     assert topo.learn_host(H1, 1, 1, SETTLED + 3.5) is True
 
 
-def test_discovering_a_link_evicts_a_host_wrongly_learned_there():
+def test_discovering_a_switch_evicts_the_hosts_learned_through_it_before_it_connected():
     topo = Topology(settle_time=1.0)
     topo.switch_connected(1, [Port(1), Port(2)], T0)
-    topo.switch_connected(2, [Port(1)], T0)
-    topo.learn_host("00:00:00:00:00:99", 1, 2, SETTLED)
-    topo.link_seen(2, 1, 1, 2, SETTLED)
+    topo.learn_host("00:00:00:00:00:99", 1, 2, SETTLED)  # s2 forwarding on its own
+    topo.switch_connected(2, [Port(1)], SETTLED + 1)
+    assert topo.link_seen(2, 1, 1, 2, SETTLED + 1) is True
     assert "00:00:00:00:00:99" not in topo.hosts
+    assert (1, 2) not in topo.host_ports
+
+
+def relay_rig():
+    """s1:2 <-> s2:1 and two settled host ports, s1:1 and s2:2, each with a host."""
+    topo = line()
+    topo.learn_host(H1, 1, 1, SETTLED)
+    topo.learn_host(H2, 2, 2, SETTLED)
+    return topo
+
+
+def test_a_port_that_carried_host_traffic_makes_no_link():
+    """Two hosts relaying our probes to each other (a wormhole) make no link."""
+    topo = relay_rig()
+    links = {(lk.src, lk.src_port, lk.dst, lk.dst_port) for lk in topo.links()}
+    assert topo.link_seen(1, 1, 2, 2, SETTLED + 1) is False
+    assert "0000000000000001:1 has carried host traffic" in topo.refused_link
+    assert topo.link_seen(2, 2, 1, 1, SETTLED + 1) is False
+    assert {(lk.src, lk.src_port, lk.dst, lk.dst_port) for lk in topo.links()} == links
+    assert set(topo.hosts) == {H1, H2}, "the hosts stay where they are"
+    # The host's own port coming back is no way around it: the far port counts too.
+    topo.port_changed(1, Port(1, live=False), SETTLED + 2)
+    topo.port_changed(1, Port(1), SETTLED + 2.1)
+    assert topo.link_seen(1, 1, 2, 2, SETTLED + 3) is False
+    assert "0000000000000002:2 has carried host traffic" in topo.refused_link
+
+
+def test_unplugging_or_resetting_a_host_port_lets_a_switch_be_cabled_there():
+    topo = relay_rig()
+    topo.port_changed(2, Port(2, live=False), SETTLED + 1)  # H2 unplugged
+    topo.port_changed(2, Port(2), SETTLED + 2)
+    assert topo.reset_port(1, 1) is True, "s1:1 recabled without losing its carrier"
+    assert H1 not in topo.hosts and (1, 1) not in topo.host_ports
+    assert topo.reset_port(1, 1) is False, "nothing left to forget"
+    assert topo.link_seen(1, 1, 2, 2, SETTLED + 3) is True
+    with pytest.raises(TopologyError):
+        topo.reset_port(1, 9)
+    with pytest.raises(TopologyError):
+        topo.reset_port(7, 1)
+
+
+def test_frames_from_a_switch_port_address_do_not_make_a_host_port():
+    topo = Topology(settle_time=1.0)
+    topo.switch_connected(1, [Port(1), Port(2)], T0)
+    topo.switch_connected(2, [Port(1, hw_addr="02:00:00:00:02:01")], T0)
+    topo.learn_host("02:00:00:00:02:01", 1, 2, SETTLED)  # s2's port autoconfiguring
+    assert topo.link_seen(2, 1, 1, 2, SETTLED + 1) is True
+
+
+def test_a_link_lost_to_silence_comes_back_over_its_ports():
+    topo = line()
+    answered(topo, T0 + 10)
+    assert len(topo.expire_links(T0 + 10, timeout=3)) == 2
+    # its ports are host ports now; frames from the far switch are learned there
+    topo.learn_host(H1, 1, 2, T0 + 10.5)
+    assert topo.link_seen(2, 1, 1, 2, T0 + 11) is True
+    assert topo.link_seen(1, 2, 2, 1, T0 + 11) is True
+    assert H1 not in topo.hosts
 
 
 def test_reconnect_keeps_settled_ports_and_drops_vanished_ones():

@@ -75,6 +75,7 @@ class Switch:
     ports: dict[int, Port] = field(default_factory=dict)
     connected: bool = True
     connected_since: float = 0.0
+    first_connected: float = 0.0  # its first connection in this run (kept on reconnects)
     disconnected_since: float | None = None  # while its control channel is down
     # When we sent the newest request the switch has answered: it has handled every
     # message we sent it before then, and we have read everything it sent before.
@@ -111,7 +112,7 @@ class Topology:
     so parallel links are kept apart); hosts are kept by MAC beside it."""
 
     def __init__(self, settle_time: float = 1.0, max_hosts_per_port: int = 0,
-                 max_hosts_per_switch: int = 0):
+                 max_hosts_per_switch: int = 0, link_timeout: float = 3.0):
         self.graph = nx.MultiDiGraph(version=0)  # version: bumped on every change
         self.hosts: dict[str, Host] = {}
         # caps on hosts learned (0: none), so one port's flood of source MACs cannot
@@ -119,10 +120,20 @@ class Topology:
         self.max_hosts_per_port = max_hosts_per_port
         self.max_hosts_per_switch = max_hosts_per_switch
         self.refused: tuple | None = None
+        # Ports that carried host traffic: (dpid, port) -> when a host frame first came
+        # in there.  As TopoGuard classifies ports, such a port cannot silently become
+        # an inter-switch port (a host relaying our probes would draw traffic through
+        # itself): link_seen refuses it until the port goes down (a cable unplugged),
+        # disappears, or is reset (reset_port).  Why the last refusal of link_seen:
+        self.host_ports: dict[tuple[int, int], float] = {}
+        self.refused_link: str | None = None
         # Links that failed (port down, LLDP silence), kept to report them as down until
         # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
         self.down_links: dict[tuple[int, int], Link] = {}
         self.settle_time = settle_time
+        # A link heard this recently holds its ports: a probe that would give either
+        # port a second neighbour is refused (link_seen), not taken as a recabling.
+        self.link_timeout = link_timeout
         # (seen at, delay) of our LLDP probes heard lately, as a sliding maximum: each
         # slower than every later one, so the first still in LLDP_DELAY_WINDOW is the
         # slowest there (a port settles only once a probe sent out of it, if a switch
@@ -149,7 +160,8 @@ class Topology:
     def switch_connected(self, dpid: int, ports: list[Port], now: float) -> bool:
         """A switch (re)connected with this port list: the port list replaces the old one."""
         old = self.graph.nodes[dpid]["switch"] if dpid in self.graph else None
-        switch = Switch(dpid, connected=True, connected_since=now)
+        switch = Switch(dpid, connected=True, connected_since=now,
+                        first_connected=old.first_connected if old else now)
         cut = bisect.bisect_left(self._connects, now - CONNECTS_KEPT_S)
         self._connects = self._connects[cut:] + [now]
         for port in ports:
@@ -196,7 +208,21 @@ class Topology:
                            if dpid not in (lk.src, lk.dst)}
         for mac in [m for m, h in self.hosts.items() if h.dpid == dpid]:
             del self.hosts[mac]
+        self.host_ports = {k: t for k, t in self.host_ports.items() if k[0] != dpid}
         return True
+
+    def reset_port(self, dpid: int, port_no: int) -> bool:
+        """Forget what a port was found to be: its hosts, its links (reported down until
+        LLDP proves them again) and that it carried host traffic, so discovery starts
+        afresh there, as after unplugging its cable.  The way to recable a port whose
+        carrier never dropped.  TopologyError for an unknown switch or port; whether
+        anything was forgotten."""
+        if port_no not in self.switch(dpid).ports:
+            raise TopologyError("switch %s has no port %d" % (dpid_to_str(dpid), port_no))
+        held = bool(self.links_at(dpid, port_no)) or (dpid, port_no) in self.host_ports \
+            or any((h.dpid, h.port) == (dpid, port_no) for h in self.hosts.values())
+        self._drop_port_state(dpid, port_no)
+        return held
 
     def port_changed(self, dpid: int, port: Port, now: float) -> bool:
         """A port was added or modified (OFPPortStatus).  A port going down takes its
@@ -228,6 +254,7 @@ class Topology:
             self._link_down(link)
         for mac in [m for m, h in self.hosts.items() if (h.dpid, h.port) == (dpid, port_no)]:
             del self.hosts[mac]
+        self.host_ports.pop((dpid, port_no), None)
 
     def capacity(self, dpid: int, port_no: int) -> float:
         """Transmit capacity of a switch port, bits/s."""
@@ -257,7 +284,9 @@ class Topology:
 
     def link_seen(self, src: int, src_port: int, dst: int, dst_port: int, now: float) -> bool:
         """Record LLDP evidence that src:src_port reaches dst:dst_port.  Returns True when
-        the link is new (or its far end moved)."""
+        the link is new (or its far end moved).  False for a refresh, a dead port, or a
+        refusal, whose reason is then left in ``refused_link``."""
+        self.refused_link = None
         for dpid, port_no in ((src, src_port), (dst, dst_port)):
             port = self.switch(dpid).ports.get(port_no)
             if port is None or not port.live:
@@ -267,6 +296,9 @@ class Topology:
             if link.dst_port == dst_port:
                 link.last_seen = now
                 return False
+        self.refused_link = self._link_refusal(src, src_port, dst, dst_port, now)
+        if self.refused_link:
+            return False
         # The same source port cannot lead to two places: forget any stale far end.
         ends = {src, dst}
         for link in [lk for lk in self.links_at(src, src_port) if lk.src == src]:
@@ -279,11 +311,49 @@ class Topology:
                             link=Link(src, src_port, dst, dst_port, last_seen=now))
         self._changed(*ends)
         self.down_links.pop((src, src_port), None)
-        # Anything learned as a host on either end was really the other switch.
+        # Anything learned as a host on either end was really the other switch (it
+        # forwarded on its own before it connected: _link_refusal lets that through).
         for mac in [m for m, h in self.hosts.items()
                     if (h.dpid, h.port) in ((src, src_port), (dst, dst_port))]:
             del self.hosts[mac]
+        self.host_ports.pop((src, src_port), None)
+        self.host_ports.pop((dst, dst_port), None)
         return True
+
+    def _link_refusal(self, src: int, src_port: int, dst: int, dst_port: int,
+                      now: float) -> str | None:
+        """Why a proven probe from src:src_port at dst:dst_port must make no link, or
+        None.  Two things a relay does and cabling does not:
+
+        - either port carried host traffic after the switch at the other end was first
+          connected to us.  Hosts seen before that may have come through that switch
+          (a switch forwards on its own until it has a controller), so its first probe
+          wins over them; hosts seen after it are hosts.  A link that was proven before
+          and lost to silence, its ports up, may come back over them (frames from the
+          far switch arrived there meanwhile).
+        - either port is in a link to somewhere else heard within link_timeout: a cable
+          has two ends.  A real recabling drops the carrier (the old link goes at once)
+          or silences the old link's probes (it expires)."""
+        known = self.down_links.get((src, src_port))  # this very link, back
+        if known is not None and (known.dst, known.dst_port) == (dst, dst_port):
+            return None
+        for (dpid, port_no), (other, _) in (((src, src_port), (dst, dst_port)),
+                                            ((dst, dst_port), (src, src_port))):
+            hosts_since = self.host_ports.get((dpid, port_no))
+            if hosts_since is not None and hosts_since >= self.switch(other).first_connected:
+                return ("%s:%d has carried host traffic (since %.1f s ago); unplug it or "
+                        "reset it to recable" % (dpid_to_str(dpid), port_no,
+                                                 now - hosts_since))
+        for (dpid, port_no), far in (((src, src_port), (dst, dst_port)),
+                                     ((dst, dst_port), (src, src_port))):
+            for link in self.links_at(dpid, port_no):
+                end = (link.dst, link.dst_port) if link.src == dpid and \
+                    link.src_port == port_no else (link.src, link.src_port)
+                if end != far and now - link.last_seen < self.link_timeout:
+                    return "%s:%d is linked to %s:%d (heard %.1f s ago)" % (
+                        dpid_to_str(dpid), port_no, dpid_to_str(end[0]), end[1],
+                        now - link.last_seen)
+        return None
 
     def _link_down(self, link: Link) -> None:
         self.graph.remove_edge(link.src, link.dst, key=link.src_port)
@@ -413,6 +483,8 @@ class Topology:
         change (a new host, or one that moved)."""
         if not self.is_edge_port(dpid, port_no, now):
             return False
+        if (dpid, port_no) not in self.host_ports and not self._is_switch_port(mac):
+            self.host_ports[(dpid, port_no)] = now
         host = self.hosts.get(mac)
         moved = host is None or (host.dpid, host.port) != (dpid, port_no)
         if moved:
@@ -430,6 +502,12 @@ class Topology:
                     other.ips.remove(ip)
             host.ips = (host.ips + [ip])[-MAX_IPS_PER_HOST:]
         return moved
+
+    def _is_switch_port(self, mac: str) -> bool:
+        """``mac`` is a switch port's own address: a frame from it (the IPv6 address
+        autoconfiguration of a Linux port, say) is the far switch speaking, not a host."""
+        return any(port.hw_addr == mac for sw in self.switches.values()
+                   for port in sw.ports.values())
 
     def _full(self, dpid: int, port_no: int) -> str | None:
         """Why this port may learn no further host (a cap reached), or None."""
@@ -456,6 +534,7 @@ class Topology:
         if port is None or not port.live:
             return False
         self.hosts[mac] = Host(mac, dpid, port_no, last_seen=now)
+        self.host_ports.setdefault((dpid, port_no), now)
         return True
 
     def remove_host(self, mac: str) -> bool:

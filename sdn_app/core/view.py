@@ -66,6 +66,10 @@ class ControllerState(Protocol):
     def switch_forgotten(self, dpid: int, why: str) -> None:
         """A switch was removed from the model: record the event and recompute."""
 
+    def port_reset(self, dpid: int, port_no: int) -> None:
+        """A port's classification was reset (Topology.reset_port): record the event,
+        recompute and probe the port."""
+
 
 class NetworkView:
     def __init__(self, state: ControllerState):
@@ -95,6 +99,14 @@ class NetworkView:
         topo.remove_switch(dpid)
         self._state.switch_forgotten(dpid, "asked over REST")
         return gone
+
+    def reset_port(self, dpid: int, port_no: int) -> dict:
+        """Forget what a port was found to be (Topology.reset_port): the way to recable
+        a port whose carrier never dropped; the port as it is now."""
+        topo = self._state.topo
+        topo.reset_port(dpid, port_no)
+        self._state.port_reset(dpid, port_no)
+        return next(p for p in switch_dict(topo, dpid)["ports"] if p["port_no"] == port_no)
 
     def hosts(self) -> list[dict]:
         return hosts_dicts(self._state.topo)
@@ -260,7 +272,8 @@ def switch_dict(topo: Topology, dpid: int) -> dict:
         "connected": switch.connected,
         "ports": [{"port_no": p.port_no, "name": p.name, "hw_addr": p.hw_addr,
                    "live": p.live, "speed_bps": p.speed_bps,
-                   "role": "link" if topo.is_link_port(dpid, p.port_no) else "edge"}
+                   "role": "link" if topo.is_link_port(dpid, p.port_no) else "edge",
+                   "carried_hosts": (dpid, p.port_no) in topo.host_ports}
                   for p in sorted(switch.ports.values(), key=lambda p: p.port_no)],
     }
 

@@ -97,7 +97,8 @@ class ElasticController(app_manager.RyuApp):
             raise SystemExit(2) from None
         self.topo = Topology(settle_time=self.settings.settle_time,
                              max_hosts_per_port=self.settings.max_hosts_per_port,
-                             max_hosts_per_switch=self.settings.max_hosts_per_switch)
+                             max_hosts_per_switch=self.settings.max_hosts_per_switch,
+                             link_timeout=self.settings.link_timeout)
         for dpid, port, mbps in self.settings.link_capacity_mbps:
             self.topo.capacity_overrides[(dpid, port)] = mbps * 1e6
         self.sessions: dict[int, SwitchSession] = {}  # dpid -> connected switch
@@ -431,6 +432,16 @@ class ElasticController(app_manager.RyuApp):
             del self.sessions[dp.id]  # its counters restart with the next connection
             self._connection_polls.pop(dp.id, None)  # its answers will not come now
             self.topo.switch_disconnected(dp.id, time.monotonic())
+
+    def port_reset(self, dpid: int, port_no: int) -> None:
+        """A port's classification was reset over REST: say so and recompute."""
+        self.logger.info("port %s:%d reset: discovery starts afresh there",
+                         dpid_to_str(dpid), port_no)
+        self.event("port_reset", dpid=dpid_to_str(dpid), port_no=port_no)
+        self.coalescer.request()
+        session = self.sessions.get(dpid)
+        if session is not None:
+            self._send_lldp(session, [port_no])
 
     def switch_forgotten(self, dpid: int, why: str) -> None:
         """A switch left the model (a long absence, or REST): say so and recompute."""
@@ -922,6 +933,10 @@ class ElasticController(app_manager.RyuApp):
         try:
             new = self.topo.link_seen(src, src_port, dst, in_port, now)
         except TopologyError:
+            return
+        if self.topo.refused_link:
+            self._report_refusal("link_refused", dst, in_port, self.topo.refused_link, now,
+                                 claimed_src=dpid_to_str(src), claimed_src_port=src_port)
             return
         self.topo.lldp_delay_seen(now - sent_at, now)
         if new:

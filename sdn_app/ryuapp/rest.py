@@ -176,6 +176,16 @@ class RestApi(ControllerBase):
         _only_params(req, set())
         return self.view.forget_switch(str_to_dpid(dpid))
 
+    @route("reset_port", "/v1/switches/{dpid}/ports/{port_no}/reset", methods=["POST"])
+    @json_api
+    def reset_port(self, req, dpid, port_no):
+        """Forget a port's hosts, links and that it carried host traffic, so a switch
+        cabled where a host was is learned (404 for an unknown switch or port)."""
+        _only_params(req, set())
+        if not port_no.isdigit():
+            raise ValueError("port_no must be a whole number, got %r" % port_no)
+        return self.view.reset_port(str_to_dpid(dpid), int(port_no))
+
     @route("hosts", "/v1/hosts", methods=["GET"])
     @json_api
     def hosts(self, req):

@@ -9,6 +9,7 @@ import time
 from sdn_app.lab.emulation import (
     ControllerProcess,
     emulated_network,
+    host_port,
     ping_pairs,
     reported_topology,
     wait_converged,
@@ -127,4 +128,59 @@ def test_malformed_frames_from_a_host_neither_crash_nor_poison_the_model(control
         got = reported_topology(controller.get("/v1/topology"))
         assert got["switches"] == expected["switches"]
         assert got["links"] == expected["links"], "no link made up from garbage LLDP"
+        assert not ping_pairs(net)[1]
+
+
+# A wormhole: each of two hosts captures the LLDP probes the controller sends out of
+# its port and relays them over UDP through the network to the other, which writes them
+# out of its own port, live (no delay beyond the relay's own), for argv[5] seconds.
+RELAY = textwrap.dedent("""
+    import select, socket, sys, time
+    intf, peer, port, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88CC))
+    raw.bind((intf, 0))
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("0.0.0.0", port))
+    captured = relayed = 0
+    end = time.time() + seconds
+    while time.time() < end:
+        ready, _, _ = select.select([raw, udp], [], [], 0.1)
+        if raw in ready:
+            frame, addr = raw.recvfrom(2048)
+            if addr[2] != socket.PACKET_OUTGOING:
+                udp.sendto(frame, (peer, port))
+                captured += 1
+        if udp in ready:
+            raw.send(udp.recv(2048))
+            relayed += 1
+    print(captured, relayed)
+""")
+
+
+def test_hosts_relaying_our_probes_make_no_link(controller, tmp_path):
+    """Topology integrity (TopoGuard's link fabrication): the relayed probes are ours,
+    signed and fresh, but they come in at ports that carried host traffic."""
+    with emulated_network("leafspine,2,2,2", controller.of_port) as net:
+        expected = wait_converged(controller, net)
+        assert not ping_pairs(net)[1]
+        a, b = net.hosts[0], net.hosts[-1]
+
+        def attachment(host):  # (dpid, port) as events name them
+            switch, port_no = host_port(host)
+            return "%016x" % int(net[switch].dpid, 16), port_no
+        assert attachment(a)[0] != attachment(b)[0], "on two different leaves"
+        for host, peer in ((a, b), (b, a)):
+            script = tmp_path / ("relay-%s.py" % host.name)
+            script.write_text(RELAY)
+            host.sendCmd(" ".join([sys.executable, str(script), host.defaultIntf().name,
+                                   peer.IP(), "47000", "4"]))
+        counts = [host.waitOutput().split() for host in (a, b)]
+        assert all(int(relayed) >= 1 for _, relayed in counts), counts
+        got = reported_topology(controller.get("/v1/topology"))
+        assert got["links"] == expected["links"], "no wormhole between the two leaves"
+        refused = [e for e in controller.get("/v1/events") if e["event"] == "link_refused"]
+        ports = {(e["dpid"], e["port_no"]) for e in refused}
+        assert ports == {attachment(a), attachment(b)}, refused
+        assert all("has carried host traffic" in e["reason"] for e in refused)
+        assert "link_refused at %s:%d" % attachment(a) in controller.log_path.read_text()
         assert not ping_pairs(net)[1]

@@ -6,7 +6,7 @@ from fakedataplane import FakeDataplane
 from shipped_topologies import SETTLED, SHIPPED, T0, model_of
 
 from sdn_app.core.frames import PendingArp, handle_frame
-from sdn_app.core.pipeline import ETH_TYPE_ARP, ETH_TYPE_LLDP, GroupEntry
+from sdn_app.core.pipeline import ETH_TYPE_ARP, ETH_TYPE_LLDP, PACKET_IN_METER, GroupEntry
 from sdn_app.core.plan import build_plan, group_ids, next_hops_towards
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.reconcile import diff
@@ -265,3 +265,25 @@ def test_arp_requests_for_nobody_yet_wait_for_their_host_for_a_while():
     pending.add("10.0.0.7", "room again", 3.5)
     assert pending.take("10.0.0.7", 3.6) == ["room again"]
     assert pending.take("10.0.0.8", 3.6) == []
+
+
+@pytest.mark.parametrize("spec", ["fattree,4", "ring,5"])
+def test_every_packet_in_passes_the_meter_but_lldp_from_proven_link_ports(spec):
+    """A flood toward the controller is bounded per switch (the packet-in meter); the
+    probes that keep proven links alive are not in that budget."""
+    topo, _ = model_of(spec)
+    hops = compute_next_hops(topo, "ecmp")
+    plan = build_plan(topo, host_idle_timeout=60, next_hops=hops,
+                      protection=plan_protection(topo.graph, hops))
+    for dpid, entries in plan.items():
+        link_ports = {lk.dst_port for lk in topo.links() if lk.dst == dpid}
+        exempt = set()
+        for flow in entries.values():
+            if isinstance(flow, GroupEntry) or ("controller",) not in flow.actions:
+                continue
+            if flow.actions[0] == ("meter", PACKET_IN_METER):
+                continue
+            match = dict(flow.match)
+            assert match.get("eth_type") == ETH_TYPE_LLDP and "in_port" in match, flow
+            exempt.add(match["in_port"])
+        assert exempt == link_ports

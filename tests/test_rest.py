@@ -1,16 +1,21 @@
 """REST answers, through Ryu's own WSGI router, on a model with no switches attached."""
 
 import json
+import re
 
 import networkx as nx
 import pytest
+import rest_fuzz
 import webob
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ryu.app.wsgi import WSGIApplication
 from shipped_topologies import model_of
 
 from sdn_app.core import view as view_module
 from sdn_app.core.events import EventLog
 from sdn_app.core.plan import build_plan
+from sdn_app.core.scaling import ScalingSpec
 from sdn_app.core.services import ServiceTable
 from sdn_app.core.te import POLICIES, compute_next_hops
 from sdn_app.core.topology import Port
@@ -18,6 +23,7 @@ from sdn_app.core.view import NetworkView
 from sdn_app.ryuapp.rest import (
     MAX_BODY_BYTES,
     Access,
+    RestApi,
     read_token,
     register_fallback,
     register_rest,
@@ -67,6 +73,12 @@ class FakeApp:
 
     def services_changed(self, kind, **details):
         self.changes.append((kind, details))
+
+    def switch_forgotten(self, dpid, why):
+        self.changes.append(("switch_forgotten", {"dpid": dpid}))
+
+    def port_reset(self, dpid, port_no):
+        self.changes.append(("port_reset", {"dpid": dpid, "port_no": port_no}))
 
 
 def rest_app(app, token=""):
@@ -369,3 +381,81 @@ def test_a_port_reset_forgets_its_hosts_and_says_so():
     assert call("/v1/switches/77/ports/1/reset")[0] == 404
     assert call(path, method="GET")[0] == 405
     assert reset == [(host.dpid, host.port)], "a refused request changes nothing"
+
+
+def served_routes() -> set:
+    """(path, method) of every route RestApi serves, from Ryu's route decorators."""
+    out = set()
+    for member in vars(RestApi).values():
+        info = getattr(member, "routing_info", None)
+        if info:
+            out |= {(info["path"], method.lower()) for method in info["methods"]}
+    return out
+
+
+def test_the_openapi_description_covers_every_route_and_no_other(api):
+    status, document = api("/v1/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.")
+    described = {(path, method) for path, ops in document["paths"].items()
+                 for method in ops}
+    assert described == served_routes()
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            named = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+            assert named == set(re.findall(r"{(\w+)}", path)), (path, method)
+            assert "400" in op["responses"] and "405" in op["responses"]
+            if method in ("post", "put", "delete"):
+                assert {"401", "403"} <= set(op["responses"]), (path, method)
+    scaling = document["components"]["schemas"]["Scaling"]["properties"]
+    assert set(scaling) == set(ScalingSpec().to_dict()), "every scaling field, no other"
+
+
+def state_of(wsgi) -> str:
+    """Everything a client can read that a request could change."""
+    return json.dumps([read(wsgi, path) for path in (
+        "/v1/topology", "/v1/services", "/v1/policy", "/v1/services/web/scaling")])
+
+
+def read(wsgi, path):
+    return json.loads(webob.Request.blank(path).get_response(wsgi).body)
+
+
+SERVICE = {"name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",
+           "backends": [{"ip": "10.0.0.2"}, {"ip": "10.0.0.3", "weight": 2}],
+           "scaling": {"standby": [{"ip": "10.0.0.4"}]}}
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fuzzed_requests_get_json_never_a_5xx_and_a_refusal_changes_nothing(data):
+    topo, _ = model_of("leafspine,2,2,2")
+    app = FakeApp(topo)
+    app.services, app.changes = ServiceTable(), []
+    wsgi = rest_app(app)
+    assert webob.Request.blank("/v1/services", method="POST", remote_addr="127.0.0.1",
+                               body=json.dumps(SERVICE).encode()).get_response(wsgi) \
+        .status_code == 201
+    host = next(iter(topo.hosts.values()))
+    known = {"dpid": ["%016x" % d for d in sorted(topo.switches)],
+             "port_no": [str(host.port), "1"], "key": [host.mac] + host.ips,
+             "name": ["web"], "ip": ["10.0.0.2", "10.0.0.3"]}
+    for _ in range(3):  # a few in a row: a change may set up the next request
+        method, path, body, headers = data.draw(rest_fuzz.requests(known))
+        remote = data.draw(st.sampled_from(["127.0.0.1", "10.0.0.9"]))
+        before = state_of(wsgi)
+        req = webob.Request.blank(path, method=method, remote_addr=remote, headers=headers)
+        if body is not None:
+            req.body = body
+        resp = req.get_response(wsgi)
+        assert resp.status_code < 500, (method, path, body, resp.body)
+        if method == "HEAD":
+            continue
+        assert resp.content_type == "application/json", (method, path, resp.body)
+        answer = json.loads(resp.body)
+        if resp.status_code >= 400:
+            assert isinstance(answer, dict) and answer.get("error"), answer
+            assert state_of(wsgi) == before, ("a refused request changed state",
+                                               method, path, body)
+        if remote != "127.0.0.1" and method in ("POST", "PUT", "DELETE", "PATCH"):
+            assert resp.status_code in (403, 404, 405), (method, path, resp.status_code)

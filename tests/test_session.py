@@ -9,6 +9,7 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser, ofproto_v1_5, ofproto
 
 from sdn_app.core.pipeline import (
     FAST_FAILOVER,
+    PACKET_IN_METER,
     Bucket,
     GroupEntry,
     egress_entry,
@@ -71,12 +72,20 @@ def new_session():
     return dp, SwitchSession(dp, Settings(), now=5.0)
 
 
-def test_a_new_session_asks_what_the_switch_is_its_ports_and_our_entries():
+def test_a_new_session_sets_the_packet_in_meter_then_asks_what_the_switch_holds():
     dp, session = new_session()
     kinds = [type(m).__name__ for m in dp.sent]
-    assert kinds == ["OFPDescStatsRequest", "OFPPortDescStatsRequest", "OFPFlowStatsRequest"]
-    assert dp.sent[2].cookie == COOKIE and dp.sent[2].cookie_mask == 2**64 - 1
-    assert session.readback_xid == dp.sent[2].xid
+    assert kinds == ["OFPMeterMod", "OFPMeterMod", "OFPDescStatsRequest",
+                     "OFPPortDescStatsRequest", "OFPFlowStatsRequest"]
+    add, modify = dp.sent[:2]
+    assert (add.command, modify.command) == (OFP.OFPMC_ADD, OFP.OFPMC_MODIFY)
+    settings = Settings()
+    for mod in (add, modify):
+        assert mod.meter_id == PACKET_IN_METER and mod.flags & OFP.OFPMF_PKTPS
+        assert [(b.rate, b.burst_size) for b in mod.bands] == [
+            (settings.packet_in_rate, settings.packet_in_burst)]
+    assert dp.sent[4].cookie == COOKIE and dp.sent[4].cookie_mask == 2**64 - 1
+    assert session.readback_xid == dp.sent[4].xid
     assert session.tables.installed is None  # nothing is sent until the read-back is in
 
 

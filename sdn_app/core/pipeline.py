@@ -6,6 +6,12 @@ re-derives what an entry is for from its shape.
 
 Two tables, and a third on switches that split flows by hashing (below):
 
+* every frame sent to the controller first passes the switch's *packet-in meter*
+  (``PACKET_IN_METER``, an OpenFlow meter the Ryu layer creates when a switch
+  connects), which drops what exceeds a rate: a port flooding the controller cannot
+  take more than that switch's share of it.  The one exception is LLDP from ports
+  already proven to lead to another switch (``link_port_entries``), so a flood on a
+  switch cannot starve its links' proofs of life.
 * table 0 (ingress): LLDP and ARP go to the controller; a known host's frames
   (in_port + eth_src: its *learning entry*) and frames from inter-switch ports go on to
   table 1; frames on a tagged fast-reroute detour follow the detour; anything else
@@ -52,6 +58,9 @@ Actions are tuples, the name first:
 ("pop_vlan",)      remove the tag (end of a detour)
 ("clear_in_port",) forget the ingress port, so a backup may leave by it
 ("goto", table)    continue in a later table (instruction; flow entries only)
+("meter", id)      pass meter ``id`` first: what exceeds its rate is dropped (an
+                   instruction in OpenFlow 1.3, an action in 1.5; flow entries only;
+                   the simulation, which has no rates, lets every frame pass)
 ("set_reg", n, v)  write v into register n
 ("hash_split", n)  hash the flow's addresses and ports (symmetric, UDP included) into
                    reg0 = one of n equally likely slots (OVS's multipath action)
@@ -100,6 +109,7 @@ PRIORITY_VIP = 118  # table 1: anything else for a VIP (health-check answers)
 PRIORITY_SERVICE = 120  # table 1: frames for a service's VIP and port
 PRIORITY_DETOUR = 500  # table 0: frames on a tagged detour (protection.py)
 PRIORITY_CONTROL = 1000  # LLDP and ARP: above every forwarding entry
+PRIORITY_LINK_LLDP = 1001  # LLDP from a proven inter-switch port: not metered
 
 # Label addresses: 0e:5d:LL:LL:II:II, L the destination switch's label, I the host's
 # index there (16 bits each; plan.switch_labels and plan.host_indexes give them).
@@ -124,12 +134,14 @@ ACTIONS = {
     "resubmit": "apply",
     "learn_connection": "apply",
     "goto": "instruction",
+    "meter": "instruction",
 }
 # The order flow entries list instructions in (apply-actions first, then goto), so an
 # entry read back from a switch compares equal to the planned one.
-INSTRUCTION_ORDER = {"goto": 1}
+INSTRUCTION_ORDER = {"meter": -1, "goto": 1}
 
-TO_CONTROLLER = (("controller",),)
+PACKET_IN_METER = 1  # the meter every packet-in passes (MeterEntry)
+TO_CONTROLLER = (("meter", PACKET_IN_METER), ("controller",))
 
 SELECT, FAST_FAILOVER = "select", "ff"
 
@@ -176,6 +188,22 @@ class GroupEntry:
         return ("group", self.group_id)
 
 
+@dataclass(frozen=True)
+class MeterEntry:
+    """An OpenFlow meter that drops packets over ``rate`` per second (bursts of up to
+    ``burst`` packets pass).  Not part of a plan: the packet-in meter depends on no
+    topology, so the Ryu layer sets it when a switch connects, before any entry that
+    uses it."""
+
+    meter_id: int
+    rate: int
+    burst: int
+
+    @property
+    def key(self) -> tuple:
+        return ("meter", self.meter_id)
+
+
 def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,
           notify_removal: bool = False, **match) -> FlowEntry:
     return FlowEntry(table, priority, tuple(sorted(match.items())), actions,
@@ -193,9 +221,12 @@ def control_entries() -> list[FlowEntry]:
             entry(TABLE_FORWARD, PRIORITY_MISS, TO_CONTROLLER)]
 
 
-def link_port_entry(port: int) -> FlowEntry:
-    """Frames arriving from another switch go straight to forwarding."""
-    return entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),), in_port=port)
+def link_port_entries(port: int) -> list[FlowEntry]:
+    """Frames arriving from another switch go straight to forwarding, and its LLDP to
+    the controller past the packet-in meter."""
+    return [entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),), in_port=port),
+            entry(TABLE_INGRESS, PRIORITY_LINK_LLDP, (("controller",),), in_port=port,
+                  eth_type=ETH_TYPE_LLDP)]
 
 
 def detour_entry(label: int, tag: int, port: int | None) -> FlowEntry:
@@ -396,6 +427,8 @@ def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
             fields["in_port"] = 0
         elif name == "goto":
             effects.goto = step[1]
+        elif name == "meter":
+            pass  # no rates here: every frame passes
         elif name == "set_reg":
             fields["reg%d" % step[1]] = step[2]
         elif name == "hash_slots":

@@ -28,7 +28,7 @@ from .pipeline import (
     label_entry,
     label_mac,
     learning_entry,
-    link_port_entry,
+    link_port_entries,
     split_actions,
     split_entry,
     split_miss_entry,
@@ -251,7 +251,8 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
         for item in control_entries():
             add(dpid, item)
     for link in topo.links():
-        add(link.dst, link_port_entry(link.dst_port))
+        for item in link_port_entries(link.dst_port):
+            add(link.dst, item)
     labels = switch_labels(topo.graph.nodes)
     if protection:
         for (d, tag), hops in protection.detours.items():

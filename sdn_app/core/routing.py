@@ -53,7 +53,7 @@ from .pipeline import (
     label_entry,
     label_mac,
     learning_entry,
-    link_port_entry,
+    link_port_entries,
     split_miss_entry,
 )
 from .plan import (
@@ -227,9 +227,11 @@ class Routing:
         if removed or added:
             old_ends, new_ends = set(before.values()), set(links.values())
             for dst, dst_port in old_ends - new_ends:
-                self._drop(dst, link_port_entry(dst_port).key)
+                for item in link_port_entries(dst_port):
+                    self._drop(dst, item.key)
             for dst, dst_port in new_ends - old_ends:
-                self._put(dst, link_port_entry(dst_port))
+                for item in link_port_entries(dst_port):
+                    self._put(dst, item)
         return removed, added
 
     def _update_hosts_and_destinations(self, topo, fab, proposed, removed, added) -> None:

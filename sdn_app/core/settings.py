@@ -45,6 +45,14 @@ class Settings:
     max_hosts_per_switch: int = _setting(
         1024, "Most hosts learned on one switch over all its ports (0: no cap).",
         min=0, max=1_000_000)
+    packet_in_rate: int = _setting(
+        1000, "Most frames per second one switch sends the controller (an OpenFlow meter "
+              "in the switch drops the rest, so a flooding port cannot take the "
+              "controller from every other switch); LLDP from proven inter-switch ports "
+              "is not counted.", min=1, max=1_000_000)
+    packet_in_burst: int = _setting(
+        1000, "Frames over packet_in_rate a switch may send at once (the meter's burst).",
+        min=1, max=1_000_000)
     cookie: int = _setting(
         DEFAULT_COOKIE, "OpenFlow cookie that marks this application's flow entries.",
         min=1, max=2**64 - 1)

@@ -28,6 +28,7 @@ from ..core.frames import PendingArp, handle_frame
 from ..core.meters import MeterBank
 from ..core.pipeline import (
     ETH_TYPE_LLDP,
+    PACKET_IN_METER,
     TABLE_CONNECTIONS,
     TABLE_FORWARD,
     TABLE_SERVICE,
@@ -545,6 +546,8 @@ class ElasticController(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev):
         msg = ev.msg
+        if codec.is_meter_exists(msg.datapath, msg):
+            return  # the ADD half of codec.meter_mods, on a switch that kept its meter
         self.logger.error("switch %s reported error type=%d code=%d",
                           dpid_to_str(msg.datapath.id), msg.type, msg.code)
 
@@ -672,6 +675,7 @@ class ElasticController(app_manager.RyuApp):
                     continue
                 try:
                     session.poll_ports(time.monotonic())
+                    session.send_msg(codec.meter_stats_request(session.dp, PACKET_IN_METER))
                     session.send_msg(codec.flow_stats_request(
                         session.dp, self.settings.cookie, TABLE_FORWARD))
                     if self.services.services and dpid in self._service_keys:
@@ -684,6 +688,26 @@ class ElasticController(app_manager.RyuApp):
             hub.sleep(self.settings.rebalance_interval)
             if self.policy == "adaptive":
                 self.coalescer.request()
+
+    @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
+    def _meter_stats(self, ev):
+        """Frames the packet-in meter dropped since the last poll: reported (an event
+        and a log line per switch at most every REFUSAL_REPORT_S, counting the polls
+        with drops in between), since a flood is worth knowing about."""
+        session = self._session(ev.msg.datapath)
+        if session is None:
+            return
+        for stat in ev.msg.body:
+            meter_id, dropped = codec.meter_drops(stat)
+            if meter_id != PACKET_IN_METER:
+                continue
+            grew = dropped - session.packet_ins_dropped
+            session.packet_ins_dropped = dropped
+            if grew > 0:
+                self._report_refusal(
+                    "packet_ins_dropped", session.dpid, None,
+                    "over packet_in_rate (%d/s)" % self.settings.packet_in_rate,
+                    time.monotonic(), dropped=grew, dropped_total=dropped)
 
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
     def _port_stats(self, ev):
@@ -881,22 +905,25 @@ class ElasticController(app_manager.RyuApp):
                 self.coalescer.release()
             self.coalescer.release()
 
-    def _report_refusal(self, kind: str, dpid: int, port_no: int, why: str, now: float,
-                        **fields) -> None:
-        """A log line and an event of ``kind`` (host_refused, link_refused) per port at
-        most every REFUSAL_REPORT_S, counting the refusals since, so a flood of source
-        MACs or forged probes cannot flood the log too."""
+    def _report_refusal(self, kind: str, dpid: int, port_no: int | None, why: str,
+                        now: float, **fields) -> None:
+        """A log line and an event of ``kind`` (host_refused, link_refused,
+        packet_ins_dropped) per port (or switch: port_no None) at most every
+        REFUSAL_REPORT_S, counting the refusals since, so a flood of source MACs or
+        forged probes cannot flood the log too."""
         key = (kind, dpid, port_no)
         last, count = self._refusals.get(key, (float("-inf"), 0))
         if now - last < REFUSAL_REPORT_S:
             self._refusals[key] = (last, count + 1)
             return
         self._refusals[key] = (now, 0)
-        self.logger.warning("%s at %s:%d: %s %s (%d more there since the last report)",
-                            kind, dpid_to_str(dpid), port_no, why,
+        where = dpid_to_str(dpid) + ("" if port_no is None else ":%d" % port_no)
+        self.logger.warning("%s at %s: %s %s (%d more there since the last report)",
+                            kind, where, why,
                             " ".join("%s=%s" % kv for kv in fields.items()), count)
-        self.event(kind, dpid=dpid_to_str(dpid), port_no=port_no, reason=why,
-                   refused_since_last=count, **fields)
+        at = {"dpid": dpid_to_str(dpid)} if port_no is None else \
+            {"dpid": dpid_to_str(dpid), "port_no": port_no}
+        self.event(kind, **at, reason=why, refused_since_last=count, **fields)
 
     def _for_a_vip(self, session, in_port: int, pkt, data: bytes, now: float) -> None:
         """A health check's answer, or (least_conn) a connection's first frame."""

@@ -30,6 +30,7 @@ from ..core.pipeline import (
     VLAN_PRESENT,
     FlowEntry,
     GroupEntry,
+    MeterEntry,
 )
 from ..core.topology import Port
 
@@ -211,6 +212,12 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     instructions = []
     apply_actions = _actions(datapath, flow.actions)
+    meters = [step[1] for step in flow.actions if step[0] == "meter"]
+    if is_v15(datapath):  # a meter is the first action there (its instruction is gone)
+        apply_actions[:0] = [parser.OFPActionMeter(meter_id) for meter_id in meters]
+    else:
+        instructions += [parser.OFPInstructionMeter(meter_id, ofp.OFPIT_METER)
+                         for meter_id in meters]
     if apply_actions:
         instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
                                                          apply_actions))
@@ -225,6 +232,35 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
         flags=ofp.OFPFF_SEND_FLOW_REM if flow.notify_removal else 0,
         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
         match=parser.OFPMatch(**dict(flow.match)), instructions=instructions)
+
+
+def meter_mods(datapath, meter: MeterEntry) -> list:
+    """Create-or-replace a packets-per-second meter with one drop band.  OpenFlow has
+    no single command for that: an ADD (refused with METER_EXISTS when the meter is
+    there, which is_meter_exists tells apart) and a MODIFY, in that order, leave it as
+    asked either way."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    bands = [parser.OFPMeterBandDrop(rate=meter.rate, burst_size=meter.burst)]
+    return [parser.OFPMeterMod(datapath, command=command,
+                               flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS,
+                               meter_id=meter.meter_id, bands=bands)
+            for command in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY)]
+
+
+def is_meter_exists(datapath, error) -> bool:
+    """An error message answering meter_mods' ADD of a meter already there."""
+    ofp = datapath.ofproto
+    return error.type == ofp.OFPET_METER_MOD_FAILED and \
+        error.code == ofp.OFPMMFC_METER_EXISTS
+
+
+def meter_stats_request(datapath, meter_id: int):
+    return datapath.ofproto_parser.OFPMeterStatsRequest(datapath, 0, meter_id)
+
+
+def meter_drops(stat) -> tuple[int, int]:
+    """(meter id, packets its bands dropped) of one entry of a meter-stats reply."""
+    return stat.meter_id, sum(band.packet_band_count for band in stat.band_stats)
 
 
 def group_mod(datapath, group: GroupEntry, delete: bool = False):
@@ -353,9 +389,13 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
     for inst in stat.instructions:
         if isinstance(inst, parser.OFPInstructionGotoTable):
             actions.append(("goto", inst.table_id))
+        elif type(inst).__name__ == "OFPInstructionMeter":  # OpenFlow 1.3
+            actions.append(("meter", inst.meter_id))
         elif isinstance(inst, parser.OFPInstructionActions):
             for act in inst.actions:
-                if isinstance(act, parser.OFPActionOutput):
+                if type(act).__name__ == "OFPActionMeter":  # OpenFlow 1.5
+                    actions.append(("meter", act.meter_id))
+                elif isinstance(act, parser.OFPActionOutput):
                     actions.append(("controller",) if act.port == ofp.OFPP_CONTROLLER
                                    else ("output", act.port))
                 elif isinstance(act, parser.OFPActionGroup):

@@ -25,6 +25,7 @@ from ryu.app.wsgi import ControllerBase, Response, route
 from ..core.services import Conflict, NotFound
 from ..core.te import POLICIES
 from ..core.topology import TopologyError, str_to_dpid
+from . import openapi
 
 LOG = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20  # no request we answer needs more
@@ -149,6 +150,13 @@ class RestApi(ControllerBase):
         super().__init__(req, link, data, **config)
         self.view = data["view"]
         self.access = data["access"]
+
+    @route("openapi", "/v1/openapi.json", methods=["GET"])
+    @json_api
+    def openapi(self, req):
+        """This API described (OpenAPI 3.0)."""
+        _only_params(req, set())
+        return openapi.document()
 
     @route("topology", "/v1/topology", methods=["GET"])
     @json_api
@@ -303,7 +311,7 @@ class RestFallback(ControllerBase):
     """Every path and method our routes do not serve: 405 naming the methods the path
     has, else 404, both JSON (Ryu's router alone answers an HTML 404 for both)."""
 
-    @route("fallback", "/{path:.*}")
+    @route("fallback", r"/{path:[\s\S]*}")  # newlines too: "." would miss "/%0A"
     def fallback(self, req, **_):
         allowed = sorted(method for method in ("GET", "POST", "PUT", "DELETE")
                          if self._served(req, method))

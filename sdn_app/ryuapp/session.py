@@ -7,7 +7,7 @@ from __future__ import annotations
 from ryu.lib import hub
 
 from ..core.meters import MeterBank
-from ..core.pipeline import counted_destination
+from ..core.pipeline import PACKET_IN_METER, MeterEntry, counted_destination
 from ..core.reconcile import SwitchTables
 from . import codec
 
@@ -15,7 +15,8 @@ from . import codec
 class SwitchSession:
     """A switch's control connection, from its features handshake to its disconnect.
 
-    On creation it asks for the switch's description (what it is decides how it splits
+    On creation it sets the packet-in meter (before any entry that uses it can be
+    sent) and asks for the switch's description (what it is decides how it splits
     flows), its ports and our entries in its tables (to take them over after a
     controller restart); until the entries have been read back,
     ``tables.installed`` is None and the reconciler leaves the switch alone.
@@ -37,6 +38,10 @@ class SwitchSession:
         self._counted: set | None = None  # demand meters seen in a multipart reply
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
         self._polls: dict = {}  # xid of a port-stats request -> when it was sent
+        self.packet_ins_dropped = 0  # by the packet-in meter, as last polled
+        for msg in codec.meter_mods(datapath, MeterEntry(
+                PACKET_IN_METER, settings.packet_in_rate, settings.packet_in_burst)):
+            datapath.send_msg(msg)
         datapath.send_msg(codec.desc_request(datapath))
         datapath.send_msg(codec.port_desc_request(datapath))
         request = codec.flow_stats_request(datapath, self.cookie)

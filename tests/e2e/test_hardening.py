@@ -10,6 +10,7 @@ from sdn_app.lab.emulation import (
     ControllerProcess,
     emulated_network,
     host_port,
+    ovs_ofctl,
     ping_pairs,
     reported_topology,
     wait_converged,
@@ -184,3 +185,51 @@ def test_hosts_relaying_our_probes_make_no_link(controller, tmp_path):
         assert all("has carried host traffic" in e["reason"] for e in refused)
         assert "link_refused at %s:%d" % attachment(a) in controller.log_path.read_text()
         assert not ping_pairs(net)[1]
+
+
+# UDP from the host's own address to argv[3] made-up unicast MACs, as fast as it can:
+# each misses the forwarding table (an unknown destination), a packet-in apiece
+UNKNOWN_DESTINATIONS = textwrap.dedent("""
+    import random, socket, struct, sys
+    rng = random.Random(3)
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((sys.argv[1], 0))
+    src = bytes.fromhex(sys.argv[2].replace(":", ""))
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 0, 0, 64, 17, 0, bytes([10, 0, 0, 1]),
+                     bytes([10, 0, 0, 99]))
+    for _ in range(int(sys.argv[3])):
+        dst = bytes([0x02] + [rng.randrange(256) for _ in range(5)])
+        sock.send(dst + src + b"\\x08\\x00" + ip + struct.pack("!HHHH", 9, 9, 8, 0))
+""")
+
+
+def test_a_host_flooding_the_controller_gets_its_switchs_packet_in_rate(tmp_path):
+    rate, sent = 100, 6000
+    with ControllerProcess(settings={"packet_in_rate": rate, "packet_in_burst": rate},
+                           log_path=tmp_path / "controller.log") as ctl:
+        with emulated_network("leafspine,2,2,2", ctl.of_port) as net:
+            wait_converged(ctl, net)
+            assert not ping_pairs(net)[1]
+            attacker = net.hosts[0]
+            switch = net[host_port(attacker)[0]]
+            meters = ovs_ofctl("dump-meters", switch.name)
+            assert "meter=1 pktps burst stats" in meters and "rate=%d" % rate in meters
+            before = ctl.get("/v1/policy")["packet_ins"]
+            started = time.monotonic()
+            run_script(attacker, tmp_path, UNKNOWN_DESTINATIONS,
+                       attacker.defaultIntf().name, attacker.MAC(), sent)
+            took = time.monotonic() - started
+
+            def dropped():
+                return [e for e in ctl.get("/v1/events")
+                        if e["event"] == "packet_ins_dropped"]
+            assert wait_until(dropped, 10), "the drops are reported"
+            assert dropped()[0]["dpid"] == "%016x" % int(switch.dpid, 16)
+            assert "packet_in_rate (%d/s)" % rate in dropped()[0]["reason"]
+            got = ctl.get("/v1/policy")["packet_ins"] - before
+            # the meter's burst and rate over the flood, and every switch's own LLDP
+            # and ARP meanwhile, with room to spare: far below what was sent
+            assert got < rate * (took + 3) + 40 * len(net.switches), (got, took)
+            assert got < sent / 3, (got, sent)
+            assert not ping_pairs(net, net.hosts[1:])[1]
+        assert ctl.alive()

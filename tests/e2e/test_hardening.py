@@ -2,9 +2,15 @@
 thousands of made-up source MACs must not fill the host table, and everyone else keeps
 working; switches of a network that is gone do not stay in the model."""
 
+import collections
+import http.client
+import json
 import sys
 import textwrap
 import time
+
+import rest_fuzz
+from hypothesis import HealthCheck, given, settings
 
 from sdn_app.lab.emulation import (
     ControllerProcess,
@@ -233,3 +239,58 @@ def test_a_host_flooding_the_controller_gets_its_switchs_packet_in_rate(tmp_path
             assert got < sent / 3, (got, sent)
             assert not ping_pairs(net, net.hosts[1:])[1]
         assert ctl.alive()
+
+
+def test_fuzzed_rest_requests_against_the_running_controller(controller):
+    """The OpenAPI-driven fuzz of tests/rest_fuzz.py over real HTTP (Ryu's eventlet WSGI
+    server in front of our handlers): no answer >= 500, every answer JSON, a refused
+    request changes neither the network model nor the services, and the network still
+    works afterwards."""
+    service = {"name": "web", "vip": "10.0.0.100", "port": 80, "protocol": "tcp",
+               "backends": [{"ip": "10.0.0.2"}, {"ip": "10.0.0.3"}]}
+    with emulated_network("leafspine,2,2,2", controller.of_port) as net:
+        wait_converged(controller, net)
+        assert not ping_pairs(net)[1]
+        assert controller.request("/v1/services", "POST",
+                                  json.dumps(service).encode())[0] == 201
+        hosts = controller.get("/v1/hosts")
+        known = {"dpid": [s["dpid"] for s in controller.get("/v1/switches")],
+                 "port_no": sorted({str(h["port_no"]) for h in hosts}),
+                 "key": [hosts[0]["mac"], *hosts[0]["ipv4"]], "name": ["web"],
+                 "ip": ["10.0.0.2", "10.0.0.3"]}
+
+        def model():
+            services = [(s["name"], s["vip"], [(b["ip"], b["weight"], b["role"])
+                                               for b in s["backends"]])
+                        for s in controller.get("/v1/services")]
+            return (reported_topology(controller.get("/v1/topology")), services,
+                    controller.get("/v1/policy")["policy"])
+        answers = collections.Counter()
+
+        @settings(max_examples=300, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(request=rest_fuzz.requests(known))
+        def fuzz(request):
+            method, path, body, headers = request
+            before = model()
+            conn = http.client.HTTPConnection("127.0.0.1", controller.rest_port, timeout=20)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            finally:
+                conn.close()
+            answers[resp.status // 100] += 1
+            assert resp.status < 500, (method, path, body, raw)
+            if method != "HEAD":
+                assert resp.getheader("Content-Type", "").startswith("application/json"), \
+                    (method, path, raw)
+                answer = json.loads(raw)
+                if resp.status >= 400:
+                    assert isinstance(answer, dict) and answer.get("error"), answer
+                    assert model() == before, ("a refused request changed state",
+                                               method, path, body)
+        fuzz()
+        assert answers[2] and answers[4], answers
+        assert controller.alive()
+        assert not ping_pairs(net)[1], "the network still works"

@@ -194,12 +194,14 @@ def capacity_settings(topo_spec: str) -> dict:
 
 @contextlib.contextmanager
 def emulated_network(topo_spec: str, controller_port: int, protocols: str = "OpenFlow13",
-                     bfd_ms: int | None = None):
+                     bfd_ms: int | None = None, controller_protocol: str = "tcp"):
     """A started Mininet network of userspace OVS bridges, stopped on exit.  ``bfd_ms``
     turns BFD on for inter-switch ports with that transmit/receive interval, so a link
     that fails without losing carrier still takes its port down (OVS then drops the
     port's LIVE state, which FAST_FAILOVER groups watch; scripts/check_bfd.sh).  BFD is
-    an OVSDB setting, not OpenFlow: the controller cannot turn it on by itself."""
+    an OVSDB setting, not OpenFlow: the controller cannot turn it on by itself.
+    ``controller_protocol`` "ssl" connects the switches over TLS (lab/pki.ovs_ssl
+    gives them their certificate)."""
     from mininet.link import Link, TCLink
     from mininet.log import setLogLevel
     from mininet.net import Mininet
@@ -221,7 +223,7 @@ def emulated_network(topo_spec: str, controller_port: int, protocols: str = "Ope
             return None
 
     net.addController("c0", controller=QuietRemoteController, ip="127.0.0.1",
-                      port=controller_port)
+                      port=controller_port, protocol=controller_protocol)
     try:
         net.build()
         net.started_at = time.monotonic()  # what convergence times are measured from

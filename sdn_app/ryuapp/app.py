@@ -46,13 +46,14 @@ from ..core.services import (
 from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
-from . import codec, options
+from . import codec, options, tls
 from .rest import Access, read_token, register_fallback, register_rest
 from .scaling import PoolScaling
 from .services import ServiceRunner
 from .session import SwitchSession
 
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname).1s %(message)s"
+tls.install()  # OpenFlow over TLS for every switch, not only the first (tls.py)
 
 
 def _timestamp_log_lines() -> None:

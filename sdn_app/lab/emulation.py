@@ -346,6 +346,23 @@ def flow_lines(bridge: str, protocols: str = "OpenFlow13") -> list[str]:
             .splitlines() if "actions=" in line]
 
 
+VOLATILE_FLOW_FIELDS = ("duration", "n_packets", "n_bytes", "idle_age", "hard_age")
+
+
+def table_contents(bridge: str, protocols: str = "OpenFlow13") -> tuple[list, list]:
+    """(flow entries, groups) of a switch as sorted text without counters or ages: what
+    it forwards by, to compare two moments."""
+    flows = []
+    for line in flow_lines(bridge, protocols):
+        head, _, actions = line.partition(" actions=")
+        kept = [part for part in head.replace(" ", "").split(",")
+                if part.split("=")[0] not in VOLATILE_FLOW_FIELDS]
+        flows.append(",".join(kept) + " actions=" + actions)
+    groups = [line.strip() for line in ovs_ofctl("dump-groups", bridge, protocols=protocols)
+              .splitlines() if "group_id=" in line]
+    return sorted(flows), sorted(groups)
+
+
 def port_packet_totals(net, protocols: str = "OpenFlow13") -> int:
     """Packets received plus sent on every switch port: grows without bound in a storm."""
     return sum(counts["rx_pkts"] + counts["tx_pkts"] for sw in net.switches

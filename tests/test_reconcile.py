@@ -229,6 +229,28 @@ def test_a_restarted_controller_rewrites_nothing_and_deletes_nothing_until_the_h
     assert rig.held() == plan
 
 
+def test_switches_being_taken_over_wait_for_discovery_before_anything_is_sent():
+    """A restarted controller that knows half the links plans entries without their
+    backups: sent at once, they would strip protection off switches that held it."""
+    plan = diamond_plan()
+    rig = Harness(plan)
+    left = {"s": 0.4}
+    rig.reconciler.discovering = lambda: left["s"]
+    hold_until = rig.clock.now + 3.5
+    for dpid, switch in rig.switches.items():
+        switch.held = dict(plan[dpid])
+        switch.tables.take_over(plan[dpid], hold_until)
+    partial = diamond_plan(policy="shortest")  # what half a topology might give
+    assert partial != plan
+    rig.reconciler.send_plan(rig.switches, plan=partial)
+    assert rig.log == [] and rig.resends == [pytest.approx(0.41)]
+    left["s"] = None  # discovery done: the plan computed now goes out
+    rig.reconciler.send_plan(rig.switches, plan=plan)
+    assert rig.messages() == []
+    rig.reconciler.send_plan(rig.switches, plan=partial)
+    assert rig.messages(), "with discovery over, a real change is sent during the hold"
+
+
 def test_an_entry_the_switch_removed_itself_is_sent_again():
     plan = diamond_plan()
     rig = Harness(plan)

@@ -42,6 +42,7 @@ class FakeApp:
         self.last_reconcile = {}
         self.last_change = {}
         self.packet_ins = 7
+        self.mods_sent = {"flow_mods": 3, "group_mods": 1}
         self.event_log = EventLog(clock=lambda: 0.0)
         for _ in range(5):
             self.event_log.record("port_down")
@@ -173,6 +174,7 @@ def test_unreachable_path_is_404(api):
 def test_policy_can_be_read_and_changed(api):
     assert api("/v1/policy")[1]["policy"] == "shortest"
     assert api("/v1/policy")[1]["packet_ins"] == 7
+    assert api("/v1/policy")[1]["mods_sent"] == {"flow_mods": 3, "group_mods": 1}
     status, body = api("/v1/policy", "PUT", b'{"policy": "ecmp"}')
     assert status == 200 and body["policy"] == "ecmp" and body["select_groups"] > 0
     paths = api("/v1/paths?src=10.0.0.1&dst=10.0.0.16")[1]["paths"]

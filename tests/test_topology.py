@@ -353,3 +353,14 @@ def test_a_port_waits_again_when_a_switch_connects_before_it_settled():
     assert topo.is_edge_port(1, 1, T0 + 1.6)
     topo.switch_connected(4, [Port(1)], T0 + 5.0)  # after it settled: it stays settled
     assert topo.is_edge_port(1, 1, T0 + 5.1)
+
+
+def test_discovery_is_left_until_every_live_port_is_a_link_or_settled():
+    topo = line(T0)
+    assert topo.discovery_left(T0) == pytest.approx(1.0), "s1:1 and s2:2 still settling"
+    assert topo.discovery_left(T0 + 0.75) == pytest.approx(0.25)
+    assert topo.discovery_left(SETTLED) is None
+    topo.port_changed(1, Port(3), SETTLED)  # a port comes up: discovery goes on there
+    assert topo.discovery_left(SETTLED) == pytest.approx(1.0)
+    topo.port_changed(1, Port(3, live=False), SETTLED + 0.1)
+    assert topo.discovery_left(SETTLED + 0.1) is None, "a down port holds nothing up"

@@ -444,6 +444,15 @@ class Topology:
         at = self._edge_from(dpid, port_no, now)
         return at - now if at is not None and at > now else None
 
+    def discovery_left(self, now: float) -> float | None:
+        """Seconds until every live port of every connected switch is either in a link
+        or settled as host-facing (as far as discovery can tell, the topology is then
+        known), or None if it already is."""
+        waits = [wait for dpid, switch in self.switches.items() if switch.connected
+                 for port_no in switch.ports
+                 if (wait := self.settling(dpid, port_no, now)) is not None]
+        return max(waits) if waits else None
+
     def _edge_from(self, dpid: int, port_no: int, now: float) -> float | None:
         """When a port counts as host-facing as things stand (settles_at), or None for
         one that will not: gone, down, on a disconnected switch, or in a link."""

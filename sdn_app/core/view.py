@@ -43,6 +43,7 @@ class ControllerState(Protocol):
     services: ServiceTable
     connections: dict  # backend id -> active connections the switches hold
     packet_ins: int  # packet-ins received since start (every kind)
+    mods_sent: dict  # flow mods and group mods sent since start (every reason)
 
     def rate_toward(self, ip: str) -> float:
         """Bits/s measured entering the network toward a host (0 if unknown)."""
@@ -136,7 +137,8 @@ class NetworkView:
                 "select_groups": kinds.count(SELECT),
                 "failover_groups": kinds.count(FAST_FAILOVER),
                 "last_reconcile": state.last_reconcile,
-                "last_change": state.last_change, "packet_ins": state.packet_ins}
+                "last_change": state.last_change, "packet_ins": state.packet_ins,
+                "mods_sent": dict(state.mods_sent)}
 
     def set_policy(self, policy: str) -> dict:
         self._state.set_policy(policy)

@@ -363,6 +363,20 @@ def table_contents(bridge: str, protocols: str = "OpenFlow13") -> tuple[list, li
     return sorted(flows), sorted(groups)
 
 
+def network_tables(net, protocols: str = "OpenFlow13") -> dict:
+    """{switch name: table_contents}: the whole network's forwarding state."""
+    return {sw.name: table_contents(sw.name, protocols) for sw in net.switches}
+
+
+def wait_quiet(ctl: ControllerProcess, seconds: float = 1.5, timeout: float = 20.0) -> bool:
+    """Wait until the controller has changed no switch for ``seconds``."""
+    def still():
+        events = ctl.get("/v1/events?limit=50")
+        last = max((e["time"] for e in events if e["event"] == "reconciled"), default=0)
+        return time.time() - last >= seconds
+    return bool(wait_until(still, timeout, interval=0.2))
+
+
 def port_packet_totals(net, protocols: str = "OpenFlow13") -> int:
     """Packets received plus sent on every switch port: grows without bound in a storm."""
     return sum(counts["rx_pkts"] + counts["tx_pkts"] for sw in net.switches

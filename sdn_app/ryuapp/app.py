@@ -126,7 +126,8 @@ class ElasticController(app_manager.RyuApp):
         self.packet_ins = 0  # received since start, every kind
         self.reconciler = Reconciler(
             wait_applied=self._wait_applied, clock=time.monotonic,
-            resend_later=lambda delay: hub.spawn_after(delay, self.coalescer.request, False))
+            resend_later=lambda delay: hub.spawn_after(delay, self.coalescer.request, False),
+            discovering=lambda: self.topo.discovery_left(time.monotonic()))
         self.coalescer = Coalescer(hub.spawn, self._reconcile)
         self.services = ServiceTable()
         self._load_services()
@@ -444,6 +445,10 @@ class ElasticController(app_manager.RyuApp):
         session = self.sessions.get(dpid)
         if session is not None:
             self._send_lldp(session, [port_no])
+
+    @property
+    def mods_sent(self) -> dict:
+        return self.reconciler.sent
 
     def switch_forgotten(self, dpid: int, why: str) -> None:
         """A switch left the model (a long absence, or REST): say so and recompute."""

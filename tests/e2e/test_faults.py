@@ -13,29 +13,17 @@ from sdn_app.lab.emulation import (
     emulated_network,
     flow_lines,
     free_port,
+    network_tables,
     ping_pairs,
     probe_run,
     switch_by_dpid,
     switches_and_links_match,
-    table_contents,
     wait_converged,
+    wait_quiet,
     wait_until,
 )
 
 MAX_LOST = 300  # probes at 1 per ms: far above what protection loses, far below a blackhole
-
-
-def quiet(ctl, seconds: float = 1.5, timeout: float = 20.0) -> bool:
-    """Wait until the controller has recomputed nothing for ``seconds``."""
-    def still():
-        events = ctl.get("/v1/events?limit=50")
-        last = max((e["time"] for e in events if e["event"] == "reconciled"), default=0)
-        return time.time() - last >= seconds
-    return wait_until(still, timeout, interval=0.2)
-
-
-def tables(net) -> dict:
-    return {sw.name: table_contents(sw.name) for sw in net.switches}
 
 
 def test_a_link_flapping_every_100_ms_leaves_the_network_as_it_was(tmp_path):
@@ -44,8 +32,8 @@ def test_a_link_flapping_every_100_ms_leaves_the_network_as_it_was(tmp_path):
             emulated_network("leafspine,2,2,2", ctl.of_port) as net:
         wait_converged(ctl, net)
         assert not ping_pairs(net)[1]
-        assert quiet(ctl)
-        before = tables(net)
+        assert wait_quiet(ctl)
+        before = network_tables(net)
         since = ctl.get("/v1/events")[-1]["seq"]
         switches = set(net.switches)
         flapping = next(link for link in net.links
@@ -69,14 +57,14 @@ def test_a_link_flapping_every_100_ms_leaves_the_network_as_it_was(tmp_path):
             time.sleep(0.05)
         assert wait_until(lambda: all(lk["state"] == "up"
                                       for lk in ctl.get("/v1/links")), 15)
-        assert quiet(ctl)
+        assert wait_quiet(ctl)
         stop.set()
         asker.join(5)
         assert not failures and len(answered) > 50, (failures, len(answered))
         assert ctl.alive()
         downs = [e for e in ctl.get("/v1/events?since=%d" % since) if e["event"] == "port_down"]
         assert len(downs) >= 20, "the controller saw the flapping (%d port downs)" % len(downs)
-        after = tables(net)
+        after = network_tables(net)
         assert after == before, ("the tables differ from before the flapping", {
             name: (sorted(set(after[name][0]) ^ set(before[name][0])),
                    sorted(set(after[name][1]) ^ set(before[name][1])))
@@ -141,12 +129,12 @@ def test_a_switch_losing_its_controller_connection_keeps_forwarding_and_is_taken
             emulated_network("leafspine,2,2,2", controller.of_port) as net:
         wait_converged(controller, net)
         assert not ping_pairs(net)[1]
-        assert quiet(controller)
+        assert wait_quiet(controller)
         src, dst = net.hosts[0], net.hosts[-1]
         hops = controller.get("/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP()))["hops"]
         switch = switch_by_dpid(net, hops[1]["dpid"])  # in the middle of the path
         target = switch.vsctl("get-controller", switch.name).strip()
-        before, snapshot_at = tables(net), time.monotonic()
+        before, snapshot_at = network_tables(net), time.monotonic()
         since = controller.get("/v1/events")[-1]["seq"]
 
         def drop_and_restore():
@@ -162,8 +150,8 @@ def test_a_switch_losing_its_controller_connection_keeps_forwarding_and_is_taken
         assert "switch_disconnected" in kinds and "switch_connected" in kinds, kinds
         assert wait_until(lambda: all(s["connected"] for s in
                                       controller.get("/v1/switches")), 10)
-        assert quiet(controller)
-        after = tables(net)
+        assert wait_quiet(controller)
+        after = network_tables(net)
         assert after == before, ("taken over as it was: nothing changed", {
             name: (sorted(set(after[name][0]) ^ set(before[name][0])),
                    sorted(set(after[name][1]) ^ set(before[name][1])))

@@ -6,7 +6,13 @@ from fakedataplane import FakeDataplane
 from shipped_topologies import SETTLED, SHIPPED, T0, model_of
 
 from sdn_app.core.frames import PendingArp, handle_frame
-from sdn_app.core.pipeline import ETH_TYPE_ARP, ETH_TYPE_LLDP, PACKET_IN_METER, GroupEntry
+from sdn_app.core.pipeline import (
+    ETH_TYPE_ARP,
+    ETH_TYPE_LLDP,
+    PACKET_IN_METER,
+    GroupEntry,
+    link_port_of,
+)
 from sdn_app.core.plan import build_plan, group_ids, next_hops_towards
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.reconcile import diff
@@ -287,3 +293,13 @@ def test_every_packet_in_passes_the_meter_but_lldp_from_proven_link_ports(spec):
             assert match.get("eth_type") == ETH_TYPE_LLDP and "in_port" in match, flow
             exempt.add(match["in_port"])
         assert exempt == link_ports
+
+
+def test_a_plans_link_port_entries_name_exactly_its_link_ports():
+    """What a restarted controller reads back to know which links to wait for."""
+    topo, _ = model_of("fattree,4")
+    plan = build_plan(topo, host_idle_timeout=60)
+    for dpid, entries in plan.items():
+        found = {p for f in entries.values() if not isinstance(f, GroupEntry)
+                 and (p := link_port_of(f)) is not None}
+        assert found == {lk.dst_port for lk in topo.links() if lk.dst == dpid}

@@ -364,3 +364,14 @@ def test_discovery_is_left_until_every_live_port_is_a_link_or_settled():
     assert topo.discovery_left(SETTLED) == pytest.approx(1.0)
     topo.port_changed(1, Port(3, live=False), SETTLED + 0.1)
     assert topo.discovery_left(SETTLED + 0.1) is None, "a down port holds nothing up"
+
+
+def test_discovery_waits_for_the_links_a_taken_over_switch_had_until_given_up():
+    topo = line(T0)
+    topo.switch_connected(3, [Port(1)], T0)
+    topo.expect_links(1, [2], until=SETTLED + 3)  # proven already: nothing to wait for
+    topo.expect_links(3, [1], until=SETTLED + 3)  # its neighbour has not reconnected
+    topo.learn_host(H1, 3, 1, SETTLED)  # (settled as an edge port meanwhile)
+    assert topo.discovery_left(SETTLED) == pytest.approx(0.1), "polled"
+    assert topo.discovery_left(SETTLED + 2.95) == pytest.approx(0.05)
+    assert topo.discovery_left(SETTLED + 3) is None, "given up on: the neighbour is gone"

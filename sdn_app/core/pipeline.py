@@ -331,6 +331,15 @@ def learned_host(flow: FlowEntry) -> tuple[str, int] | None:
     return None
 
 
+def link_port_of(flow: FlowEntry) -> int | None:
+    """The port if ``flow`` is the entry of a port we knew as an inter-switch port
+    (link_port_entries), else None: after a restart, the links to re-prove."""
+    if flow.table == TABLE_INGRESS and flow.priority == PRIORITY_FORWARD and \
+            len(flow.match) == 1 and flow.match[0][0] == "in_port":
+        return flow.match[0][1]
+    return None
+
+
 def counted_destination(table: int, priority: int, match: dict) -> str | None:
     """The destination MAC if an entry (table, priority, match fields) is an ingress
     entry, whose counters are demand."""

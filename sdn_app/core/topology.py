@@ -21,6 +21,7 @@ LLDP_DELAY_WINDOW = 10.0
 # Switch connections are remembered this long: a port that has not settled when another
 # switch connects starts its wait again (Topology.settles_at).
 CONNECTS_KEPT_S = 60.0
+EXPECTED_LINK_POLL_S = 0.1  # how often a wait for an expected link looks again
 
 
 class TopologyError(ValueError):
@@ -131,6 +132,9 @@ class Topology:
         # LLDP proves them again or their port disappears.  Keyed by (src, src_port).
         self.down_links: dict[tuple[int, int], Link] = {}
         self.settle_time = settle_time
+        # (dpid, port) -> until when: ports a switch's own entries show were in links
+        # (taken over after a restart), whose links discovery waits for (discovery_left)
+        self.expected_links: dict[tuple[int, int], float] = {}
         # A link heard this recently holds its ports: a probe that would give either
         # port a second neighbour is refused (link_seen), not taken as a recabling.
         self.link_timeout = link_timeout
@@ -444,13 +448,28 @@ class Topology:
         at = self._edge_from(dpid, port_no, now)
         return at - now if at is not None and at > now else None
 
+    def expect_links(self, dpid: int, ports, until: float) -> None:
+        """A switch's taken-over entries show these ports were in links: discovery is
+        not done before each is proven again, or ``until`` (the neighbour may be gone)."""
+        for port_no in ports:
+            self.expected_links[(dpid, port_no)] = until
+
     def discovery_left(self, now: float) -> float | None:
         """Seconds until every live port of every connected switch is either in a link
-        or settled as host-facing (as far as discovery can tell, the topology is then
-        known), or None if it already is."""
+        or settled as host-facing, and every expected link is proven or given up on (as
+        far as discovery can tell, the topology is then known), or None if it already
+        is.  A neighbour still reconnecting makes no settling port, so its expected
+        links are what show it is coming: they are polled (EXPECTED_LINK_POLL_S)."""
+        self.expected_links = {k: t for k, t in self.expected_links.items() if t > now}
         waits = [wait for dpid, switch in self.switches.items() if switch.connected
                  for port_no in switch.ports
                  if (wait := self.settling(dpid, port_no, now)) is not None]
+        for (dpid, port_no), until in self.expected_links.items():
+            switch = self.graph.nodes[dpid]["switch"] if dpid in self.graph else None
+            port = switch.ports.get(port_no) if switch else None
+            if port is not None and port.live and switch.connected and \
+                    not self.is_link_port(dpid, port_no):
+                waits.append(min(until - now, EXPECTED_LINK_POLL_S))
         return max(waits) if waits else None
 
     def _edge_from(self, dpid: int, port_no: int, now: float) -> float | None:

@@ -34,6 +34,7 @@ from ..core.pipeline import (
     TABLE_SERVICE,
     is_label_mac,
     learned_host,
+    link_port_of,
 )
 from ..core.reconcile import SERVICES, Coalescer, Reconciler, update_waves
 from ..core.routing import INCREMENTAL_POLICIES, Routing
@@ -504,6 +505,8 @@ class ElasticController(app_manager.RyuApp):
         # The restarted controller must re-prove the links and hosts these serve
         # before it deletes any of them.
         session.tables.take_over(entries, now + self.settings.link_timeout)
+        linked = [port for port in map(link_port_of, entries.values()) if port is not None]
+        self.topo.expect_links(session.dpid, linked, now + self.settings.link_timeout)
         for flow in entries.values():
             host = learned_host(flow)
             if host is not None:

@@ -20,8 +20,13 @@ the last host:
                   the same poll idle (the ratio), flow and group mods per flap, and
                   whether every table ends as it was before the flapping
 
-Each scenario runs --repeats times.  Not measured: an Open vSwitch restart (with the
-userspace datapath, restarting ovs-vswitchd drops the emulated ports with it).
+  ovs-restart     ovs-vswitchd restarted (ovs-ctl restart, which saves and restores
+                  the flow tables but not the meters, so the entries using our
+                  packet-in meter fail to come back until we re-add them): probes lost,
+                  time until every switch is connected again, mods sent, whether every
+                  table ends as before
+
+Each scenario runs --repeats times.
 
 Usage: .venv/bin/python scripts/bench_faults.py [--repeats 3] [--topo leafspine,2,2,2]
 """
@@ -32,6 +37,7 @@ import argparse
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -149,6 +155,35 @@ def drop(args, logdir) -> dict:
                 "mods": mods(ctl) - sent, "unchanged": network_tables(net) == before}
 
 
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+
+def ovs_restart(args, logdir) -> dict:
+    with ControllerProcess(settings={"policy": "ecmp"}, log_path=logdir / "ctl.log") as ctl, \
+            emulated_network(args.topo, ctl.of_port) as net:
+        for sw in net.switches:
+            sw.vsctl("set controller %s max_backoff=1000" % sw.name)
+        wait_converged(ctl, net)
+        ping_pairs(net)
+        wait_quiet(ctl)
+        src, dst, _ = path_ends(ctl, net)
+        before, sent = network_tables(net), mods(ctl)
+        timing = {}
+
+        def restart():
+            began = time.monotonic()
+            subprocess.run([OVS_CTL, "--no-ovsdb-server", "--system-id=random", "restart"],
+                           check=True, capture_output=True, timeout=60)
+            timing["restart_s"] = time.monotonic() - began
+            timing["began"] = began
+        run = probe_run(src, dst, args.seconds, event=restart, event_at=0.5)
+        back = wait_until(lambda: all(s["connected"] for s in ctl.get("/v1/switches")), 20)
+        settle_takeover(ctl, time.monotonic())
+        return {"lost": run["lost"], "received": run["received"],
+                "restart_s": timing.get("restart_s"), "mods": mods(ctl) - sent,
+                "reconnected": bool(back), "unchanged": network_tables(net) == before}
+
+
 def rest_times(ctl, stop: threading.Event, out: list) -> None:
     while not stop.is_set():
         began = time.monotonic()
@@ -219,7 +254,8 @@ def main(argv=None) -> int:
                  ("kill+cut, no protection", lambda d: kill(args, d, cut=True,
                                                             protection=False)),
                  ("drop", lambda d: drop(args, d)),
-                 ("flap", lambda d: flap(args, d))]
+                 ("flap", lambda d: flap(args, d)),
+                 ("ovs-restart", lambda d: ovs_restart(args, d))]
     if args.only:
         scenarios = [(name, run) for name, run in scenarios if name in args.only]
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
@@ -252,6 +288,10 @@ def main(argv=None) -> int:
     print("\nOne switch's controller connection dropped for 1 s")
     print(table(["probes lost", "mods on its return", "tables as before"], [[
         median("drop", "lost"), median("drop", "mods"), unchanged("drop")]]))
+    print("\nOpen vSwitch restarted (ovs-ctl restart) under the stream")
+    print(table(["probes lost", "ovs-ctl restart took (s)", "mods sent", "tables as before"],
+                [[median("ovs-restart", "lost"), median("ovs-restart", "restart_s"),
+                  median("ovs-restart", "mods"), unchanged("ovs-restart")]]))
     flaps = results.get("flap", [])
     if flaps:
         idle = [r["rest_idle_ms"] for r in flaps]

@@ -13,13 +13,19 @@ the last host:
                   the switches' failover groups alone carry the stream, the next
                   controller repairs the path.  Side by side with protection off (no
                   failover groups): the stream is then lost until a controller returns.
-  drop            the path's second switch loses its controller connection for 1 s
+  drop            (shortest paths, so the stream surely crosses it) the path's second
+                  switch loses its controller connection for 1 s
                   (pointed at a dead port): probes lost, mods sent on its return
   flap            one link going down and up every --flap-ms for --flap-seconds under
                   REST polling: the REST answer time (p50 / p99) while flapping against
                   the same poll idle (the ratio), flow and group mods per flap, and
                   whether every table ends as it was before the flapping
 
+  del-controller  the path's second switch's controller removed for 1 s and set again
+                  (ovs-vsctl del-controller / set-controller): Open vSwitch flushes a
+                  secure-mode bridge left with no controller, so the stream stops there;
+                  probes lost, and the seconds from set-controller until every table
+                  is as before (the re-sync)
   ovs-restart     ovs-vswitchd restarted (ovs-ctl restart, which saves and restores
                   the flow tables but not the meters, so the entries using our
                   packet-in meter fail to come back until we re-add them): probes lost,
@@ -50,12 +56,15 @@ from sdn_app.lab.emulation import (  # noqa: E402
     ControllerProcess,
     emulated_network,
     expected_topology,
+    flapping,
     free_port,
     network_tables,
     ping_pairs,
     probe_run,
     switch_by_dpid,
+    switch_link,
     switches_and_links_match,
+    unrelated_pair,
     wait_converged,
     wait_quiet,
     wait_until,
@@ -134,7 +143,7 @@ def kill(args, logdir, cut: bool, protection: bool) -> dict:
 
 
 def drop(args, logdir) -> dict:
-    with ControllerProcess(settings={"policy": "ecmp"}, log_path=logdir / "ctl.log") as ctl, \
+    with ControllerProcess(settings={"policy": "shortest"}, log_path=logdir / "ctl.log") as ctl, \
             emulated_network(args.topo, ctl.of_port) as net:
         wait_converged(ctl, net)
         ping_pairs(net)
@@ -158,8 +167,40 @@ def drop(args, logdir) -> dict:
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
 
 
+def resync_s(net, before: dict, since: float, timeout: float = 20.0):
+    """Seconds from ``since`` until every table is as ``before`` again (read back from
+    the switches), or None if it never is within ``timeout``."""
+    if wait_until(lambda: network_tables(net) == before, timeout, interval=0.05):
+        return time.monotonic() - since
+    return None
+
+
+def del_controller(args, logdir) -> dict:
+    """``ovs-vsctl del-controller`` then ``set-controller`` on the path's second switch:
+    a secure-mode bridge left with no controller flushes its tables, so this one is an
+    outage Open vSwitch makes; what we own is the re-sync."""
+    with ControllerProcess(settings={"policy": "shortest"}, log_path=logdir / "ctl.log") as ctl, \
+            emulated_network(args.topo, ctl.of_port) as net:
+        wait_converged(ctl, net)
+        ping_pairs(net)
+        wait_quiet(ctl)
+        src, dst, path = path_ends(ctl, net)
+        switch = path[1]
+        target = switch.vsctl("get-controller", switch.name).strip()
+        before, timing = network_tables(net), {}
+
+        def remove_and_restore():
+            switch.vsctl("del-controller", switch.name)
+            time.sleep(1.0)
+            switch.vsctl("set-controller", switch.name, target)
+            timing["resync_s"] = resync_s(net, before, time.monotonic())  # stream still on
+        run = probe_run(src, dst, args.seconds, event=remove_and_restore, event_at=0.5)
+        return {"lost": run["lost"], "received": run["received"],
+                "resync_s": timing["resync_s"]}
+
+
 def ovs_restart(args, logdir) -> dict:
-    with ControllerProcess(settings={"policy": "ecmp"}, log_path=logdir / "ctl.log") as ctl, \
+    with ControllerProcess(settings={"policy": "shortest"}, log_path=logdir / "ctl.log") as ctl, \
             emulated_network(args.topo, ctl.of_port) as net:
         for sw in net.switches:
             sw.vsctl("set controller %s max_backoff=1000" % sw.name)
@@ -175,13 +216,12 @@ def ovs_restart(args, logdir) -> dict:
             subprocess.run([OVS_CTL, "--no-ovsdb-server", "--system-id=random", "restart"],
                            check=True, capture_output=True, timeout=60)
             timing["restart_s"] = time.monotonic() - began
-            timing["began"] = began
+            timing["resync_s"] = resync_s(net, before, began)  # while the stream runs
         run = probe_run(src, dst, args.seconds, event=restart, event_at=0.5)
-        back = wait_until(lambda: all(s["connected"] for s in ctl.get("/v1/switches")), 20)
         settle_takeover(ctl, time.monotonic())
         return {"lost": run["lost"], "received": run["received"],
                 "restart_s": timing.get("restart_s"), "mods": mods(ctl) - sent,
-                "reconnected": bool(back), "unchanged": network_tables(net) == before}
+                "resync_s": timing["resync_s"], "unchanged": network_tables(net) == before}
 
 
 def rest_times(ctl, stop: threading.Event, out: list) -> None:
@@ -211,27 +251,22 @@ def flap(args, logdir) -> dict:
         wait_quiet(ctl)
         idle = poll_for(ctl, 3.0)
         before, sent = network_tables(net), mods(ctl)
-        switches = set(net.switches)
-        link = next(lk for lk in net.links if {lk.intf1.node, lk.intf2.node} <= switches)
-        a, b = link.intf1.node.name, link.intf2.node.name
+        link = switch_link(net)
+        pair = unrelated_pair(net, link)
         out, stop = [], threading.Event()
         poller = threading.Thread(target=rest_times, args=(ctl, stop, out), daemon=True)
         poller.start()
-        flaps, half = 0, args.flap_ms / 2000.0
-        ends = time.monotonic() + args.flap_seconds
-        while time.monotonic() < ends:
-            net.configLinkStatus(a, b, "down")
-            time.sleep(half)
-            net.configLinkStatus(a, b, "up")
-            time.sleep(half)
-            flaps += 1
+        with flapping(net, link, args.flap_ms / 1000.0, args.flap_seconds) as flaps:
+            unrelated = probe_run(*pair, args.flap_seconds - 1.0) if pair else None
         stop.set()
         poller.join(5)
         wait_until(lambda: all(lk["state"] == "up" for lk in ctl.get("/v1/links")), 15)
         wait_quiet(ctl)
         busy = sorted(t for t, status in out if status == 200)
         calm = sorted(t for t, status in idle if status == 200)
-        return {"flaps": flaps, "mods_per_flap": (mods(ctl) - sent) / max(flaps, 1),
+        return {"flaps": flaps["flaps"],
+                "mods_per_flap": (mods(ctl) - sent) / max(flaps["flaps"], 1),
+                "unrelated_lost": unrelated["lost"] if unrelated else None,
                 "rest_failed": sum(status != 200 for _, status in out),
                 "rest_idle_ms": (1000 * percentile(calm, 50), 1000 * percentile(calm, 99)),
                 "rest_flap_ms": (1000 * percentile(busy, 50), 1000 * percentile(busy, 99)),
@@ -255,7 +290,8 @@ def main(argv=None) -> int:
                                                             protection=False)),
                  ("drop", lambda d: drop(args, d)),
                  ("flap", lambda d: flap(args, d)),
-                 ("ovs-restart", lambda d: ovs_restart(args, d))]
+                 ("ovs-restart", lambda d: ovs_restart(args, d)),
+                 ("del-controller", lambda d: del_controller(args, d))]
     if args.only:
         scenarios = [(name, run) for name, run in scenarios if name in args.only]
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
@@ -289,9 +325,15 @@ def main(argv=None) -> int:
     print(table(["probes lost", "mods on its return", "tables as before"], [[
         median("drop", "lost"), median("drop", "mods"), unchanged("drop")]]))
     print("\nOpen vSwitch restarted (ovs-ctl restart) under the stream")
-    print(table(["probes lost", "ovs-ctl restart took (s)", "mods sent", "tables as before"],
+    print(table(["probes lost", "ovs-ctl restart took (s)", "tables as before after (s)",
+                 "mods sent", "tables as before"],
                 [[median("ovs-restart", "lost"), median("ovs-restart", "restart_s"),
-                  median("ovs-restart", "mods"), unchanged("ovs-restart")]]))
+                  median("ovs-restart", "resync_s"), median("ovs-restart", "mods"),
+                  unchanged("ovs-restart")]]))
+    print("\nOne switch's controller removed for 1 s (ovs-vsctl del-controller, then "
+          "set-controller: Open vSwitch flushes its tables)")
+    print(table(["probes lost", "tables as before, after set-controller (s)"],
+                [[median("del-controller", "lost"), median("del-controller", "resync_s")]]))
     flaps = results.get("flap", [])
     if flaps:
         idle = [r["rest_idle_ms"] for r in flaps]
@@ -300,10 +342,12 @@ def main(argv=None) -> int:
         p99_busy = statistics.median(p99 for _, p99 in busy)
         print("\nA link flapping every %g ms for %g s (REST GET /v1/topology every 20 ms)"
               % (args.flap_ms, args.flap_seconds))
-        print(table(["flaps", "mods per flap", "REST p50 / p99 idle (ms)",
+        print(table(["flaps", "mods per flap", "probes lost off the link",
+                     "REST p50 / p99 idle (ms)",
                      "REST p50 / p99 flapping (ms)", "p99 ratio", "REST errors",
                      "tables as before"], [[
                          median("flap", "flaps"), median("flap", "mods_per_flap"),
+                         median("flap", "unrelated_lost"),
                          "%.1f / %.1f" % (statistics.median(p for p, _ in idle), p99_idle),
                          "%.1f / %.1f" % (statistics.median(p for p, _ in busy), p99_busy),
                          "%.2f" % (p99_busy / p99_idle if p99_idle else float("nan")),

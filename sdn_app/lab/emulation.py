@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -361,6 +362,47 @@ def table_contents(bridge: str, protocols: str = "OpenFlow13") -> tuple[list, li
     groups = [line.strip() for line in ovs_ofctl("dump-groups", bridge, protocols=protocols)
               .splitlines() if "group_id=" in line]
     return sorted(flows), sorted(groups)
+
+
+@contextlib.contextmanager
+def flapping(net, link, period: float, seconds: float):
+    """A Mininet ``link`` between two switches taken down and up every ``period`` s
+    (half of it down) for ``seconds``, in a thread, while the body runs; left up.
+    Yields {"flaps": count so far}; exits once the flapping is over."""
+    a, b = link.intf1.node.name, link.intf2.node.name
+    done = {"flaps": 0}
+
+    def flap():
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            net.configLinkStatus(a, b, "down")
+            time.sleep(period / 2)
+            net.configLinkStatus(a, b, "up")
+            time.sleep(period / 2)
+            done["flaps"] += 1
+    thread = threading.Thread(target=flap, daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        thread.join(seconds + 30)
+
+
+def unrelated_pair(net, link):
+    """Two hosts on one switch that is not an end of ``link`` (traffic between them
+    crosses nothing the link touches), or None."""
+    ends = {link.intf1.node.name, link.intf2.node.name}
+    by_switch: dict = {}
+    for host in net.hosts:
+        by_switch.setdefault(host_port(host)[0], []).append(host)
+    return next((hosts[:2] for name, hosts in sorted(by_switch.items())
+                 if name not in ends and len(hosts) >= 2), None)
+
+
+def switch_link(net):
+    """The first Mininet link between two switches."""
+    switches = set(net.switches)
+    return next(lk for lk in net.links if {lk.intf1.node, lk.intf2.node} <= switches)
 
 
 def network_tables(net, protocols: str = "OpenFlow13") -> dict:

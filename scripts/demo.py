@@ -118,6 +118,7 @@ def main(argv=None) -> int:
             raise ValueError("--users >= 1; --crowd, --background, --churn >= 0")
     except ValueError as exc:
         parser.error(str(exc))
+    vr_scenario.install_interrupt_handler()
     try:
         return run(args, profile)
     except KeyboardInterrupt:

@@ -1,5 +1,7 @@
 """Who serves whom, and when, in the main job's scenario (no network)."""
 
+import time
+
 import pytest
 
 from sdn_app.lab import scenario, vr
@@ -55,3 +57,17 @@ def test_bad_scenarios_are_refused(kwargs):
         scenario.build(hosts(4), **args)
     with pytest.raises(ValueError):
         scenario.build(["h1"], users=1, crowd=0, duration=40, seed=1, profile=vr.Profile())
+
+
+def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_run():
+    """The handler's KeyboardInterrupt can be dropped (raised inside a __del__); the
+    flag it sets stops the next wait anyway."""
+    scenario.INTERRUPTED.set()
+    try:
+        began = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            scenario._sleep_until(time.time() + 30, lambda text: None, "steady")
+        assert time.monotonic() - began < 1
+    finally:
+        scenario.INTERRUPTED.clear()
+    scenario._sleep_until(time.time() + 0.05, lambda text: None, None)  # cleared: sleeps

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -180,8 +182,11 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
                 + vr.profile_args(scenario.profile),
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))
         _drive(net, scenario, result, say, ctl, protocols)
-        for proc in procs:
-            proc.wait(timeout=max(5.0, end_at + 30 - time.time()))
+        give_up = max(time.time() + 5.0, end_at + 30)
+        while any(proc.poll() is None for proc in procs):
+            if time.time() > give_up:
+                raise subprocess.TimeoutExpired("traffic processes", give_up - end_at)
+            _pause(0.1)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -252,13 +257,35 @@ def _describe(scenario, phase_name) -> str:
     return "%d VR users active" % len(users)
 
 
+# Set by Ctrl-C (install_interrupt_handler).  Python raises KeyboardInterrupt wherever
+# the main thread is when the signal is handled, and one raised inside a finalizer
+# (__del__, which a collection may run at any moment) is printed and dropped: the demo
+# once ran on for a minute after a Ctrl-C.  The waits below look at the flag as well.
+INTERRUPTED = threading.Event()
+
+
+def install_interrupt_handler() -> None:
+    """Ctrl-C sets INTERRUPTED, then raises KeyboardInterrupt as Python's own does."""
+    def interrupted(signum, frame):
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupted)
+
+
+def _pause(seconds: float) -> None:
+    """Sleep, or raise KeyboardInterrupt once Ctrl-C was pressed, however it was lost."""
+    if INTERRUPTED.wait(max(0.0, seconds)):
+        raise KeyboardInterrupt
+
+
 def _sleep_until(deadline: float, say, phase_name) -> None:
     """Sleep, printing progress every 5 s within a phase."""
     while True:
         left = deadline - time.time()
         if left <= 0:
+            _pause(0)
             return
-        time.sleep(min(left, 5.0))
+        _pause(min(left, 5.0))
         if phase_name and deadline - time.time() > 0.5:
             say("  ... %s" % phase_name)
 

@@ -40,6 +40,7 @@ Usage: .venv/bin/python scripts/bench_faults.py [--repeats 3] [--topo leafspine,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -142,12 +143,22 @@ def kill(args, logdir, cut: bool, protection: bool) -> dict:
                 ctl.stop()
 
 
-def drop(args, logdir) -> dict:
-    with ControllerProcess(settings={"policy": "shortest"}, log_path=logdir / "ctl.log") as ctl, \
+@contextlib.contextmanager
+def quiet_network(args, logdir, settings: dict, fast_reconnect: bool = False):
+    """(controller, network) on a fresh pair, converged, pinged and quiet."""
+    with ControllerProcess(settings=settings, log_path=logdir / "ctl.log") as ctl, \
             emulated_network(args.topo, ctl.of_port) as net:
+        if fast_reconnect:  # back within a second once a controller answers again
+            for sw in net.switches:
+                sw.vsctl("set controller %s max_backoff=1000" % sw.name)
         wait_converged(ctl, net)
         ping_pairs(net)
         wait_quiet(ctl)
+        yield ctl, net
+
+
+def drop(args, logdir) -> dict:
+    with quiet_network(args, logdir, {"policy": "shortest"}) as (ctl, net):
         src, dst, path = path_ends(ctl, net)
         switch = path[1]
         target = switch.vsctl("get-controller", switch.name).strip()
@@ -179,11 +190,7 @@ def del_controller(args, logdir) -> dict:
     """``ovs-vsctl del-controller`` then ``set-controller`` on the path's second switch:
     a secure-mode bridge left with no controller flushes its tables, so this one is an
     outage Open vSwitch makes; what we own is the re-sync."""
-    with ControllerProcess(settings={"policy": "shortest"}, log_path=logdir / "ctl.log") as ctl, \
-            emulated_network(args.topo, ctl.of_port) as net:
-        wait_converged(ctl, net)
-        ping_pairs(net)
-        wait_quiet(ctl)
+    with quiet_network(args, logdir, {"policy": "shortest"}) as (ctl, net):
         src, dst, path = path_ends(ctl, net)
         switch = path[1]
         target = switch.vsctl("get-controller", switch.name).strip()
@@ -200,13 +207,7 @@ def del_controller(args, logdir) -> dict:
 
 
 def ovs_restart(args, logdir) -> dict:
-    with ControllerProcess(settings={"policy": "shortest"}, log_path=logdir / "ctl.log") as ctl, \
-            emulated_network(args.topo, ctl.of_port) as net:
-        for sw in net.switches:
-            sw.vsctl("set controller %s max_backoff=1000" % sw.name)
-        wait_converged(ctl, net)
-        ping_pairs(net)
-        wait_quiet(ctl)
+    with quiet_network(args, logdir, {"policy": "shortest"}, fast_reconnect=True) as (ctl, net):
         src, dst, _ = path_ends(ctl, net)
         before, sent = network_tables(net), mods(ctl)
         timing = {}
@@ -244,11 +245,7 @@ def poll_for(ctl, seconds: float) -> list:
 
 def flap(args, logdir) -> dict:
     settings = {"policy": "ecmp", "hash_split": "false"}
-    with ControllerProcess(settings=settings, log_path=logdir / "ctl.log") as ctl, \
-            emulated_network(args.topo, ctl.of_port) as net:
-        wait_converged(ctl, net)
-        ping_pairs(net)
-        wait_quiet(ctl)
+    with quiet_network(args, logdir, settings) as (ctl, net):
         idle = poll_for(ctl, 3.0)
         before, sent = network_tables(net), mods(ctl)
         link = switch_link(net)

@@ -89,6 +89,24 @@ def test_a_new_session_sets_the_packet_in_meter_then_asks_what_the_switch_holds(
     assert session.tables.installed is None  # nothing is sent until the read-back is in
 
 
+def test_packet_in_drops_are_news_only_once_and_only_from_this_run():
+    _, fresh = new_session()  # connected at 5.0; its meter is as old as the connection
+    assert fresh.new_packet_in_drops(7, meter_age=2.0, now=7.0) == 7
+    assert fresh.new_packet_in_drops(7, meter_age=3.0, now=8.0) == 0
+    assert fresh.new_packet_in_drops(10, meter_age=4.0, now=9.0) == 3
+    assert fresh.new_packet_in_drops(2, meter_age=0.5, now=10.0) == 2  # made again
+    _, taken_over = new_session()  # the meter an earlier run set, an hour ago
+    assert taken_over.new_packet_in_drops(5000, meter_age=3600.0, now=7.0) == 0
+    assert taken_over.new_packet_in_drops(5004, meter_age=3601.0, now=8.0) == 4
+
+
+def test_meter_drops_read_id_count_and_age_from_a_reply():
+    band = PARSER.OFPMeterBandStats(packet_band_count=9, byte_band_count=900)
+    entry = PARSER.OFPMeterStats(meter_id=PACKET_IN_METER, duration_sec=3,
+                                 duration_nsec=500_000_000, band_stats=[band, band])
+    assert codec.meter_drops(entry) == (PACKET_IN_METER, 18, 3.5)
+
+
 def test_ports_are_collected_over_a_multipart_reply():
     _, session = new_session()
     assert session.add_ports(reply([port(1), port(OFP.OFPP_LOCAL)], more=True)) is None

@@ -703,20 +703,19 @@ class ElasticController(app_manager.RyuApp):
         """Frames the packet-in meter dropped since the last poll: reported (an event
         and a log line per switch at most every REFUSAL_REPORT_S, counting the polls
         with drops in between), since a flood is worth knowing about."""
-        session = self._session(ev.msg.datapath)
+        session, now = self._session(ev.msg.datapath), time.monotonic()
         if session is None:
             return
         for stat in ev.msg.body:
-            meter_id, dropped = codec.meter_drops(stat)
+            meter_id, dropped, age = codec.meter_drops(stat)
             if meter_id != PACKET_IN_METER:
                 continue
-            grew = dropped - session.packet_ins_dropped
-            session.packet_ins_dropped = dropped
+            grew = session.new_packet_in_drops(dropped, age, now)
             if grew > 0:
                 self._report_refusal(
                     "packet_ins_dropped", session.dpid, None,
                     "over packet_in_rate (%d/s)" % self.settings.packet_in_rate,
-                    time.monotonic(), dropped=grew, dropped_total=dropped)
+                    now, dropped=grew, dropped_total=dropped)
 
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
     def _port_stats(self, ev):

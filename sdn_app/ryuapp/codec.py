@@ -258,9 +258,11 @@ def meter_stats_request(datapath, meter_id: int):
     return datapath.ofproto_parser.OFPMeterStatsRequest(datapath, 0, meter_id)
 
 
-def meter_drops(stat) -> tuple[int, int]:
-    """(meter id, packets its bands dropped) of one entry of a meter-stats reply."""
-    return stat.meter_id, sum(band.packet_band_count for band in stat.band_stats)
+def meter_drops(stat) -> tuple[int, int, float]:
+    """(meter id, packets its bands dropped, its age in s) of one entry of a
+    meter-stats reply."""
+    return (stat.meter_id, sum(band.packet_band_count for band in stat.band_stats),
+            stat.duration_sec + stat.duration_nsec / 1e9)
 
 
 def group_mod(datapath, group: GroupEntry, delete: bool = False):

@@ -38,7 +38,7 @@ class SwitchSession:
         self._counted: set | None = None  # demand meters seen in a multipart reply
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
         self._polls: dict = {}  # xid of a port-stats request -> when it was sent
-        self.packet_ins_dropped = 0  # by the packet-in meter, as last polled
+        self.packet_ins_dropped = None  # by the packet-in meter, as last polled
         for msg in codec.meter_mods(datapath, MeterEntry(
                 PACKET_IN_METER, settings.packet_in_rate, settings.packet_in_burst)):
             datapath.send_msg(msg)
@@ -54,6 +54,20 @@ class SwitchSession:
 
     def send_msg(self, msg) -> None:
         self.dp.send_msg(msg)
+
+    def new_packet_in_drops(self, dropped: int, meter_age: float, now: float) -> int:
+        """Of ``dropped`` (the packet-in meter's count, ``meter_age`` s old, at ``now``)
+        the drops not counted at the last poll.  A meter older than this connection
+        was set by an earlier run (our ADD met METER_EXISTS and kept its counters), so
+        its first count is a baseline, not news; a count that went down belongs to a
+        meter made again (OVS restarted), all of it new."""
+        previous = self.packet_ins_dropped
+        if previous is None:
+            previous = dropped if meter_age > now - self.connected_at + 1.0 else 0
+        elif dropped < previous:
+            previous = 0
+        self.packet_ins_dropped = dropped
+        return dropped - previous
 
     def poll_ports(self, now: float) -> None:
         """Ask for port statistics, remembering when (see answered)."""

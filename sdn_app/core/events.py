@@ -16,7 +16,8 @@ class EventLog:
         self.clock = clock
         self.records = collections.deque(maxlen=size)
         self.seq = 0
-        self._pending_causes: list[int] = []  # since the last recomputation
+        self.counts = collections.Counter()  # kind -> events recorded since start
+        self._pending_causes: list[tuple[int, str]] = []  # since the last recomputation
 
     def record(self, kind: str, **details) -> dict:
         """Record something that happened; anything but a recomputation becomes a cause
@@ -24,13 +25,14 @@ class EventLog:
         self.seq += 1
         record = {"seq": self.seq, "time": round(self.clock(), 4), "event": kind, **details}
         self.records.append(record)
+        self.counts[kind] += 1
         if kind != RECONCILED:
-            self._pending_causes.append(self.seq)
+            self._pending_causes.append((self.seq, kind))
         return record
 
-    def take_causes(self) -> list[int]:
-        """The sequence numbers of events since the last call: what a recomputation
-        answers."""
+    def take_causes(self) -> list[tuple[int, str]]:
+        """(sequence number, kind) of the events since the last call: what a
+        recomputation answers."""
         causes, self._pending_causes = self._pending_causes, []
         return causes
 

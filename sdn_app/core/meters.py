@@ -14,6 +14,8 @@ COUNTER_MAX = 2**64
 # The per-port counters polled from every switch (OpenFlow port statistics names).
 PORT_COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_dropped",
                  "tx_dropped")
+# ... and every per-port counter polled, rated or not: the metrics export them as read.
+PORT_TOTALS = PORT_COUNTERS + ("rx_errors", "tx_errors")
 # A sample this much older than the previous one is not averaged across: the gap (a
 # switch that did not answer, a reconnect) would smear an old rate over a long time.
 MAX_GAP_INTERVALS = 10

@@ -101,6 +101,13 @@ class Settings:
     rest_token_file: str = _setting(
         "", "File holding rest_token (its first line), so the token stays out of the "
             "command line and config; read at start, a missing file stops the controller.")
+    prometheus_port: int = _setting(
+        9302, "TCP port the Prometheus metrics are served on (any path, e.g. /metrics); "
+              "0: not served. A port that cannot be bound is logged and the controller "
+              "runs on without metrics.", min=0, max=65535)
+    prometheus_host: str = _setting(
+        "127.0.0.1", "Address the metrics listen on: loopback by default (they describe "
+                     "the whole network); 0.0.0.0 for a Prometheus on another machine.")
     scaling_command: str = _setting(
         "", "Command that starts or stops a backend for pool scaling, run as "
             "'<command> start|stop <service> <ip> <port>' (exit 0: done); empty: "

@@ -26,6 +26,7 @@ from .services import (
     parse_service,
 )
 from .te import POLICIES
+from .telemetry import Telemetry
 from .topology import Host, Link, Topology, dpid_to_str
 from .trace import path_report
 
@@ -44,6 +45,8 @@ class ControllerState(Protocol):
     connections: dict  # backend id -> active connections the switches hold
     packet_ins: int  # packet-ins received since start (every kind)
     mods_sent: dict  # flow mods and group mods sent since start (every reason)
+    mods_sent_to: dict  # ... per switch: {(dpid, "flow_mods" | "group_mods"): n}
+    telemetry: Telemetry  # the controller's own counts (core/telemetry.py)
 
     def rate_toward(self, ip: str) -> float:
         """Bits/s measured entering the network toward a host (0 if unknown)."""
@@ -57,6 +60,10 @@ class ControllerState(Protocol):
 
     def port_rate(self, dpid: int, port_no: int, counter: str) -> float:
         """Per-second rate of one of PORT_COUNTERS (0 until two samples were seen)."""
+
+    def port_totals(self, dpid: int) -> dict:
+        """{port_no: {counter: value}} of PORT_TOTALS as the switch last reported them
+        (ports not polled yet absent)."""
 
     def demand(self) -> dict:
         """{(ingress switch, destination switch): bits/s} as last measured."""
@@ -233,6 +240,31 @@ class NetworkView:
 
     def events(self, since: int = 0, limit: int = 1000) -> list[dict]:
         return self._state.event_log.since(since, limit)
+
+    # -- what the metrics read besides the above (ryuapp/metrics.py) ---------------------
+
+    def event_counts(self) -> dict:
+        """{event kind: events recorded since start}."""
+        return dict(self._state.event_log.counts)
+
+    def telemetry(self) -> Telemetry:
+        return self._state.telemetry
+
+    def mods_sent_to(self) -> dict:
+        return dict(self._state.mods_sent_to)
+
+    def port_totals(self, dpid: int) -> dict:
+        return self._state.port_totals(dpid)
+
+    def table_sizes(self) -> dict:
+        """{dpid: (flow entries, SELECT groups, FAST_FAILOVER groups)} of the plan in
+        force."""
+        sizes = {}
+        for dpid, entries in self._state.plan.items():
+            kinds = [item.kind for item in entries.values() if isinstance(item, GroupEntry)]
+            sizes[dpid] = (len(entries) - len(kinds), kinds.count(SELECT),
+                           kinds.count(FAST_FAILOVER))
+        return sizes
 
 
 # -- JSON forms of the model ----------------------------------------------------------------

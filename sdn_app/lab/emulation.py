@@ -80,7 +80,9 @@ class ControllerProcess:
                  log_path: str | os.PathLike | None = None, extra_args=(),
                  of_port: int | None = None):
         self.apps = list(apps)
-        self.settings = settings or {}
+        # metrics on a port of their own, so controllers side by side do not clash
+        self.settings = {"prometheus_port": free_port(), **(settings or {})}
+        self.metrics_port = int(self.settings["prometheus_port"])
         self.extra_args = list(extra_args)
         self.of_port = of_port or free_port()
         self.rest_port = free_port()
@@ -149,6 +151,12 @@ class ControllerProcess:
             return status, json.loads(raw)
         except ValueError:
             return status, raw.decode(errors="replace")
+
+    def metrics(self) -> str:
+        """The Prometheus exposition text the controller serves now."""
+        url = "http://127.0.0.1:%d/metrics" % self.metrics_port
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.read().decode()
 
     def get(self, path: str):
         status, body = self.request(path)

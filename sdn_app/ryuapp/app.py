@@ -45,9 +45,10 @@ from ..core.services import (
     parse_services_file,
 )
 from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
+from ..core.telemetry import Telemetry
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
-from . import codec, options, tls
+from . import codec, metrics, options, tls
 from .rest import Access, read_token, register_fallback, register_rest
 from .scaling import PoolScaling
 from .services import ServiceRunner
@@ -84,6 +85,9 @@ DEFER_LIMIT_S = 5.0
 DEFERRED_MAX = 1024
 REPLAY_GATHER_S = 0.05  # a host learned this close before a replay waits for it
 REFUSAL_REPORT_S = 10.0  # a port's refused hosts are reported at most this often
+# The kinds packet-ins are counted by (sdn_packet_ins_total), by ethertype; any other
+# is "other", a frame that does not parse "unparsable".
+PACKET_IN_KINDS = {ETH_TYPE_LLDP: "lldp", 0x0806: "arp", 0x0800: "ipv4", 0x86DD: "ipv6"}
 
 
 class ElasticController(app_manager.RyuApp):
@@ -124,7 +128,7 @@ class ElasticController(app_manager.RyuApp):
         self._replay_at = 0.0  # when the deferred frames are looked at again
         self._held_for_replay = False  # reconciles held until that replay (_frame_in)
         self._pending_arp = PendingArp()  # requests for addresses nobody has yet
-        self.packet_ins = 0  # received since start, every kind
+        self.telemetry = Telemetry()  # our own counts, for the metrics
         self.reconciler = Reconciler(
             wait_applied=self._wait_applied, clock=time.monotonic,
             resend_later=lambda delay: hub.spawn_after(delay, self.coalescer.request, False),
@@ -156,7 +160,13 @@ class ElasticController(app_manager.RyuApp):
             self.logger.error("rest_token_file: %s", exc)
             raise SystemExit(2) from None
         self.wsgi = kwargs["wsgi"]
-        register_rest(self.wsgi, NetworkView(self), Access(token))
+        view = NetworkView(self)
+        register_rest(self.wsgi, view, Access(token))
+        if self.settings.prometheus_port:
+            served = metrics.serve(view, self.settings.prometheus_host,
+                                   self.settings.prometheus_port, hub.spawn)
+            if served is not None:
+                self.threads.append(served)
         self.pool_scaling = PoolScaling(
             self.services, self.settings.scaling_command, self.services_changed,
             self.event, self.logger, hub.spawn, hub.sleep)
@@ -429,7 +439,9 @@ class ElasticController(app_manager.RyuApp):
             self.event("switch_connected", dpid=dpid_to_str(dp.id),
                        openflow=dp.ofproto.OFP_VERSION)
             self.sessions[dp.id] = SwitchSession(dp, self.settings, time.monotonic())
+            self.telemetry.connections[dp.id] += 1
         elif self._session(dp) is not None:
+            self.telemetry.disconnections[dp.id] += 1
             self.logger.warning("switch %s disconnected; its flows stay in place",
                                 dpid_to_str(dp.id))
             self.event("switch_disconnected", dpid=dpid_to_str(dp.id))
@@ -450,6 +462,14 @@ class ElasticController(app_manager.RyuApp):
     @property
     def mods_sent(self) -> dict:
         return self.reconciler.sent
+
+    @property
+    def mods_sent_to(self) -> dict:
+        return self.reconciler.sent_to
+
+    @property
+    def packet_ins(self) -> int:
+        return self.telemetry.packet_ins_total()
 
     def switch_forgotten(self, dpid: int, why: str) -> None:
         """A switch left the model (a long absence, or REST): say so and recompute."""
@@ -557,6 +577,8 @@ class ElasticController(app_manager.RyuApp):
         msg = ev.msg
         if codec.is_meter_exists(msg.datapath, msg):
             return  # the ADD half of codec.meter_mods, on a switch that kept its meter
+        self.telemetry.errors[msg.datapath.id, codec.error_type_name(msg.datapath,
+                                                                      msg.type)] += 1
         self.logger.error("switch %s reported error type=%d code=%d",
                           dpid_to_str(msg.datapath.id), msg.type, msg.code)
 
@@ -613,6 +635,9 @@ class ElasticController(app_manager.RyuApp):
         self.last_reconcile = dict(totals, compute_seconds=round(computed - started, 4),
                                    total_seconds=round(time.monotonic() - started, 4))
         causes = self.event_log.take_causes()
+        self.telemetry.recomputed(self.last_reconcile["total_seconds"],
+                                  [kind for _, kind in causes])
+        causes = [seq for seq, _ in causes]
         if totals["group_mods"] or totals["flow_mods"]:
             self.last_change = self.last_reconcile
             self.event(RECONCILED, policy=self.policy, causes=causes, **self.last_reconcile)
@@ -676,6 +701,13 @@ class ElasticController(app_manager.RyuApp):
         session = self.sessions.get(dpid)
         return session.port_meters.rate(port_no, counter) if session else 0.0
 
+    def port_totals(self, dpid: int) -> dict:
+        session = self.sessions.get(dpid)
+        if session is None:
+            return {}
+        return {port_no: dict(meter.last) for port_no, meter in
+                session.port_meters.meters.items() if meter.last is not None}
+
     def _poll_stats(self):
         while True:
             hub.sleep(self.settings.stats_interval)
@@ -712,6 +744,7 @@ class ElasticController(app_manager.RyuApp):
                 continue
             grew = session.new_packet_in_drops(dropped, age, now)
             if grew > 0:
+                self.telemetry.packet_ins_dropped[session.dpid] += grew
                 self._report_refusal(
                     "packet_ins_dropped", session.dpid, None,
                     "over packet_in_rate (%d/s)" % self.settings.packet_in_rate,
@@ -789,20 +822,21 @@ class ElasticController(app_manager.RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
-        self.packet_ins += 1
         msg = ev.msg
         dp = msg.datapath
-        session = self._session(dp)
-        if session is None or dp.id not in self.topo.graph:
-            return
         try:
             in_port = msg.match["in_port"]
             pkt = packet.Packet(msg.data)
             eth = pkt.get_protocol(ethernet.ethernet)
         except Exception:
-            self.logger.debug("unparsable packet-in from %s", dpid_to_str(dp.id))
+            eth = None
+        self.telemetry.packet_ins[dp.id, PACKET_IN_KINDS.get(
+            eth.ethertype, "other") if eth else "unparsable"] += 1
+        session = self._session(dp)
+        if session is None or dp.id not in self.topo.graph:
             return
         if eth is None:
+            self.logger.debug("unparsable packet-in from %s", dpid_to_str(dp.id))
             return
         if eth.ethertype == ETH_TYPE_LLDP:
             self._lldp_in(session, in_port, pkt)

@@ -17,7 +17,7 @@ from ryu.lib import addrconv
 from ryu.lib.packet import arp, ethernet, lldp, packet
 from ryu.ofproto import nicira_ext, ofproto_v1_3_parser, ofproto_v1_5, ofproto_v1_5_parser
 
-from ..core.meters import PORT_COUNTERS
+from ..core.meters import PORT_TOTALS
 from ..core.pipeline import (
     ACTIONS,
     CONNECTION_FIN_TIMEOUT,
@@ -254,6 +254,15 @@ def is_meter_exists(datapath, error) -> bool:
         error.code == ofp.OFPMMFC_METER_EXISTS
 
 
+def error_type_name(datapath, error_type: int) -> str:
+    """An OpenFlow error type as its short name ("bad_match" for OFPET_BAD_MATCH), or
+    its number when this OpenFlow version does not name it."""
+    for name in dir(datapath.ofproto):
+        if name.startswith("OFPET_") and getattr(datapath.ofproto, name) == error_type:
+            return name[len("OFPET_"):].lower()
+    return str(error_type)
+
+
 def meter_stats_request(datapath, meter_id: int):
     return datapath.ofproto_parser.OFPMeterStatsRequest(datapath, 0, meter_id)
 
@@ -372,7 +381,7 @@ def port_stats_request(datapath):
 
 
 def port_counters(stat) -> dict[str, int]:
-    return {name: getattr(stat, name) for name in PORT_COUNTERS}
+    return {name: getattr(stat, name) for name in PORT_TOTALS}
 
 
 def _lower(value):

@@ -15,6 +15,7 @@ from sdn_app.ryuapp.openapi import document
 
 DOC = document()
 OPERATIONS = sorted((path, method) for path, ops in DOC["paths"].items() for method in ops)
+PAGE_PATHS = {"", "/ui"}  # /, /ui and /ui/ (less the last /): the topology page, ryuapp/webpage.py
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 JSON = st.recursive(
@@ -82,6 +83,8 @@ def requests(draw, known: dict):
     if draw(st.integers(0, 9)) == 0:  # not described: junk path, any method
         segments = draw(st.lists(TEXT, min_size=1, max_size=4))
         path = "/" + "/".join(urllib.parse.quote(s, safe="") for s in segments)
+        if path.rstrip("/") in PAGE_PATHS:  # the topology page is HTML, not the API
+            path += "x"
         body = draw(st.none() | st.binary(max_size=64))
         return draw(st.sampled_from(METHODS)), path, body, {}
     path, method = draw(st.sampled_from(OPERATIONS))

@@ -53,6 +53,7 @@ from .rest import Access, read_token, register_fallback, register_rest
 from .scaling import PoolScaling
 from .services import ServiceRunner
 from .session import SwitchSession
+from .webpage import register_page
 
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname).1s %(message)s"
 tls.install()  # OpenFlow over TLS for every switch, not only the first (tls.py)
@@ -162,6 +163,7 @@ class ElasticController(app_manager.RyuApp):
         self.wsgi = kwargs["wsgi"]
         view = NetworkView(self)
         register_rest(self.wsgi, view, Access(token))
+        register_page(self.wsgi)
         if self.settings.prometheus_port:
             served = metrics.serve(view, self.settings.prometheus_host,
                                    self.settings.prometheus_port, hub.spawn)

@@ -118,6 +118,11 @@ def fat_tree(k: int, Port, Topology):  # noqa: N803 - classes passed in
     return topo, edges, [((a, pa), (b, pb)) for a, pa, b, pb in wires]
 
 
+def note(text: str) -> None:
+    """A progress line from the child, on the terminal as it runs (stdout is its JSON)."""
+    print("[bench_scale]     " + text, file=sys.stderr, flush=True)
+
+
 def measure(k: int, adaptive: bool, samples: int = SAMPLES, cold_repeats: int = 1) -> dict:
     """One fabric, in this process (the child side of the benchmark).  The cold
     computation runs ``cold_repeats`` times, each on a state of its own (the median
@@ -149,12 +154,14 @@ def measure(k: int, adaptive: bool, samples: int = SAMPLES, cold_repeats: int = 
         return hops, plan, times
 
     colds = []
-    for _ in range(max(1, cold_repeats)):
+    for n in range(max(1, cold_repeats)):
         if routing_class:
             routing = None  # the last state goes before the next is built
             routing = routing_class(host_idle_timeout=300)
         hops, plan, cold = recompute()
         colds.append(cold)
+        note("fattree,%d cold %d of %d: %.2f s" % (k, n + 1, max(1, cold_repeats),
+                                                   cold["total"]))
     out["cold"] = dict(sorted(colds, key=lambda c: c["total"])[len(colds) // 2],
                        low=min(c["total"] for c in colds),
                        high=max(c["total"] for c in colds), samples=len(colds))
@@ -179,6 +186,9 @@ def measure(k: int, adaptive: bool, samples: int = SAMPLES, cold_repeats: int = 
                 else None  # Routing mutates the plan: keep a copy to compare with
             hops, plan, step = recompute()
             times[name].append(step["total"])
+            note("fattree,%d cable %d of %d, %s: %.3f s" % (k, n + 1, len(sample),
+                                                          name.replace("_", " "),
+                                                          step["total"]))
             if before is not None:
                 out[name] = dict(step, destinations_crossing=len(crossing), changed=sum(
                     1 for dpid, entries in plan.items() for key, item in entries.items()
@@ -195,7 +205,9 @@ def measure(k: int, adaptive: bool, samples: int = SAMPLES, cold_repeats: int = 
         joins.append(recompute()[2]["total"])
     out["host_join"] = {"total": statistics.median(joins), "worst": max(joins),
                         "samples": len(joins)}
+    note("fattree,%d: %d host joins, median %.4f s" % (k, len(joins), out["host_join"]["total"]))
     if adaptive:
+        note("fattree,%d: adaptive rebalances ..." % k)
         try:
             out["adaptive"] = measure_adaptive(topo, edges, k, compute_next_hops)
         except ImportError as error:  # a revision from before core/te.py's layout
@@ -276,12 +288,13 @@ def run_child(tree: Path, k: int, adaptive: bool, timeout: float,
     if adaptive:
         cmd.append("--adaptive")
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=tree)
+        # stderr stays on the terminal: the child's progress lines (and any traceback)
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=timeout,
+                              env=env, cwd=tree)
     except subprocess.TimeoutExpired:
         return {"k": k, "error": "over %.0f s" % timeout}
     if done.returncode != 0:
-        return {"k": k, "error": done.stderr.strip().splitlines()[-1] if done.stderr else "?"}
+        return {"k": k, "error": "exit status %d (its output is above)" % done.returncode}
     return json.loads(done.stdout)
 
 

@@ -1,6 +1,7 @@
 """Plain-text tables of what the controller reports, for people reading a terminal.
 
-``sdn-topology [--url http://127.0.0.1:8080]`` prints a running controller's view.
+``sdn-topology [--url http://127.0.0.1:8080] [--watch [SECONDS]]`` prints a running
+controller's view, once or redrawn until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
+import time
 import urllib.request
 
 
@@ -56,19 +57,37 @@ def format_path(path: dict) -> str:
                        + [path["dst"]])
 
 
-def main(argv=None) -> int:
+def read_topology(url: str) -> dict:
+    """GET <url>/v1/topology; OSError or ValueError (urllib's errors are OSErrors)."""
+    with urllib.request.urlopen(url.rstrip("/") + "/v1/topology", timeout=5) as resp:
+        return json.load(resp)
+
+
+def main(argv=None, read=read_topology, sleep=time.sleep) -> int:
     parser = argparse.ArgumentParser(description="Print a running controller's topology.")
     parser.add_argument("--url", default="http://127.0.0.1:8080",
                         help="the controller's REST address (ryu-manager --wsapi-port)")
+    parser.add_argument("--watch", type=float, nargs="?", const=1.0, metavar="SECONDS",
+                        help="redraw every SECONDS (1 if not given) until Ctrl-C; a "
+                             "controller that stops answering is said and waited for")
     args = parser.parse_args(argv)
+    if args.watch is not None and args.watch <= 0:
+        parser.error("--watch needs a positive number of seconds")
     try:
-        with urllib.request.urlopen(args.url.rstrip("/") + "/v1/topology", timeout=5) as resp:
-            topology = json.load(resp)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        print("cannot read %s/v1/topology: %s" % (args.url, exc), file=sys.stderr)
-        return 1
-    print(format_topology(topology))
-    return 0
+        while True:
+            try:
+                text, failed = format_topology(read(args.url)), False
+            except (OSError, ValueError) as exc:
+                text, failed = "cannot read %s/v1/topology: %s" % (args.url, exc), True
+            if args.watch is None:
+                print(text, file=sys.stderr if failed else sys.stdout)
+                return 1 if failed else 0
+            # clear the terminal, then the view with when it was read
+            print("\x1b[H\x1b[2J%s  %s (every %g s; Ctrl-C ends)\n\n%s"
+                  % (time.strftime("%H:%M:%S"), args.url, args.watch, text), flush=True)
+            sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

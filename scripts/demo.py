@@ -13,6 +13,7 @@ received (sdn_app/lab/vr.py).  Run through scripts/demo.sh (which sets up first)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -35,6 +36,7 @@ from sdn_app.lab.emulation import (  # noqa: E402
     wait_reachable,
     wait_until,
 )
+from sdn_app.lab.prometheus import PrometheusError, PrometheusServer  # noqa: E402
 from sdn_app.lab.report import table  # noqa: E402
 
 START = time.monotonic()
@@ -108,6 +110,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-service", action="store_true",
                         help="without the service whose pool follows the crowd")
     parser.add_argument("--logdir", default="results/demo", help="logs, JSON and plots")
+    parser.add_argument("--prometheus", action="store_true",
+                        help="also run a Prometheus server scraping the controller every "
+                             "second (Debian's, on a free loopback port) and report what "
+                             "it saw")
     args = parser.parse_args(argv)
     profile = vr.Profile(fps=args.fps, mbps=30.0, scale=args.stream_mbps / 30.0)
     try:
@@ -139,22 +145,40 @@ def run(args, profile) -> int:
             if not bring_up(ctl, net, rows):
                 print(table(["phase", "result", "when"], rows))
                 return 1
-            plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
-                                     args.duration, args.seed, profile, args.background,
-                                     cut=args.cut, churn=args.churn)
-            say("VR scenario: %d users + %d in the crowd + %d coming and going, %.1f Mbit/s "
-                "video at %g fps + pose every %g ms each; servers %s; %.0f s in four phases"
-                % (args.users, args.crowd, args.churn, args.stream_mbps, args.fps,
-                   profile.pose_ms,
-                   ",".join(plan.servers), args.duration))
-            service = elastic_pool(ctl, net, plan, args)
-            began = time.time() + vr_scenario.START_LEAD  # when the first phase starts
-            result = vr_scenario.run(net, plan, logdir / "traffic", say, ctl,
-                                     vr_scenario.PROTOCOLS)
-            pool = service.finish(began) if service else None
+            say("watch it live: http://127.0.0.1:%d/ui/ (the topology page); metrics on "
+                "http://127.0.0.1:%d/metrics" % (ctl.rest_port, ctl.metrics_port))
+            with contextlib.ExitStack() as watching:
+                prom = start_prometheus(watching, ctl, logdir) if args.prometheus else None
+                plan = vr_scenario.build([h.name for h in net.hosts], args.users, args.crowd,
+                                         args.duration, args.seed, profile, args.background,
+                                         cut=args.cut, churn=args.churn)
+                say("VR scenario: %d users + %d in the crowd + %d coming and going, %.1f "
+                    "Mbit/s video at %g fps + pose every %g ms each; servers %s; %.0f s in "
+                    "four phases" % (args.users, args.crowd, args.churn, args.stream_mbps,
+                                     args.fps, profile.pose_ms, ",".join(plan.servers),
+                                     args.duration))
+                service = elastic_pool(ctl, net, plan, args)
+                began = time.time() + vr_scenario.START_LEAD  # when the first phase starts
+                result = vr_scenario.run(net, plan, logdir / "traffic", say, ctl,
+                                         vr_scenario.PROTOCOLS)
+                pool = service.finish(began) if service else None
+                seen = prometheus_lines(prom, time.time() - began) if prom else []
             alive = ctl.alive()
-    report(args, profile, rows, result, logdir, alive, pool)
+    report(args, profile, rows, result, logdir, alive, pool, seen)
     return 0 if alive else 1
+
+
+def start_prometheus(stack, ctl, logdir):
+    """A Prometheus server scraping the controller, closed with ``stack``; None (said)
+    if it does not start: the demo goes on without it."""
+    try:
+        prom = stack.enter_context(PrometheusServer(["127.0.0.1:%d" % ctl.metrics_port],
+                                                    log_path=logdir / "prometheus.log"))
+    except (OSError, PrometheusError) as exc:
+        say("Prometheus did not start (%s); going on without it" % exc)
+        return None
+    say("Prometheus scraping the controller every second: %s" % prom.url)
+    return prom
 
 
 def elastic_pool(ctl, net, plan, args):
@@ -178,6 +202,40 @@ def elastic_pool(ctl, net, plan, args):
     return service
 
 
+# What the Prometheus run is asked at the end, over the traffic's whole span ("%(s)ds").
+PROMQL_REPORT = [
+    ("busiest link's peak utilization (1 s samples)",
+     "max(max_over_time(sdn_link_utilization_ratio[%(s)ds]))", "{:.0%}"),
+    ("links down at some point", "count(min_over_time(sdn_link_up[%(s)ds]) == 0) or vector(0)",
+     "{:.0f}"),
+    ("port-down and silent-link events",
+     'sum(increase(sdn_events_total{kind=~"port_down|link_silent"}[%(s)ds])) or vector(0)',
+     "{:.0f}"),
+    ("recomputations", "sum(increase(sdn_recomputes_total[%(s)ds]))", "{:.0f}"),
+    ("p99 recomputation time",
+     "histogram_quantile(0.99, sum by (le) (increase(sdn_recompute_duration_seconds_bucket"
+     "[%(s)ds])))", "{:.3f} s"),
+    ("flow mods sent", "sum(increase(of_flowmsgs_sent_total[%(s)ds]))", "{:.0f}"),
+    ("packet-ins per second, peak switch",
+     "max(max_over_time(rate(of_packet_ins_total[5s])[%(s)ds:1s]))", "{:.1f}"),
+]
+
+
+def prometheus_lines(prom, seconds: float) -> list:
+    """What the Prometheus server saw over the last ``seconds``, a line each."""
+    lines = ["Seen by Prometheus (%s, scraping every second; PromQL in scripts/demo.py):"
+             % prom.url]
+    window = {"s": max(10, int(seconds) + 5)}
+    for label, query, fmt in PROMQL_REPORT:
+        try:
+            value = prom.value(query % window)
+        except PrometheusError as exc:
+            value, fmt = str(exc), "{}"
+        lines.append("  %s: %s" % (label, "-" if value is None or value != value
+                                   else fmt.format(value)))
+    return lines
+
+
 def pool_lines(pool) -> list:
     if pool is None:
         return ["Scaled service: not run (--no-service, no crowd, or too few hosts)."]
@@ -190,7 +248,7 @@ def pool_lines(pool) -> list:
     return lines
 
 
-def report(args, profile, rows, result, logdir, alive, pool=None) -> None:
+def report(args, profile, rows, result, logdir, alive, pool=None, seen=()) -> None:
     from sdn_app.lab import plots
 
     runs = {"ours (%s%s)" % (args.policy, "" if args.no_protection else " + protection"):
@@ -235,6 +293,9 @@ def report(args, profile, rows, result, logdir, alive, pool=None) -> None:
           "shares of the paths the first user's video takes, per phase (from /v1/paths).")
     print()
     print("\n".join(pool_lines(pool)))
+    if seen:
+        print()
+        print("\n".join(seen))
     if not alive:
         print("CONTROLLER DIED: see %s" % (logdir / "controller.log"))
     print("Plots: %s" % ", ".join(str(p) for p in pictures))

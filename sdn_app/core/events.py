@@ -7,6 +7,13 @@ import collections
 
 EVENT_LOG_SIZE = 1000  # this many are kept, oldest dropped first
 RECONCILED = "reconciled"  # the kind of a recomputation's record
+# Kinds counted from zero from the start (sdn_events_total): a counter series that
+# first appears with its first event hides that event from Prometheus's increase() and
+# rate(), which is exactly when an operator looks; these are the ones alerts watch.
+# Any other kind is counted from its first event on.
+WATCHED_KINDS = ("port_up", "port_down", "port_deleted", "link_up", "link_silent",
+                 "link_refused", "host_refused", "packet_ins_dropped", "switch_connected",
+                 "switch_disconnected", "backend_up", "backend_down", RECONCILED)
 
 
 class EventLog:
@@ -16,7 +23,7 @@ class EventLog:
         self.clock = clock
         self.records = collections.deque(maxlen=size)
         self.seq = 0
-        self.counts = collections.Counter()  # kind -> events recorded since start
+        self.counts = collections.Counter(dict.fromkeys(WATCHED_KINDS, 0))  # since start
         self._pending_causes: list[tuple[int, str]] = []  # since the last recomputation
 
     def record(self, kind: str, **details) -> dict:

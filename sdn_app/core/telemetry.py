@@ -11,6 +11,8 @@ from __future__ import annotations
 import bisect
 import collections
 
+from .events import RECONCILED, WATCHED_KINDS
+
 # Upper bounds (s) of the recomputation-time buckets: from a host join on a small
 # fabric (~1 ms) to a cold start of a large one (seconds).
 RECOMPUTE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -51,7 +53,9 @@ class Telemetry:
         self.errors = collections.Counter()  # (dpid, OpenFlow error type) -> received
         self.connections = collections.Counter()  # dpid -> times it connected
         self.disconnections = collections.Counter()  # dpid -> times it went away
-        self.recomputes = collections.Counter()  # cause (an event kind) -> recomputations
+        # cause (an event kind) -> recomputations; the watched causes from zero (events.py)
+        self.recomputes = collections.Counter(dict.fromkeys(
+            [kind for kind in WATCHED_KINDS if kind != RECONCILED] + ["periodic"], 0))
         self.recompute_seconds = Histogram()  # each recomputation, computing and sending
 
     def recomputed(self, seconds: float, cause_kinds) -> None:

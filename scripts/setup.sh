@@ -9,7 +9,7 @@ VENV=$ROOT/.venv
 STAMP=$VENV/.setup-stamp
 log() { printf '[setup] %s\n' "$*"; }
 
-APT_PACKAGES=(openvswitch-switch mininet iperf3 iputils-ping ethtool iproute2 python3-venv python3-dev gcc haproxy prometheus chromium chromium-driver)
+APT_PACKAGES=(openvswitch-switch mininet iperf3 iputils-ping ethtool iproute2 python3-venv python3-dev gcc haproxy prometheus chromium chromium-driver etcd-server etcd-client)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -41,6 +41,16 @@ class FakeApp:
     def port_totals(self, dpid):
         return self.totals.get(dpid, {})
 
+    writable_error = None  # an exception check_writable raises, per test
+
+    def check_writable(self):
+        if self.writable_error is not None:
+            raise self.writable_error
+
+    def cluster_status(self):
+        return {"role": "standalone", "node_id": None, "leader": None, "generation": None,
+                "members": []}
+
     def demand(self):
         return {(0x10001, 0x10101): 2e6, (0x10002, 0x10101): 0.0, (0x10101, 0x10001): 5e6}
 

@@ -407,3 +407,20 @@ def test_fuzzed_requests_get_json_never_a_5xx_and_a_refusal_changes_nothing(data
                                                method, path, body)
         if remote != "127.0.0.1" and method in ("POST", "PUT", "DELETE", "PATCH"):
             assert resp.status_code in (403, 404, 405), (method, path, resp.status_code)
+
+
+def test_a_follower_refuses_changes_naming_the_leader_and_still_answers_reads(api):
+    from sdn_app.core.cluster import NotLeader, StoreUnavailable
+    assert api("/v1/cluster")[1]["role"] == "standalone"
+    api.app.writable_error = NotLeader("c1", "http://h1:8080")
+    try:
+        status, body = api("/v1/policy", "PUT", b'{"policy": "ecmp"}')
+        assert status == 409 and (body["leader"], body["leader_rest"]) == ("c1", "http://h1:8080")
+        assert "follower" in body["error"]
+        assert api("/v1/policy")[1]["policy"] == "shortest", "refused: nothing changed"
+        assert api("/v1/topology")[0] == 200
+        api.app.writable_error = StoreUnavailable("no quorum")
+        status, body = api("/v1/services", "POST", b'{"name": "x"}')
+        assert status == 503 and "no quorum" in body["error"]
+    finally:
+        api.app.writable_error = None

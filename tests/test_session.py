@@ -194,3 +194,24 @@ def test_a_port_poll_answered_tells_when_it_was_asked():
     assert session.answered(reply([], xid=first)) is None, "each request answers once"
     assert session.answered(reply([], xid=999)) is None, "not one of ours"
     assert session.answered(reply([], xid=second)) == 11.0
+
+
+def test_a_follower_sends_no_modifying_message_whatever_asks():
+    from sdn_app.ryuapp.cluster import guard_datapath, role_request
+    dp = FakeDatapath()
+    leading = [False]
+    guard_datapath(dp, lambda: leading[0])
+    session = SwitchSession(dp, Settings(), now=5.0)
+    session.send(ingress_entry(H2, [("output", 2)]))
+    dp.send_msg(codec.packet_out(dp, [1], b"\x00" * 60))
+    dp.send_msg(role_request(dp, master=False, generation=7))
+    kinds = [type(m).__name__ for m in dp.sent]
+    assert kinds == ["OFPDescStatsRequest", "OFPPortDescStatsRequest", "OFPFlowStatsRequest",
+                     "OFPRoleRequest"], "reads and the role pass; meter, flow mod, packet-out not"
+    assert dp.send_msg.refused == 4  # two meter mods, a flow mod, a packet-out
+    assert dp.sent[-1].role == OFP.OFPCR_ROLE_SLAVE and dp.sent[-1].generation_id == 7
+    leading[0] = True
+    session.take_over_again(Settings(), now=9.0)
+    kinds = [type(m).__name__ for m in dp.sent[4:]]
+    assert kinds == ["OFPMeterMod", "OFPMeterMod", "OFPFlowStatsRequest"]
+    assert session.tables.installed is None and session.readback_xid == dp.sent[-1].xid

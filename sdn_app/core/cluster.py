@@ -38,7 +38,18 @@ STATE_PREFIX = PREFIX + "state/"  # what the leader records that switches cannot
 
 
 class StoreUnavailable(Exception):
-    """The store did not answer, or has no quorum: nothing was decided."""
+    """The store did not answer, or has no quorum: nothing was decided (HTTP 503 for a
+    change that would have to be recorded there)."""
+
+
+class NotLeader(Exception):
+    """A change asked of a follower (HTTP 409): only the leader changes anything."""
+
+    def __init__(self, leader: str | None, rest_url: str | None):
+        self.leader, self.rest_url = leader, rest_url
+        super().__init__("this controller is a follower; changes go to the leader, %s"
+                         % ("%s (%s)" % (leader, rest_url) if rest_url else leader
+                            or "not elected yet"))
 
 
 class Store(Protocol):

@@ -108,6 +108,15 @@ class Settings:
     prometheus_host: str = _setting(
         "127.0.0.1", "Address the metrics listen on: loopback by default (they describe "
                      "the whole network); 0.0.0.0 for a Prometheus on another machine.")
+    cluster_store: str = _setting(
+        "", "etcd endpoints of a controller cluster, 'etcd://host:port,host:port' (empty: "
+            "this controller runs alone). Clustered, one controller leads (an etcd lease) "
+            "and is MASTER on every switch; the others are SLAVE and change nothing.")
+    cluster_node_id: str = _setting(
+        "", "This controller's name in the cluster (empty: '<hostname>:<OpenFlow port>').")
+    cluster_lease: int = _setting(
+        2, "Seconds of the leader's etcd lease: a dead leader is replaced within about "
+           "this long (etcd grants at least ~1.5 x its election timeout).", min=1, max=60)
     scaling_command: str = _setting(
         "", "Command that starts or stops a backend for pool scaling, run as "
             "'<command> start|stop <service> <ip> <port>' (exit 0: done); empty: "

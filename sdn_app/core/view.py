@@ -65,6 +65,13 @@ class ControllerState(Protocol):
         """{port_no: {counter: value}} of PORT_TOTALS as the switch last reported them
         (ports not polled yet absent)."""
 
+    def check_writable(self) -> None:
+        """Raise unless a change may be made here (core/cluster.NotLeader on a follower,
+        StoreUnavailable on a leader that could not record it)."""
+
+    def cluster_status(self) -> dict:
+        """This node in its cluster (core/cluster.Election.describe), or standalone."""
+
     def demand(self) -> dict:
         """{(ingress switch, destination switch): bits/s} as last measured."""
 
@@ -240,6 +247,12 @@ class NetworkView:
 
     def events(self, since: int = 0, limit: int = 1000) -> list[dict]:
         return self._state.event_log.since(since, limit)
+
+    def cluster(self) -> dict:
+        return self._state.cluster_status()
+
+    def check_writable(self) -> None:
+        self._state.check_writable()
 
     # -- what the metrics read besides the above (ryuapp/metrics.py) ---------------------
 

@@ -202,9 +202,10 @@ def capacity_settings(topo_spec: str) -> dict:
 
 
 @contextlib.contextmanager
-def emulated_network(topo_spec: str, controller_port: int, protocols: str = "OpenFlow13",
+def emulated_network(topo_spec: str, controller_port: int | list, protocols: str = "OpenFlow13",
                      bfd_ms: int | None = None, controller_protocol: str = "tcp"):
-    """A started Mininet network of userspace OVS bridges, stopped on exit.  ``bfd_ms``
+    """A started Mininet network of userspace OVS bridges, stopped on exit, connected
+    to the controller at ``controller_port`` (a list: to each of them).  ``bfd_ms``
     turns BFD on for inter-switch ports with that transmit/receive interval, so a link
     that fails without losing carrier still takes its port down (OVS then drops the
     port's LIVE state, which FAST_FAILOVER groups watch; scripts/check_bfd.sh).  BFD is
@@ -231,8 +232,11 @@ def emulated_network(topo_spec: str, controller_port: int, protocols: str = "Ope
         def checkListening(self):  # noqa: N802 (Mininet's name)
             return None
 
-    net.addController("c0", controller=QuietRemoteController, ip="127.0.0.1",
-                      port=controller_port, protocol=controller_protocol)
+    # every switch connects to every controller given (a cluster: one of them leads)
+    ports = controller_port if isinstance(controller_port, list | tuple) else [controller_port]
+    for i, port in enumerate(ports):
+        net.addController("c%d" % i, controller=QuietRemoteController, ip="127.0.0.1",
+                          port=port, protocol=controller_protocol)
     try:
         net.build()
         net.started_at = time.monotonic()  # what convergence times are measured from
@@ -416,6 +420,18 @@ def switch_link(net):
 def network_tables(net, protocols: str = "OpenFlow13") -> dict:
     """{switch name: table_contents}: the whole network's forwarding state."""
     return {sw.name: table_contents(sw.name, protocols) for sw in net.switches}
+
+
+def tables_diff(before: dict, after: dict) -> dict:
+    """{switch: {"gone": [...], "new": [...]}} of the entries and groups that differ
+    between two network_tables snapshots (for an assertion's message)."""
+    out = {}
+    for name in sorted(set(before) | set(after)):
+        old = set(line for part in before.get(name, ()) for line in part)
+        new = set(line for part in after.get(name, ()) for line in part)
+        if old != new:
+            out[name] = {"gone": sorted(old - new), "new": sorted(new - old)}
+    return out
 
 
 def wait_quiet(ctl: ControllerProcess, seconds: float = 1.5, timeout: float = 20.0) -> bool:

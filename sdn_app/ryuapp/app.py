@@ -13,8 +13,10 @@ import hashlib
 import json
 import logging
 import secrets
+import socket
 import time
 
+from ryu import cfg
 from ryu.app.wsgi import WSGIApplication
 from ryu.base import app_manager
 from ryu.controller import ofp_event
@@ -23,6 +25,7 @@ from ryu.lib import hub
 from ryu.lib.packet import arp, ethernet, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_5
 
+from ..core.cluster import LEADER, NotLeader, StoreUnavailable
 from ..core.events import RECONCILED, EventLog
 from ..core.frames import PendingArp, handle_frame
 from ..core.meters import MeterBank
@@ -42,13 +45,14 @@ from ..core.services import (
     ServiceTable,
     connection_cookie,
     new_connection_match,
+    parse_service,
     parse_services_file,
 )
 from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
 from ..core.telemetry import Telemetry
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
-from . import codec, metrics, options, tls
+from . import cluster, codec, metrics, options, tls
 from .rest import Access, read_token, register_fallback, register_rest
 from .scaling import PoolScaling
 from .services import ServiceRunner
@@ -161,6 +165,16 @@ class ElasticController(app_manager.RyuApp):
             self.logger.error("rest_token_file: %s", exc)
             raise SystemExit(2) from None
         self.wsgi = kwargs["wsgi"]
+        self.cluster = None
+        if self.settings.cluster_store:
+            try:
+                self.cluster = cluster.ClusterMember(
+                    self.settings, self._node_id(), self._rest_url(), self._role_changed,
+                    self.logger)
+            except ValueError as exc:
+                self.logger.error("%s", exc)
+                raise SystemExit(2) from None
+            self.threads.append(hub.spawn(self.cluster.run))
         view = NetworkView(self)
         register_rest(self.wsgi, view, Access(token))
         register_page(self.wsgi)
@@ -360,6 +374,7 @@ class ElasticController(app_manager.RyuApp):
     def services_changed(self, kind: str, **details) -> None:
         self.logger.info("%s %s", kind, " ".join("%s=%s" % kv for kv in details.items()))
         self.event(kind, **details)
+        self._record_state()
         if kind in ("service_removed", "backend_removed"):
             self.service_runner.forget(details["service"], details.get("ip"))
         if kind == "backend_removed":
@@ -440,6 +455,9 @@ class ElasticController(app_manager.RyuApp):
                              dp.ofproto.OFP_VERSION)
             self.event("switch_connected", dpid=dpid_to_str(dp.id),
                        openflow=dp.ofproto.OFP_VERSION)
+            if self.cluster is not None:
+                cluster.guard_datapath(dp, self.leading)
+                self._send_role(dp)
             self.sessions[dp.id] = SwitchSession(dp, self.settings, time.monotonic())
             self.telemetry.connections[dp.id] += 1
         elif self._session(dp) is not None:
@@ -450,6 +468,99 @@ class ElasticController(app_manager.RyuApp):
             del self.sessions[dp.id]  # its counters restart with the next connection
             self._connection_polls.pop(dp.id, None)  # its answers will not come now
             self.topo.switch_disconnected(dp.id, time.monotonic())
+
+    # -- high availability (ryuapp/cluster.py, core/cluster.py) ---------------------------
+
+    def leading(self) -> bool:
+        """Whether this controller may change the switches: always when it runs alone."""
+        return self.cluster is None or self.cluster.leading()
+
+    def _node_id(self) -> str:
+        if self.settings.cluster_node_id:
+            return self.settings.cluster_node_id
+        return "%s:%d" % (socket.gethostname(), cfg.CONF.ofp_tcp_listen_port)
+
+    def _rest_url(self) -> str:
+        host = cfg.CONF.wsapi_host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()
+        return "http://%s:%d" % (host, cfg.CONF.wsapi_port)
+
+    def _send_role(self, dp) -> None:
+        """Tell a switch our role: MASTER while leading, else SLAVE, with the leader's
+        generation (a switch refuses a smaller one: OFPRRFC_STALE).  Nothing while the
+        generation is unknown (the store never answered): the guard holds until then."""
+        generation = self.cluster.election.generation
+        if generation is not None:
+            dp.send_msg(cluster.role_request(dp, self.cluster.is_leader, generation))
+
+    def _role_changed(self, change) -> None:
+        """The election moved: tell every switch, and a new leader takes over from what
+        the switches hold (read back, as after a restart) and what the last leader
+        recorded."""
+        self.logger.warning("cluster: %s (leader %s, generation %s): %s", change.role,
+                            change.leader, change.generation, change.reason)
+        self.event("role_changed", role=change.role, leader=change.leader,
+                   generation=change.generation, reason=change.reason)
+        for session in list(self.sessions.values()):
+            self._send_role(session.dp)
+        if change.role != LEADER:
+            return
+        self._adopt_recorded_state(self.cluster.recorded())
+        now = time.monotonic()
+        for session in list(self.sessions.values()):
+            session.take_over_again(self.settings, now)
+            self._send_lldp(session)
+        self.coalescer.request()
+
+    def _adopt_recorded_state(self, recorded: dict) -> None:
+        """What the last leader recorded that the switches cannot tell: the policy and
+        the services."""
+        policy = recorded.get("policy")
+        if policy in POLICIES and policy != self.policy:
+            self.logger.info("cluster: policy %s, as the last leader had it", policy)
+            self.policy, self._policy_changed = policy, True
+        specs = recorded.get("services")
+        if isinstance(specs, list):
+            try:
+                parsed = [parse_service(spec) for spec in specs]
+            except (ValueError, KeyError, TypeError) as exc:
+                self.logger.error("cluster: the recorded services are unreadable (%s); "
+                                  "keeping ours", exc)
+                return
+            if [s.to_dict() for s in parsed] != [s.spec.to_dict() for s in
+                                                  self.services.services.values()]:
+                for name in list(self.services.services):
+                    self.services.remove(name)
+                for spec in parsed:
+                    self.services.add(spec)
+                self.logger.info("cluster: %d services, as the last leader had them",
+                                 len(parsed))
+
+    def check_writable(self) -> None:
+        """A change may be made here: NotLeader on a follower, StoreUnavailable on a
+        leader that could not record it."""
+        if self.cluster is None:
+            return
+        if not self.leading():
+            election = self.cluster.election
+            member = election.members.get(election.leader or "", {})
+            raise NotLeader(election.leader, member.get("rest"))
+        if not self.cluster.election.store_ok:
+            raise StoreUnavailable("the cluster store does not answer, so the change "
+                                   "could not be recorded: %s" % self.cluster.election.store_error)
+
+    def cluster_status(self) -> dict:
+        if self.cluster is None:
+            return {"role": "standalone", "node_id": None, "leader": None,
+                    "generation": None, "members": []}
+        return self.cluster.election.describe(time.monotonic(), time.time())
+
+    def _record_state(self) -> None:
+        if self.cluster is not None and self.leading():
+            self.cluster.record("policy", self.policy)
+            self.cluster.record("services", [s.spec.to_dict() for s in
+                                             self.services.services.values()])
 
     def port_reset(self, dpid: int, port_no: int) -> None:
         """A port's classification was reset over REST: say so and recompute."""
@@ -594,6 +705,8 @@ class ElasticController(app_manager.RyuApp):
     def _reconcile(self, recompute: bool) -> None:
         """The coalescer's work: recompute the plan and send it, or only send the plan in
         force again (to delete what it retired once that is due)."""
+        if not self.leading():
+            return  # a follower changes nothing; it recomputes all when it leads
         if not recompute:
             self.reconciler.send_plan(self.sessions)
             return
@@ -683,6 +796,7 @@ class ElasticController(app_manager.RyuApp):
             self.event("policy", old=self.policy, new=policy)
             self.policy = policy
             self._policy_changed = True
+            self._record_state()
             self.coalescer.request()
 
     def demand(self, latest: bool = False) -> dict:
@@ -780,7 +894,7 @@ class ElasticController(app_manager.RyuApp):
                 now = time.monotonic()
                 for dpid, session in list(self.sessions.items()):
                     if (session.readback is not None
-                            and now - session.connected_at > READBACK_TIMEOUT):
+                            and now - session.readback_since > READBACK_TIMEOUT):
                         self.logger.warning("switch %s did not report its flows; clearing "
                                             "ours and reinstalling", dpid_to_str(dpid))
                         session.abandon_readback()

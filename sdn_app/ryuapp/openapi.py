@@ -108,6 +108,12 @@ def _op(summary: str, *statuses: int, params=(), body: str | None = None,
             "schema": {"$ref": "#/components/schemas/" + body}}}}
     if mutating:
         op["security"] = [{"bearer": []}, {}]
+        # a follower refuses every change (409, naming the leader); a leader that cannot
+        # reach the cluster store refuses what it could not record (503)
+        op["responses"].setdefault("409", {"description": "conflict",
+                                           "content": {"application/json": {
+                                               "schema": {"$ref": "#/components/schemas/Error"}}}})
+        op["responses"]["503"] = {"description": "the cluster store does not answer"}
     return op
 
 
@@ -170,6 +176,8 @@ def document() -> dict:
                        params=[SERVICE_NAME], body="Scaling", mutating=True)},
         "/v1/stats/{dpid}": {"get": _op("a switch's port counters and rates", 404,
                                         params=[DPID])},
+        "/v1/cluster": {"get": _op("this node's role in the controller cluster, the "
+                                   "leader, the generation and the members")},
         "/v1/events": {"get": _op("recent events, oldest first", params=[
             _query("since", {"type": "integer"}, description="only events after this seq"),
             _query("limit", {"type": "integer"}, description="at most this many")])},

@@ -9,7 +9,9 @@ and never reaches the controller's event loop.
 Requests that change something (POST, PUT, DELETE) need ``Authorization: Bearer
 <rest_token>`` when a token is configured (401 without it, 403 with a wrong one), and
 without one are accepted from loopback only (403), so a controller started with no
-token is not open to its whole network.
+token is not open to its whole network.  In a cluster only the leader changes
+anything: a follower answers 409 naming the leader and its REST address, and a leader
+that cannot reach the store answers 503 (it could not record the change).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 
 from ryu.app.wsgi import ControllerBase, Response, route
 
+from ..core.cluster import NotLeader, StoreUnavailable
 from ..core.services import Conflict, NotFound
 from ..core.te import POLICIES
 from ..core.topology import TopologyError, str_to_dpid
@@ -101,6 +104,8 @@ def json_api(handler):
     def wrapper(self, req, **kwargs):
         try:
             self.access.check(req)
+            if req.method in MUTATING:
+                self.view.check_writable()
             result = handler(self, req, **kwargs)
             status, body = result if isinstance(result, Created) else (200, result)
             return _json(status, body)
@@ -108,6 +113,11 @@ def json_api(handler):
             return _json(404, {"error": str(exc).strip("'\"")})
         except Refused as exc:
             return _json(exc.status, {"error": str(exc)})
+        except NotLeader as exc:
+            return _json(409, {"error": str(exc), "leader": exc.leader,
+                               "leader_rest": exc.rest_url})
+        except StoreUnavailable as exc:
+            return _json(503, {"error": str(exc)})
         except Conflict as exc:
             return _json(409, {"error": str(exc)})
         except ValueError as exc:
@@ -293,6 +303,12 @@ class RestApi(ControllerBase):
     def stats(self, req, dpid):
         _only_params(req, set())
         return self.view.port_stats(str_to_dpid(dpid))
+
+    @route("cluster", "/v1/cluster", methods=["GET"])
+    @json_api
+    def cluster(self, req):
+        _only_params(req, set())
+        return self.view.cluster()
 
     @route("events", "/v1/events", methods=["GET"])
     @json_api

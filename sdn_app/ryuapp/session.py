@@ -39,14 +39,30 @@ class SwitchSession:
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
         self._polls: dict = {}  # xid of a port-stats request -> when it was sent
         self.packet_ins_dropped = None  # by the packet-in meter, as last polled
-        for msg in codec.meter_mods(datapath, MeterEntry(
-                PACKET_IN_METER, settings.packet_in_rate, settings.packet_in_burst)):
-            datapath.send_msg(msg)
+        self._set_meter(settings)
         datapath.send_msg(codec.desc_request(datapath))
         datapath.send_msg(codec.port_desc_request(datapath))
-        request = codec.flow_stats_request(datapath, self.cookie)
-        datapath.send_msg(request)
+        self._ask_readback(now)
+
+    def _set_meter(self, settings) -> None:
+        for msg in codec.meter_mods(self.dp, MeterEntry(
+                PACKET_IN_METER, settings.packet_in_rate, settings.packet_in_burst)):
+            self.dp.send_msg(msg)
+
+    def _ask_readback(self, now: float) -> None:
+        request = codec.flow_stats_request(self.dp, self.cookie)
+        self.dp.send_msg(request)
         self.readback_xid = request.xid
+        self.readback_since = now
+
+    def take_over_again(self, settings, now: float) -> None:
+        """This controller has just been elected leader: what it believed the switch
+        holds may be stale (another leader ran it meanwhile), so the meter is set and
+        our entries read back as on a new connection; nothing is sent until they are."""
+        self.tables = SwitchTables()
+        self.readback = {}
+        self._set_meter(settings)
+        self._ask_readback(now)
 
     @property
     def version(self) -> int:

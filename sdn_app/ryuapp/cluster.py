@@ -1,0 +1,121 @@
+"""The Ryu side of high availability (the election itself is core/cluster.py): the loop
+that steps the election against etcd, the guard that keeps a follower from changing
+any switch, the OpenFlow role each switch is told, and the state the leader records.
+
+A follower sends nothing that modifies a switch: every datapath gets a guard on its
+``send_msg`` (``guard_datapath``) that drops flow, group, meter, port and table mods and
+packet-outs unless this node leads, whatever code path tries; reads (statistics,
+descriptions, barriers) and role requests pass.  The switch refuses them from a SLAVE
+anyway (OFPBRC_IS_SLAVE); the guard means we never try.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ryu.lib import hub
+
+from ..core.cluster import LEADER, STATE_PREFIX, Election, StoreUnavailable
+from .cluster_store import EtcdStore, parse_endpoints
+
+# What only the leader may send: everything that changes a switch's state or puts a
+# frame on its ports.
+MODIFYING = frozenset({"OFPFlowMod", "OFPGroupMod", "OFPMeterMod", "OFPPacketOut",
+                       "OFPPortMod", "OFPTableMod"})
+
+
+def guard_datapath(datapath, allowed) -> None:
+    """Make ``datapath.send_msg`` drop modifying messages while ``allowed()`` is false
+    (counted in ``datapath.send_msg.refused``)."""
+    send = datapath.send_msg
+
+    def guarded(msg, *args, **kwargs):
+        if type(msg).__name__ in MODIFYING and not allowed():
+            guarded.refused += 1
+            return False
+        return send(msg, *args, **kwargs)
+    guarded.refused = 0
+    datapath.send_msg = guarded
+
+
+def role_request(datapath, master: bool, generation: int):
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPRoleRequest(datapath, ofp.OFPCR_ROLE_MASTER if master
+                                 else ofp.OFPCR_ROLE_SLAVE, generation)
+
+
+class ClusterMember:
+    """This controller as a member of the cluster: ``run`` is its green thread;
+    ``on_change(RoleChange)`` is called from it."""
+
+    def __init__(self, settings, node_id: str, rest_url: str, on_change, logger):
+        self.store = EtcdStore(parse_endpoints(settings.cluster_store))  # ValueError
+        self.election = Election(node_id, settings.cluster_lease)
+        self.rest_url = rest_url
+        self.on_change = on_change
+        self.logger = logger
+        self.state_dirty: dict = {}  # name -> value the leader could not record yet
+        self._warned_at = float("-inf")
+
+    def leading(self) -> bool:
+        return self.election.leading(time.monotonic())
+
+    def run(self):
+        while True:
+            started = time.monotonic()
+            try:
+                change = self.election.step(self.store, started, {
+                    "heartbeat": time.time(), "role": self.election.role,
+                    "rest": self.rest_url})
+                if change is not None:
+                    self.on_change(change)
+                if self.state_dirty and self.leading():
+                    self._flush_state()
+                if not self.election.store_ok and started - self._warned_at > 10:
+                    self._warned_at = started
+                    self.logger.warning("cluster store unreachable (%s); %s",
+                                        self.election.store_error,
+                                        "leading until the lease runs out"
+                                        if self.leading() else "not leading")
+            except Exception:  # the loop must outlive any bug in a step
+                self.logger.exception("cluster step failed")
+            hub.sleep(max(0.0, self.election.tick_s - (time.monotonic() - started)))
+
+    def record(self, name: str, value) -> None:
+        """Keep ``value`` (JSON-ready) in the store as the leader's ``name``; kept for
+        the next step if the store does not answer now."""
+        self.state_dirty[name] = value
+        self._flush_state()
+
+    def _flush_state(self) -> None:
+        for name, value in list(self.state_dirty.items()):
+            try:
+                self.store.put(STATE_PREFIX + name, json.dumps(value))
+            except StoreUnavailable as exc:
+                self.logger.warning("cluster store: %s not recorded yet (%s)", name, exc)
+                return
+            if self.state_dirty.get(name) is value:
+                del self.state_dirty[name]
+
+    def recorded(self) -> dict:
+        """{name: value} of what the leaders recorded ({} if the store does not answer)."""
+        try:
+            found = self.store.get_prefix(STATE_PREFIX)
+        except StoreUnavailable as exc:
+            self.logger.warning("cluster store: the recorded state cannot be read (%s)", exc)
+            return {}
+        out = {}
+        for key, text in found.items():
+            try:
+                out[key[len(STATE_PREFIX):]] = json.loads(text)
+            except ValueError:
+                self.logger.warning("cluster store: %s is not JSON; ignored", key)
+        return out
+
+    @property
+    def is_leader(self) -> bool:
+        return self.election.role == LEADER
+
+    def stop(self) -> None:
+        self.election.resign(self.store)

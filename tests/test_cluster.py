@@ -167,10 +167,12 @@ def test_without_quorum_nobody_changes_leader_and_the_same_one_resumes():
     cluster.store.lose_quorum()
     cluster.run(5.0)
     assert cluster.leaders() == [], "nobody may change the switches without the store"
+    assert [n.suspended for n in cluster.nodes] == [True, False, False]
     assert [n.leader for n in cluster.nodes[1:]] == ["c0", "c0"], "nor is anyone elected"
     cluster.store.regain_quorum()
     cluster.run(1.0)
     assert cluster.leaders() == ["c0"] and cluster.nodes[0].generation == generation
+    assert not cluster.nodes[0].suspended
 
 
 def test_a_clean_resignation_hands_over_without_waiting_for_the_lease():

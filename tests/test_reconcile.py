@@ -251,6 +251,25 @@ def test_switches_being_taken_over_wait_for_discovery_before_anything_is_sent():
     assert rig.messages(), "with discovery over, a real change is sent during the hold"
 
 
+def test_a_switch_taken_over_waits_while_another_still_reports_what_it_holds():
+    """Discovery can only be done once every switch has said which links its entries
+    use: the first to report must not get a plan computed before the others did."""
+    plan = diamond_plan()
+    rig = Harness(plan)
+    rig.reconciler.discovering = lambda: None  # what the first switch expected is proven
+    first, *others = sorted(plan)
+    rig.switches[first].held = dict(plan[first])
+    rig.switches[first].tables.take_over(plan[first], rig.clock.now + 3.5)
+    partial = diamond_plan(policy="shortest")
+    rig.reconciler.send_plan(rig.switches, plan=partial)
+    assert rig.log == [] and rig.resends == [pytest.approx(0.06)]
+    for dpid in others:  # their reports come in
+        rig.switches[dpid].held = dict(plan[dpid])
+        rig.switches[dpid].tables.take_over(plan[dpid], rig.clock.now + 3.5)
+    rig.reconciler.send_plan(rig.switches, plan=plan)
+    assert rig.messages() == [], "the whole plan is what they hold: nothing to send"
+
+
 def test_an_entry_the_switch_removed_itself_is_sent_again():
     plan = diamond_plan()
     rig = Harness(plan)

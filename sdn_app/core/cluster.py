@@ -95,6 +95,9 @@ class Election:
     store_ok: bool = False
     store_error: str = ""
     members: dict = field(default_factory=dict)  # node id -> its last published record
+    # Led until the store stopped answering, and nobody is known to lead since: the
+    # switches still have this node as master (it changes nothing meanwhile).
+    suspended: bool = False
     _next_keepalive: float = float("-inf")
     _next_publish: float = float("-inf")
 
@@ -125,8 +128,10 @@ class Election:
         except StoreUnavailable as exc:
             self.store_ok, self.store_error = False, str(exc)
             if self.role == LEADER and not self.leading(now):
-                return self._become(FOLLOWER, None, None,
-                                    "the store is unreachable and the lease may have expired")
+                change = self._become(FOLLOWER, None, None,
+                                      "the store is unreachable and the lease may have expired")
+                self.suspended = True
+                return change
             return None
         self.store_ok, self.store_error = True, ""
         if holder == self.node_id:
@@ -155,6 +160,7 @@ class Election:
 
     def _become(self, role: str, leader, generation, reason: str) -> RoleChange:
         self.role, self.leader, self.generation = role, leader, generation
+        self.suspended = False
         return RoleChange(role, leader, generation, reason)
 
     def resign(self, store: Store) -> None:

@@ -40,6 +40,9 @@ LOG = logging.getLogger(__name__)
 # 2 runs of 3; with the grace 1 in 2 of 10 (the rest was the order across switches,
 # which update_waves fixes).
 RETIRE_GRACE = 0.5
+# Seconds before a switch being taken over is looked at again while another switch's
+# report of its entries is still coming (the reply normally takes milliseconds).
+READBACK_RECHECK = 0.05
 # Messages in flight to all switches at once before waiting for their barriers, and the
 # fewest a switch is given per window (Reconciler._send_windowed).
 SEND_WINDOW = 2000
@@ -184,6 +187,12 @@ class Reconciler:
                 if t.hold_until is not None and now < t.hold_until]
         if held:
             left = self.discovering()
+            if left is None and any(sw.tables.installed is None for sw in switches.values()):
+                # A switch still reporting what it holds has not said which links its
+                # entries use: until it has, discovery cannot know it is done (seen in
+                # a cluster takeover: one switch's links proven while another's report
+                # was still coming, and the first was sent a half-topology plan).
+                left = READBACK_RECHECK
             if left is not None:  # look again once discovery is done, or the hold ends
                 self.resend_later(min(left, min(held) - now) + 0.01)
         for wave in waves:

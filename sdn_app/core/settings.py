@@ -117,6 +117,11 @@ class Settings:
     cluster_lease: int = _setting(
         2, "Seconds of the leader's etcd lease: a dead leader is replaced within about "
            "this long (etcd grants at least ~1.5 x its election timeout).", min=1, max=60)
+    cluster_heartbeat_ms: int = _setting(
+        100, "How often a follower asks the leader's REST port whether it is there (0: "
+             "never, the lease alone decides); two refused connections in a row (its "
+             "process is gone) and the follower revokes its lease, for a takeover well "
+             "within a second.", min=0, max=10000)
     scaling_command: str = _setting(
         "", "Command that starts or stops a backend for pool scaling, run as "
             "'<command> start|stop <service> <ip> <port>' (exit 0: done); empty: "

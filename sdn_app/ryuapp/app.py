@@ -166,6 +166,9 @@ class ElasticController(app_manager.RyuApp):
             raise SystemExit(2) from None
         self.wsgi = kwargs["wsgi"]
         self.cluster = None
+        self._elected_at = None  # when this node was last elected, until every switch ...
+        self._roles_confirmed = None  # ... confirmed it as master, this many s later
+        self._led_generation = None  # the generation this node last led under
         if self.settings.cluster_store:
             try:
                 self.cluster = cluster.ClusterMember(
@@ -175,6 +178,9 @@ class ElasticController(app_manager.RyuApp):
                 self.logger.error("%s", exc)
                 raise SystemExit(2) from None
             self.threads.append(hub.spawn(self.cluster.run))
+            if self.settings.cluster_heartbeat_ms:
+                self.threads.append(hub.spawn(self.cluster.watch_leader,
+                                              self.settings.cluster_heartbeat_ms / 1000))
         view = NetworkView(self)
         register_rest(self.wsgi, view, Access(token))
         register_page(self.wsgi)
@@ -456,7 +462,7 @@ class ElasticController(app_manager.RyuApp):
             self.event("switch_connected", dpid=dpid_to_str(dp.id),
                        openflow=dp.ofproto.OFP_VERSION)
             if self.cluster is not None:
-                cluster.guard_datapath(dp, self.leading)
+                cluster.guard_datapath(dp, self.leading, self.cluster.holding_on)
                 self._send_role(dp)
             self.sessions[dp.id] = SwitchSession(dp, self.settings, time.monotonic())
             self.telemetry.connections[dp.id] += 1
@@ -502,10 +508,22 @@ class ElasticController(app_manager.RyuApp):
                             change.leader, change.generation, change.reason)
         self.event("role_changed", role=change.role, leader=change.leader,
                    generation=change.generation, reason=change.reason)
+        self._elected_at = time.monotonic() if change.role == LEADER else None
+        if change.role != LEADER and change.leader is None:
+            # Lost the store, not to another leader: stop changing anything (the guard)
+            # but stay MASTER on the switches, so nothing changes hands there unless
+            # another is elected, whose MASTER request then demotes us at the switch.
+            return
         for session in list(self.sessions.values()):
             self._send_role(session.dp)
         if change.role != LEADER:
             return
+        if change.generation == self._led_generation:
+            # Leading again after losing the store, and nobody led meanwhile (the same
+            # generation): the switches hold what we last sent them.
+            self.coalescer.request()
+            return
+        self._led_generation = change.generation
         self._adopt_recorded_state(self.cluster.recorded())
         now = time.monotonic()
         for session in list(self.sessions.values()):
@@ -554,7 +572,13 @@ class ElasticController(app_manager.RyuApp):
         if self.cluster is None:
             return {"role": "standalone", "node_id": None, "leader": None,
                     "generation": None, "members": []}
-        return self.cluster.election.describe(time.monotonic(), time.time())
+        out = self.cluster.election.describe(time.monotonic(), time.time())
+        out["switch_roles"] = {dpid_to_str(d): s.role for d, s in sorted(self.sessions.items())}
+        out["roles_confirmed_after_s"] = (round(self._roles_confirmed, 4)
+                                          if self._roles_confirmed is not None else None)
+        out["modifying_messages_refused"] = sum(
+            getattr(s.dp.send_msg, "refused", 0) for s in self.sessions.values())
+        return out
 
     def _record_state(self) -> None:
         if self.cluster is not None and self.leading():
@@ -684,6 +708,23 @@ class ElasticController(app_manager.RyuApp):
             self.event("host_expired", mac=host.mac)
             self.topo.remove_host(host.mac)
         self.coalescer.request()
+
+    @set_ev_cls(ofp_event.EventOFPRoleReply, MAIN_DISPATCHER)
+    def _role_reply(self, ev):
+        """A switch confirmed our role: when the last one does after an election, the
+        takeover of the switches is complete (``roles_confirmed_after_s``)."""
+        session = self._session(ev.msg.datapath)
+        if session is None or self.cluster is None:
+            return
+        ofp = ev.msg.datapath.ofproto
+        session.role = {ofp.OFPCR_ROLE_MASTER: "master", ofp.OFPCR_ROLE_SLAVE: "slave",
+                        ofp.OFPCR_ROLE_EQUAL: "equal"}.get(ev.msg.role, str(ev.msg.role))
+        if (self._elected_at is not None and self.cluster.is_leader
+                and all(s.role == "master" for s in self.sessions.values())):
+            self._roles_confirmed = time.monotonic() - self._elected_at
+            self._elected_at = None
+            self.logger.info("cluster: master on all %d switches %.3f s after the election",
+                             len(self.sessions), self._roles_confirmed)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 
 from ryu.lib import hub
 
@@ -25,13 +26,18 @@ MODIFYING = frozenset({"OFPFlowMod", "OFPGroupMod", "OFPMeterMod", "OFPPacketOut
                        "OFPPortMod", "OFPTableMod"})
 
 
-def guard_datapath(datapath, allowed) -> None:
+def guard_datapath(datapath, allowed, frames_allowed=None) -> None:
     """Make ``datapath.send_msg`` drop modifying messages while ``allowed()`` is false
-    (counted in ``datapath.send_msg.refused``)."""
+    (counted in ``datapath.send_msg.refused``).  ``frames_allowed()``, if given, lets
+    packet-outs through on its own: a leader that lost the store but is still the
+    switches' master keeps probing links and answering ARP, so the network it keeps as
+    it is does not go stale meanwhile; table changes still wait for the store."""
     send = datapath.send_msg
 
     def guarded(msg, *args, **kwargs):
-        if type(msg).__name__ in MODIFYING and not allowed():
+        kind = type(msg).__name__
+        if kind in MODIFYING and not allowed() and not (
+                kind == "OFPPacketOut" and frames_allowed is not None and frames_allowed()):
             guarded.refused += 1
             return False
         return send(msg, *args, **kwargs)
@@ -61,13 +67,51 @@ class ClusterMember:
     def leading(self) -> bool:
         return self.election.leading(time.monotonic())
 
+    def holding_on(self) -> bool:
+        """Leading, or led last and lost the store with nobody else elected since: the
+        switches still have this node as their master."""
+        return self.leading() or self.election.suspended
+
+    def watch_leader(self, interval_s: float, misses: int = 2):
+        """Fast detection of a leader whose process is gone (a green thread): its REST
+        port is asked every ``interval_s``; ``misses`` refused connections in a row (the
+        kernel answering for a dead process) and its lease is revoked, so the next step
+        elects at once instead of at lease expiry.  Only a refusal counts: a slow answer
+        or a timeout may be a busy leader (a large recomputation), and a host that
+        vanished entirely is left to the lease.  etcd still decides who leads; a leader
+        revoked in error finds its lease gone at its next renewal, and the switches
+        already refuse it (the new leader's generation)."""
+        refused = 0
+        while True:
+            hub.sleep(interval_s)
+            election = self.election
+            record = election.members.get(election.leader or "", {})
+            if election.role == LEADER or not record.get("rest") or not record.get("lease"):
+                refused = 0
+                continue
+            try:
+                with urllib.request.urlopen(record["rest"] + "/v1/cluster",
+                                            timeout=max(1.0, 10 * interval_s)):
+                    refused = 0
+            except OSError as exc:
+                reason = getattr(exc, "reason", exc)
+                refused = refused + 1 if isinstance(reason, ConnectionRefusedError) else 0
+            if refused >= misses:
+                refused = 0
+                self.logger.warning("cluster: leader %s refuses connections; revoking its "
+                                    "lease", election.leader)
+                try:
+                    self.store.revoke(int(record["lease"]))
+                except (StoreUnavailable, ValueError):
+                    pass  # another follower was first, or the store decides at expiry
+
     def run(self):
         while True:
             started = time.monotonic()
             try:
                 change = self.election.step(self.store, started, {
                     "heartbeat": time.time(), "role": self.election.role,
-                    "rest": self.rest_url})
+                    "rest": self.rest_url, "lease": self.election.lease})
                 if change is not None:
                     self.on_change(change)
                 if self.state_dirty and self.leading():

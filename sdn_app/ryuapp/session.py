@@ -39,6 +39,7 @@ class SwitchSession:
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
         self._polls: dict = {}  # xid of a port-stats request -> when it was sent
         self.packet_ins_dropped = None  # by the packet-in meter, as last polled
+        self.role = None  # in a cluster: the role the switch last confirmed (master...)
         self._set_meter(settings)
         datapath.send_msg(codec.desc_request(datapath))
         datapath.send_msg(codec.port_desc_request(datapath))

@@ -161,3 +161,15 @@ def test_histogram_buckets_are_cumulative():
         hist.observe(value)
     assert hist.cumulative() == [(0.1, 2), (1.0, 3), (float("inf"), 4)]
     assert hist.count == 4 and hist.total == pytest.approx(3.65)
+
+
+def test_a_clustered_node_says_whether_it_leads(app):
+    assert "sdn_cluster_leader" not in scrape(app), "nothing while it runs alone"
+    app.cluster_status = lambda: {"role": "follower", "node_id": "c1", "leader": "c0",
+                                  "generation": 7, "store_reachable": True,
+                                  "members": [{}, {}, {}]}
+    got = scrape(app)
+    assert got["sdn_cluster_leader"] == {(): 0}
+    assert got["sdn_cluster_generation"] == {(): 7}
+    assert got["sdn_cluster_members"] == {(): 3}
+    assert one(got["sdn_cluster_info"], node_id="c1", leader="c0") == 1

@@ -52,7 +52,7 @@ class NetworkCollector:
 
     def collect(self):
         for part in (switch_families, port_families, link_families, controller_families,
-                     service_families):
+                     service_families, cluster_families):
             try:
                 families = list(part(self.view))
             except Exception:  # a metrics bug must not cost the scrape, nor the controller
@@ -252,6 +252,28 @@ def service_families(view):
         forecast.add_metric([name], scaling["forecast"])
     return [state, up, active, load, weight, requests, placements, pool, desired, pool_load,
             forecast]
+
+
+def cluster_families(view):
+    """This node in its controller cluster (nothing when it runs alone)."""
+    status = view.cluster()
+    if status.get("role") == "standalone":
+        return []
+    leader = GaugeMetricFamily("sdn_cluster_leader", "1 while this controller leads")
+    leader.add_metric([], 1 if status["role"] == "leader" else 0)
+    info = InfoMetricFamily("sdn_cluster", "This controller's cluster identity")
+    info.add_metric([], {"node_id": str(status["node_id"]), "role": str(status["role"]),
+                         "leader": str(status["leader"] or "")})
+    generation = GaugeMetricFamily("sdn_cluster_generation",
+                                   "The leader's generation (OpenFlow role generation_id)")
+    if status["generation"] is not None:
+        generation.add_metric([], status["generation"])
+    store = GaugeMetricFamily("sdn_cluster_store_reachable",
+                              "1 while the cluster store (etcd) answers")
+    store.add_metric([], 1 if status["store_reachable"] else 0)
+    members = GaugeMetricFamily("sdn_cluster_members", "Members with a live record in the store")
+    members.add_metric([], len(status["members"]))
+    return [leader, info, generation, store, members]
 
 
 def _le(bound: float) -> str:

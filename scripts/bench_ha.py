@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sdn_app.lab.emulation import (  # noqa: E402
+    REPO,
     ControllerProcess,
     emulated_network,
     network_tables,
@@ -125,7 +128,38 @@ def mods(ctl) -> dict:
     return dict(ctl.get("/v1/policy")["mods_sent"])
 
 
-def one_kill(cluster: Cluster, cut: bool) -> dict:
+def vr_load(cluster: Cluster, tag: str):
+    """VR streams (sdn_app/lab/vr.py: frames as bursts at 90 fps, pose every 4 ms) from
+    the second host to the second-last, across the fabric beside the probes; returns
+    a function that waits for them and analyses a phase (epoch start, end)."""
+    if cluster.args.vr_streams <= 0 or len(cluster.net.hosts) < 4:
+        return None
+    src, dst = cluster.net.hosts[1], cluster.net.hosts[-2]
+    sent, got = cluster.logdir / ("vr-sent-%s.bin" % tag), cluster.logdir / ("vr-got-%s.bin" % tag)
+    seconds = 6.0
+    receiver = dst.popen([sys.executable, "-m", "sdn_app.lab.vr", "recv", "--port", "9100",
+                          "--seconds", str(seconds + 2), "--log", str(got)], cwd=str(REPO))
+    time.sleep(0.3)
+    sender = src.popen([sys.executable, "-m", "sdn_app.lab.vr", "send", "--dst", dst.IP(),
+                        "--streams", str(cluster.args.vr_streams), "--pose-to", dst.IP(),
+                        "--seconds", str(seconds), "--scale", str(cluster.args.vr_mbps / 30.0),
+                        "--log", str(sent)], cwd=str(REPO))
+
+    def finish(phases):
+        sender.wait(timeout=60)
+        receiver.wait(timeout=60)
+        cmd = [sys.executable, "-m", "sdn_app.lab.vr", "analyse", "--sent", str(sent),
+               "--received", str(got), "--json"]
+        for name, start, end in phases:
+            cmd += ["--phase", "%s:%f:%f" % (name, start, end)]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO))
+        if done.returncode != 0:
+            return {}
+        return {p["phase"]: p for p in json.loads(done.stdout)["phases"]}
+    return finish
+
+
+def one_kill(cluster: Cluster, cut: bool, tag: str = "") -> dict:
     leader = cluster.leader()
     name = leader.settings["cluster_node_id"]
     links = len(leader.get("/v1/links"))
@@ -165,10 +199,19 @@ def one_kill(cluster: Cluster, cut: bool) -> dict:
         marks["ovsdb"] = bool(wait_until(lambda: cluster.masters() == {new_name}, 15, 0.2))
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    vr = vr_load(cluster, tag)
+    began = time.time()
     probes = probe_run(src, dst, 5.0, event=kill, event_at=1.0)
     watcher.join(30)
     new = marks.get("new")
     row = {"lost": probes["lost"], "ovsdb_agrees": marks.get("ovsdb")}
+    if vr is not None and "killed_wall" in marks:
+        k = marks["killed_wall"]
+        phases = vr([("second after", k, k + 1.0), ("whole run", began, began + 6.0)])
+        second, whole = phases.get("second after", {}), phases.get("whole run", {})
+        row["vr_worst_stream_misses_1s"] = second.get("worst_stream_frame_misses")
+        row["vr_outage_ms"] = second.get("longest_outage_ms")
+        row["vr_miss_pct"] = (whole.get("video") or {}).get("frame_miss_pct")
     for key in ("elected", "masters", "links"):
         row[key] = marks[key] - marks["killed"] if key in marks else None
     if new is not None:
@@ -250,6 +293,10 @@ def main(argv=None) -> int:
                         help="ecmp by default: its paths follow the topology alone, so a "
                              "flow mod the takeover sends is the takeover's")
     parser.add_argument("--heartbeat-ms", type=int, default=100)
+    parser.add_argument("--vr-streams", type=int, default=4,
+                        help="VR streams across the fabric during each kill (0: none)")
+    parser.add_argument("--vr-mbps", type=float, default=4.0,
+                        help="each stream's video bitrate, Mbit/s")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     args = parser.parse_args(argv)
     logroot = Path(tempfile.mkdtemp(prefix="bench-ha-"))
@@ -267,7 +314,8 @@ def main(argv=None) -> int:
                 rows = []
                 for n in range(rounds):
                     progress("%s, %s: kill %d of %d" % (scenario, label, n + 1, rounds))
-                    rows.append(one_kill(cluster, scenario == "kill+cut"))
+                    rows.append(one_kill(cluster, scenario == "kill+cut", "%s-%d" % (
+                        scenario.replace("+", "-"), n)))
                     progress("  %s" % rows[-1])
             finally:
                 cluster.close()
@@ -302,11 +350,16 @@ def main(argv=None) -> int:
                      "%d / %d" % (max(r.get("flow_mods", 0) for r in runs),
                                   max(r.get("group_mods", 0) for r in runs)),
                      "%d/%d" % (sum(1 for r in runs if r.get("repaired")), len(runs))
-                     if scenario == "kill+cut" else "-"])
+                     if scenario == "kill+cut" else "-",
+                     "%s / %s / %s" % (
+                         max((r.get("vr_worst_stream_misses_1s") or 0 for r in runs), default=0),
+                         max((r.get("vr_outage_ms") or 0 for r in runs), default=0),
+                         med([r.get("vr_miss_pct") for r in runs]))])
     if rows:
         print(table(["scenario", "detection", "kills", "elected s", "master on every switch s",
                      "links re-proven s", "probes lost", "takeover flow / group mods (max)",
-                     "repaired"], rows))
+                     "repaired", "VR: worst stream misses in the 1 s after (max) / longest "
+                     "outage ms (max) / miss % (median)"], rows))
     etcd_rows = [[s, r["lost"], r["leader_after"], "yes" if r["same_leader"] else "NO",
                   r["master_changes"], r["role_events"], "yes" if r["tables_same"] else "NO",
                   "%d / %d" % r["mods"] if r["mods"] else "-"]

@@ -554,6 +554,14 @@ class ElasticController(app_manager.RyuApp):
                     self.services.add(spec)
                 self.logger.info("cluster: %d services, as the last leader had them",
                                  len(parsed))
+        states = recorded.get("backends")
+        if isinstance(states, dict):  # health as the last leader's checks found it
+            for name, service in self.services.services.items():
+                for ip, backend in service.backends.items():
+                    state = (states.get(name) or {}).get(ip)
+                    if isinstance(state, dict):
+                        backend.health.up, backend.health.streak = bool(state.get("up")), 0
+                        service.set_draining(ip, bool(state.get("draining")))
 
     def check_writable(self) -> None:
         """A change may be made here: NotLeader on a follower, StoreUnavailable on a
@@ -581,10 +589,16 @@ class ElasticController(app_manager.RyuApp):
         return out
 
     def _record_state(self) -> None:
+        """What a new leader needs and cannot read from the switches (followers send no
+        health checks: they would be packet-outs)."""
         if self.cluster is not None and self.leading():
             self.cluster.record("policy", self.policy)
             self.cluster.record("services", [s.spec.to_dict() for s in
                                              self.services.services.values()])
+            self.cluster.record("backends", {
+                name: {ip: {"up": b.health.up, "draining": b.draining}
+                       for ip, b in service.backends.items()}
+                for name, service in self.services.services.items()})
 
     def port_reset(self, dpid: int, port_no: int) -> None:
         """A port's classification was reset over REST: say so and recompute."""
@@ -739,7 +753,10 @@ class ElasticController(app_manager.RyuApp):
     def event(self, kind: str, **details) -> dict:
         """Record something that happened (GET /v1/events); topology changes become the
         cause of the recomputation that follows them."""
-        return self.event_log.record(kind, **details)
+        record = self.event_log.record(kind, **details)
+        if kind in ("backend_up", "backend_down"):
+            self._record_state()
+        return record
 
     # -- reconciling flow tables ----------------------------------------------------------
 

@@ -127,10 +127,10 @@ class ClusterMember:
             hub.sleep(max(0.0, self.election.tick_s - (time.monotonic() - started)))
 
     def record(self, name: str, value) -> None:
-        """Keep ``value`` (JSON-ready) in the store as the leader's ``name``; kept for
-        the next step if the store does not answer now."""
+        """Keep ``value`` (JSON-ready) in the store as the leader's ``name`` at the next
+        step (within a tick; retried while the store does not answer), so whoever
+        records it is never held up by the store."""
         self.state_dirty[name] = value
-        self._flush_state()
 
     def _flush_state(self) -> None:
         for name, value in list(self.state_dirty.items()):

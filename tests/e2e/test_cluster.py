@@ -4,9 +4,13 @@ them.  The leader killed: another takes over, traffic flows throughout and nothi
 forwards changes; a follower refuses changes; the switches refuse a deposed leader
 (stale generation) and a follower's flow mods; a leader cut off from the store stops."""
 
+import json
+import subprocess
+import sys
 import time
 
 from sdn_app.lab.emulation import (
+    REPO,
     ControllerProcess,
     emulated_network,
     network_tables,
@@ -70,6 +74,18 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
             with emulated_network(SPEC, [c.of_port for c in controllers]) as net:
                 wait_converged(leader, net)
                 assert not ping_pairs(net)[1]
+                # a service whose backend answers: its health, known only to the
+                # leader's checks, must reach the next leader through the store
+                server = net.hosts[1].popen(
+                    [sys.executable, "-m", "sdn_app.lab.service_load", "serve", "--port",
+                     "8000", "--name", "h2"], cwd=str(REPO),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                body = {"name": "web", "vip": "10.0.0.100", "port": 8000, "protocol": "tcp",
+                        "backends": [{"ip": net.hosts[1].IP()}]}
+                assert leader.request("/v1/services", "POST",
+                                      json.dumps(body).encode())[0] == 201
+                assert wait_until(lambda: leader.get("/v1/services/web")["backends"][0]
+                                  ["state"] == "up", 5)
                 assert wait_quiet(leader)
                 names = {c.settings["cluster_node_id"] for c in controllers}
                 assert wait_until(lambda: set(masters(net, controllers).values())
@@ -81,12 +97,21 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                 src, dst = net.hosts[0], net.hosts[-1]
                 killed = []
 
+                seen_first = {}
+
                 def kill():  # SIGKILL: no resignation, the lease must run out
                     killed.append(time.time())
                     leader.proc.kill()
                     leader.proc.wait()
+                    # the new leader at once, before its own checks (2 answers, 200 ms
+                    # apart) could find the backend up again: it knows from the store
+                    first = the_leader([c for c in controllers if c is not leader], 10)
+                    if first is not None:
+                        seen_first["state"] = first.get("/v1/services/web")[
+                            "backends"][0]["state"]
                 probes = probe_run(src, dst, 6.0, event=kill, event_at=1.0)
                 assert probes["lost"] == 0, probes
+                assert seen_first.get("state") == "up", seen_first
                 survivors = [c for c in controllers if c is not leader]
                 new = the_leader(survivors, 10)
                 assert new, [c.log_tail() for c in survivors]
@@ -112,6 +137,9 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                 assert new.get("/v1/policy")["mods_sent"]["flow_mods"] == 0
                 assert not ping_pairs(net)[1]
                 assert names >= set(masters(net, controllers).values())
+                assert new.get("/v1/services/web")["backends"][0]["state"] == "up"
+                server.kill()
+                server.wait()
         finally:
             for ctl in controllers:
                 ctl.stop()

@@ -532,8 +532,11 @@ class ElasticController(app_manager.RyuApp):
         self.coalescer.request()
 
     def _adopt_recorded_state(self, recorded: dict) -> None:
-        """What the last leader recorded that the switches cannot tell: the policy and
-        the services."""
+        """What the last leader recorded that the switches cannot tell: the policy, the
+        services and their backends' health, and where the event sequence stood."""
+        seq = recorded.get("event_seq")
+        if isinstance(seq, int) and seq > self.event_log.seq:
+            self.event_log.seq = seq
         policy = recorded.get("policy")
         if policy in POLICIES and policy != self.policy:
             self.logger.info("cluster: policy %s, as the last leader had it", policy)
@@ -754,8 +757,11 @@ class ElasticController(app_manager.RyuApp):
         """Record something that happened (GET /v1/events); topology changes become the
         cause of the recomputation that follows them."""
         record = self.event_log.record(kind, **details)
-        if kind in ("backend_up", "backend_down"):
-            self._record_state()
+        if self.cluster is not None and self.leading():
+            # a client reading /v1/events?since= goes on across a takeover
+            self.cluster.record("event_seq", record["seq"])
+            if kind in ("backend_up", "backend_down"):
+                self._record_state()
         return record
 
     # -- reconciling flow tables ----------------------------------------------------------

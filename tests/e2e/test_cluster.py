@@ -94,6 +94,7 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                     masters(net, controllers)
                 before = network_tables(net)
                 generation = leader.get("/v1/cluster")["generation"]
+                last_seq = leader.get("/v1/events")[-1]["seq"]
                 src, dst = net.hosts[0], net.hosts[-1]
                 killed = []
 
@@ -123,6 +124,7 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                            for c in survivors), "fast detection did not see it go"
                 cluster = new.get("/v1/cluster")
                 assert cluster["generation"] > generation
+                assert new.get("/v1/events")[-1]["seq"] > last_seq, "the sequence goes on"
                 assert cluster["leader"] == new.settings["cluster_node_id"]
                 follower = next(c for c in survivors if c is not new)
                 assert follower.get("/v1/cluster")["leader"] == cluster["leader"]

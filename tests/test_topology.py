@@ -2,6 +2,7 @@ import networkx as nx
 import pytest
 from shipped_topologies import SETTLED, T0, model_of
 
+from sdn_app.core.frames import handle_frame
 from sdn_app.core.topology import (
     LLDP_DELAY_FACTOR,
     LLDP_DELAY_WINDOW,
@@ -375,3 +376,17 @@ def test_discovery_waits_for_the_links_a_taken_over_switch_had_until_given_up():
     assert topo.discovery_left(SETTLED) == pytest.approx(0.1), "polled"
     assert topo.discovery_left(SETTLED + 2.95) == pytest.approx(0.05)
     assert topo.discovery_left(SETTLED + 3) is None, "given up on: the neighbour is gone"
+
+
+def test_a_port_a_taken_over_switch_had_in_a_link_learns_no_host_until_given_up():
+    """Frames arriving on it before LLDP proves the link again are transit traffic: a
+    host learned there would mark the port host-facing, and the link would be refused
+    as a relay once proven (seen when a standby controller took over)."""
+    topo = line(T0)
+    topo.switch_connected(3, [Port(1)], T0)
+    topo.expect_links(3, [1], until=SETTLED + 3)
+    assert not topo.is_edge_port(3, 1, SETTLED + 1)
+    verdict = handle_frame(topo, 3, 1, SETTLED + 1, H1, "ff:ff:ff:ff:ff:ff", "10.0.0.1",
+                           None)
+    assert not verdict.learned and (3, 1) not in topo.host_ports
+    assert topo.is_edge_port(3, 1, SETTLED + 3), "given up on: a host port after all"

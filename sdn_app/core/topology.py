@@ -482,6 +482,13 @@ class Topology:
         if port is None or not port.live or not switch.connected \
                 or self.is_link_port(dpid, port_no):
             return None
+        if self.expected_links.get((dpid, port_no), float("-inf")) > now:
+            # Taken over: the switch's own entries say a link was here.  Until LLDP
+            # proves it again (or its time runs out), traffic arriving on it is transit
+            # traffic, not hosts: learning it would mark the port as host-facing and the
+            # relay defence would then refuse the link for good (seen when a standby
+            # controller took over while frames were in flight).
+            return None
         return self.settles_at(max(port.up_since, switch.connected_since), now)
 
     def settles_at(self, start: float, now: float) -> float:

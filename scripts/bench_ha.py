@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sdn_app.lab.emulation import (  # noqa: E402
     REPO,
     ControllerProcess,
+    cluster_leader,
     emulated_network,
     network_tables,
     ping_pairs,
@@ -55,7 +56,7 @@ from sdn_app.lab.emulation import (  # noqa: E402
     wait_until,
 )
 from sdn_app.lab.etcd import EtcdCluster  # noqa: E402
-from sdn_app.lab.ofclient import controller_roles  # noqa: E402
+from sdn_app.lab.ofclient import masters  # noqa: E402
 from sdn_app.lab.report import table  # noqa: E402
 
 SCENARIOS = ("kill", "kill+cut", "etcd-1", "etcd-2")
@@ -92,26 +93,10 @@ class Cluster:
         return ctl
 
     def leader(self, timeout: float = 15.0) -> ControllerProcess | None:
-        def find():
-            for ctl in self.controllers.values():
-                if ctl.alive():
-                    try:
-                        status, body = ctl.request("/v1/cluster")
-                    except OSError:  # dying as we ask
-                        continue
-                    if status == 200 and body.get("role") == "leader":
-                        return ctl
-            return None
-        return wait_until(find, timeout, 0.05)
+        return cluster_leader(list(self.controllers.values()), timeout)
 
     def masters(self) -> set:
-        targets = {"tcp:127.0.0.1:%d" % c.of_port: name for name, c in self.controllers.items()}
-        found = set()
-        for sw in self.net.switches:
-            held = [targets.get(t, t) for t, role in controller_roles(sw).items()
-                    if role == "master"]
-            found.add(held[0] if len(held) == 1 else tuple(held))
-        return found
+        return masters(self.net, self.controllers.values())
 
     def path(self, ctl):
         src, dst = self.net.hosts[0], self.net.hosts[-1]

@@ -422,6 +422,23 @@ def network_tables(net, protocols: str = "OpenFlow13") -> dict:
     return {sw.name: table_contents(sw.name, protocols) for sw in net.switches}
 
 
+def cluster_leader(controllers, timeout: float = 10.0):
+    """The controller of ``controllers`` that reports itself leader (GET /v1/cluster),
+    waiting up to ``timeout``; one dying as it is asked is passed over.  None if none."""
+    def find():
+        for ctl in controllers:
+            if not ctl.alive():
+                continue
+            try:
+                status, body = ctl.request("/v1/cluster")
+            except OSError:
+                continue
+            if status == 200 and isinstance(body, dict) and body.get("role") == "leader":
+                return ctl
+        return None
+    return wait_until(find, timeout, 0.05)
+
+
 def tables_diff(before: dict, after: dict) -> dict:
     """{switch: {"gone": [...], "new": [...]}} of the entries and groups that differ
     between two network_tables snapshots (for an assertion's message)."""

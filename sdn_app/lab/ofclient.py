@@ -135,3 +135,17 @@ def controller_roles(switch) -> dict:
         target, _, role = line.strip().partition(",")
         roles[target.strip('"')] = role.strip('"')
     return roles
+
+
+def masters(net, controllers) -> set:
+    """Who Open vSwitch has as master, over every switch of ``net``: a set of the node
+    ids (``cluster_node_id``) of ``controllers``, a switch with none or several adding
+    a tuple of them; ``{"c1"}`` means c1 is master of every switch."""
+    node_of = {"tcp:127.0.0.1:%d" % c.of_port: c.settings.get("cluster_node_id")
+               for c in controllers}
+    found = set()
+    for switch in net.switches:
+        held = [node_of.get(target, target) for target, role in
+                controller_roles(switch).items() if role == "master"]
+        found.add(held[0] if len(held) == 1 else tuple(held))
+    return found

@@ -12,6 +12,7 @@ import time
 from sdn_app.lab.emulation import (
     REPO,
     ControllerProcess,
+    cluster_leader,
     emulated_network,
     network_tables,
     ping_pairs,
@@ -22,7 +23,7 @@ from sdn_app.lab.emulation import (
     wait_until,
 )
 from sdn_app.lab.etcd import EtcdCluster
-from sdn_app.lab.ofclient import OpenFlowPeer, add_controller, controller_roles
+from sdn_app.lab.ofclient import OpenFlowPeer, add_controller, masters
 
 SPEC = "leafspine,2,2,2"
 OFP_ROLE_REQUEST_FAILED, OFPRRFC_STALE = 11, 0
@@ -46,30 +47,13 @@ def role_of(ctl) -> str | None:
     return body.get("role") if status == 200 and isinstance(body, dict) else None
 
 
-def the_leader(controllers, timeout=10.0):
-    return wait_until(lambda: next((c for c in controllers if c.alive()
-                                    and role_of(c) == "leader"), None), timeout, 0.05)
-
-
-def masters(net, controllers) -> dict:
-    """{switch name: the node id of the controller Open vSwitch has as master}."""
-    by_target = {"tcp:127.0.0.1:%d" % c.of_port: c.settings["cluster_node_id"]
-                 for c in controllers}
-    out = {}
-    for switch in net.switches:
-        for target, role in controller_roles(switch).items():
-            if role == "master":
-                out[switch.name] = by_target.get(target, target)
-    return out
-
-
 def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_path):
     with EtcdCluster(3, log_dir=tmp_path) as etcd:
         # ecmp: its paths follow from the topology alone, so any change the new leader
         # made would be the takeover's (adaptive ones follow the demand it measures)
         controllers = start_controllers(tmp_path, [etcd.store_setting()] * 3, policy="ecmp")
         try:
-            leader = the_leader(controllers)
+            leader = cluster_leader(controllers)
             assert leader, [c.log_tail() for c in controllers]
             with emulated_network(SPEC, [c.of_port for c in controllers]) as net:
                 wait_converged(leader, net)
@@ -88,9 +72,8 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                                   ["state"] == "up", 5)
                 assert wait_quiet(leader)
                 names = {c.settings["cluster_node_id"] for c in controllers}
-                assert wait_until(lambda: set(masters(net, controllers).values())
-                                  == {leader.settings["cluster_node_id"]}
-                                  and len(masters(net, controllers)) == len(net.switches), 15), \
+                assert wait_until(lambda: masters(net, controllers)
+                                  == {leader.settings["cluster_node_id"]}, 15), \
                     masters(net, controllers)
                 before = network_tables(net)
                 generation = leader.get("/v1/cluster")["generation"]
@@ -106,7 +89,7 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                     leader.proc.wait()
                     # the new leader at once, before its own checks (2 answers, 200 ms
                     # apart) could find the backend up again: it knows from the store
-                    first = the_leader([c for c in controllers if c is not leader], 10)
+                    first = cluster_leader([c for c in controllers if c is not leader], 10)
                     if first is not None:
                         seen_first["state"] = first.get("/v1/services/web")[
                             "backends"][0]["state"]
@@ -114,7 +97,7 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                 assert probes["lost"] == 0, probes
                 assert seen_first.get("state") == "up", seen_first
                 survivors = [c for c in controllers if c is not leader]
-                new = the_leader(survivors, 10)
+                new = cluster_leader(survivors, 10)
                 assert new, [c.log_tail() for c in survivors]
                 elected = [e for e in new.get("/v1/events") if e["event"] == "role_changed"
                            and e["role"] == "leader"]
@@ -130,7 +113,7 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                 assert follower.get("/v1/cluster")["leader"] == cluster["leader"]
                 status, body = follower.request("/v1/policy", "PUT", b'{"policy": "ecmp"}')
                 assert status == 409 and body["leader"] == cluster["leader"], body
-                assert wait_until(lambda: set(masters(net, controllers).values())
+                assert wait_until(lambda: masters(net, controllers)
                                   == {cluster["leader"]}, 15), masters(net, controllers)
                 assert wait_quiet(new)
                 after = network_tables(net)
@@ -138,7 +121,7 @@ def test_the_leader_killed_another_takes_over_with_nothing_lost_or_moved(tmp_pat
                                          tables_diff(before, after))
                 assert new.get("/v1/policy")["mods_sent"]["flow_mods"] == 0
                 assert not ping_pairs(net)[1]
-                assert names >= set(masters(net, controllers).values())
+                assert names >= masters(net, controllers)
                 assert new.get("/v1/services/web")["backends"][0]["state"] == "up"
                 server.kill()
                 server.wait()
@@ -170,7 +153,7 @@ def test_a_deposed_leader_is_fenced_by_the_store_and_refused_by_the_switches(tmp
                 assert old["leader"] == "c0" and len(old["members"]) == 3, old
                 etcd.kill(etcd.names[0])
                 assert wait_until(lambda: role_of(cut) == "follower", 10), cut.log_tail()
-                successor = the_leader([c for c in controllers if c is not cut], 10)
+                successor = cluster_leader([c for c in controllers if c is not cut], 10)
                 assert successor, [c.log_tail() for c in controllers]
                 new = successor.get("/v1/cluster")
                 assert new["generation"] > old["generation"]

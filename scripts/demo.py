@@ -74,11 +74,14 @@ def phase_tables(run) -> str:
     """The VR figures per phase, then pose, background, outage and the network's side."""
     other = [row + ["-" if run.utilization.get(row[0], (None,))[0] is None
                     else "%.2f / %.2f" % run.utilization[row[0]],
-                    run.splits.get(row[0], "-")]
+                    run.splits.get(row[0], "-"),
+                    "-" if run.dataplane_cpu.get(row[0]) is None
+                    else "%.2f" % run.dataplane_cpu[row[0]]]
              for row in vr.other_rows(run.analysis)]
     return "\n\n".join([
         table(vr.VIDEO_HEADERS, vr.video_rows(run.analysis)),
-        table(vr.OTHER_HEADERS + ["link util max / mean", "stream 0 split %"], other)])
+        table(vr.OTHER_HEADERS + ["link util max / mean", "stream 0 split %", "switch CPU"],
+              other)])
 
 
 def main(argv=None) -> int:
@@ -261,7 +264,7 @@ def report(args, profile, rows, result, logdir, alive, pool=None, seen=()) -> No
          "profile": profile.__dict__, "seed": args.seed, "cut": result.cut,
          "reoptimized_after_s": result.reoptimized_after, "failover": result.failover,
          "utilization": result.utilization, "link_mbps": result.link_mbps,
-         "splits": result.splits, "scaled_service": pool,
+         "dataplane_cpu": result.dataplane_cpu, "splits": result.splits, "scaled_service": pool,
          "vr": result.analysis}, indent=1))
     print()
     print("Report: %s under sdn_app.controller, policy %s, fast reroute %s, seed %d"
@@ -290,7 +293,9 @@ def report(args, profile, rows, result, logdir, alive, pool=None, seen=()) -> No
     else:
         print("Failure: no inter-switch link carried traffic, nothing was cut.")
     print("Link utilization from switch counters (inter-switch ports, transmit); split: "
-          "shares of the paths the first user's video takes, per phase (from /v1/paths).")
+          "shares of the paths the first user's video takes, per phase (from /v1/paths); "
+          "switch CPU: cores ovs-vswitchd used forwarding for every emulated switch in one "
+          "thread (near 1.0 the emulation itself is the bottleneck).")
     print()
     print("\n".join(pool_lines(pool)))
     if seen:

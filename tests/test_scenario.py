@@ -1,5 +1,6 @@
 """Who serves whom, and when, in the main job's scenario (no network)."""
 
+import os
 import time
 
 import pytest
@@ -71,3 +72,19 @@ def test_a_ctrl_c_lost_in_a_finalizer_still_stops_the_run():
     finally:
         scenario.INTERRUPTED.clear()
     scenario._sleep_until(time.time() + 0.05, lambda text: None, None)  # cleared: sleeps
+
+
+def test_dataplane_cpu_reads_a_process_and_says_none_when_it_cannot(tmp_path):
+    pid_file = tmp_path / "ovs-vswitchd.pid"
+    pid_file.write_text("%d\n" % os.getpid())
+    before = scenario.dataplane_cpu_seconds(pid_file)
+    spin_until = time.process_time() + 0.05
+    while time.process_time() < spin_until:
+        pass
+    after = scenario.dataplane_cpu_seconds(pid_file)
+    assert before is not None and after - before >= 0.03
+    assert scenario.dataplane_cpu_seconds(tmp_path / "missing.pid") is None
+    pid_file.write_text("not a pid\n")
+    assert scenario.dataplane_cpu_seconds(pid_file) is None
+    pid_file.write_text("%d\n" % (1 << 30))  # no such process
+    assert scenario.dataplane_cpu_seconds(pid_file) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -108,6 +109,8 @@ class Run:
     cut_at: float | None = None  # epoch seconds
     reoptimized_after: float | None = None
     failover: dict = field(default_factory=dict)  # analysis of FAILOVER_WINDOW after the cut
+    # phase -> cores ovs-vswitchd used (1.0 = one core busy all phase); None: unreadable
+    dataplane_cpu: dict = field(default_factory=dict)
 
 
 def _inter_switch_ports(net) -> list[tuple[str, int, float | None]]:
@@ -122,8 +125,27 @@ def _inter_switch_ports(net) -> list[tuple[str, int, float | None]]:
     return out
 
 
-def _snapshot(net, protocols: str) -> tuple[float, dict]:
-    return time.time(), {sw.name: port_bytes(sw.name, protocols) for sw in net.switches}
+VSWITCHD_PID_FILE = Path("/var/run/openvswitch/ovs-vswitchd.pid")
+
+
+def dataplane_cpu_seconds(pid_file: Path = VSWITCHD_PID_FILE) -> float | None:
+    """CPU seconds (user + system) ovs-vswitchd has used, or None where unreadable.
+    Every emulated switch is a bridge of that one process, and its userspace datapath
+    forwards every packet in its main thread: when it nears one core, frames wait for
+    the emulation's CPU, not for a link, and a run measures the machine, not the
+    controller.  The report shows it beside each phase for that reason."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _snapshot(net, protocols: str) -> tuple[float, dict, float | None]:
+    return (time.time(), {sw.name: port_bytes(sw.name, protocols) for sw in net.switches},
+            dataplane_cpu_seconds())
 
 
 def _rates(before, after, ports) -> dict:
@@ -247,6 +269,11 @@ def _drive(net, scenario, result, say, ctl, protocols) -> None:
                                   for (sw, port, _), rate in rates.items()}
         result.utilization[name] = ((max(utils), sum(utils) / len(utils)) if utils
                                     else (None, None))
+        cpu = (snapshots[name][2], snapshots[following][2])
+        result.dataplane_cpu[name] = (
+            None if None in cpu else
+            round((cpu[1] - cpu[0]) / max(1e-6, snapshots[following][0] - snapshots[name][0]),
+                  2))
 
 
 def _describe(scenario, phase_name) -> str:

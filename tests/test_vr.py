@@ -309,3 +309,28 @@ def test_a_profile_survives_the_command_line():
     parser = argparse.ArgumentParser()
     vr._add_profile_options(parser)
     assert vr.profile_from(parser.parse_args(vr.profile_args(profile))) == profile
+
+
+def test_each_stream_sends_from_its_own_source_port():
+    """Two users' video to one host, and one user's pose: three flows, not one 5-tuple
+    (one socket per sender once made every stream to a host unsplittable)."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.5)
+    sessions = [Session(1, VIDEO, "me", "lo", 0, 0.1), Session(2, VIDEO, "me", "lo", 0, 0.1),
+                Session(1, POSE, "me", "lo", 0, 0.1)]
+    count = vr.send(sessions, {"lo": "127.0.0.1"}, rx.getsockname()[1], Profile(scale=0.1),
+                    1, time.time() + 0.02)
+    ports = {}
+    try:
+        for _ in range(count):
+            data, (_, port) = rx.recvfrom(9000)
+            _, kind, stream = vr.HEADER.unpack_from(data)[:3]
+            ports.setdefault((kind, stream), set()).add(port)
+    except TimeoutError:
+        pass
+    finally:
+        rx.close()
+    assert set(ports) == {(VIDEO, 1), (VIDEO, 2), (POSE, 1)}
+    assert all(len(p) == 1 for p in ports.values())
+    assert len(set.union(*ports.values())) == 3

@@ -213,9 +213,9 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
     """Send every packet of ``sessions`` on their absolute schedule from ``start_at``
     (epoch seconds; late packets go at once, so a busy CPU delays but never thins the
     stream).  ``addresses`` maps a session's dst to an IP.  Logs each packet sent to
-    ``log`` (a binary file) and returns the count."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    ``log`` (a binary file) and returns the count.  Each stream (and kind) sends from
+    its own source port (_stream_socket)."""
+    sockets: dict = {}  # (kind, stream) -> its own UDP socket, so its own source port
     plans = [(packet_plan(s, profile, seed), s) for s in sessions]
     heap = []
     for i, (plan, _) in enumerate(plans):
@@ -241,6 +241,9 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
             seq = seqs[key] = seqs.get(key, -1) + 1
             header = HEADER.pack(MAGIC, session.kind, session.stream, frame, index, count,
                                  seq, start_at + frame_start, now)
+            sock = sockets.get(key)
+            if sock is None:
+                sock = sockets[key] = _stream_socket()
             try:
                 sock.sendto(header + padding[:size - HEADER.size],
                             (addresses.get(session.dst, session.dst), port))
@@ -256,10 +259,22 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
             if nxt is not None:
                 heapq.heappush(heap, (nxt[0], i, nxt))
     finally:  # a stopped sender still leaves the log of what it sent
+        for sock in sockets.values():
+            sock.close()
         if log is not None:
             log.write(b"".join(out))
             log.flush()
     return sent
+
+
+def _stream_socket() -> socket.socket:
+    """A UDP socket for one stream.  Each stream sends from its own (ephemeral) source
+    port, as separate headsets or sessions do: streams to users who share a host are
+    then separate flows, which a switch can hash or a controller place apart; one socket
+    for every stream of a sender made them a single 5-tuple that nothing could split."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    return sock
 
 
 def receive(port: int, until: float, log) -> int:

@@ -16,6 +16,7 @@ from sdn_app.core.pipeline import (
 from sdn_app.core.plan import build_plan, group_ids, next_hops_towards
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.reconcile import diff
+from sdn_app.core.services import vip_mac
 from sdn_app.core.te import compute_next_hops
 from sdn_app.core.topology import Port, TopologyError
 from sdn_app.core.trace import trace
@@ -214,6 +215,16 @@ def test_a_sender_using_a_label_address_is_never_learned():
     taken for the host it stands for."""
     topo, _ = model_of("diamond", learn_hosts=False)
     verdict = handle_frame(topo, S1, 1, SETTLED, "0e:5d:00:01:00:02", BROADCAST)
+    assert not verdict.learned and topo.hosts == {}
+
+
+def test_a_frame_from_a_vip_address_is_never_learned():
+    """A backend's reply leaves its switch rewritten to the VIP's address; seen on a port
+    whose link is not yet proven (a new leader's first seconds), it was learned as a host
+    there and turned an inter-switch port into an edge port."""
+    topo, _ = model_of("diamond", learn_hosts=False)
+    verdict = handle_frame(topo, S1, 1, SETTLED, vip_mac("10.0.0.100"), BROADCAST,
+                           "10.0.0.100")
     assert not verdict.learned and topo.hosts == {}
 
 

@@ -1,7 +1,7 @@
 """What the controller does with a frame the switches sent up: learn its sender, answer
 ARP from the host table (proxy ARP), and deliver it where forwarding has no entry yet.
 A sender the host caps refuse (Topology.max_hosts_per_port / _per_switch) is dropped;
-one sending from a label address is not learned.
+one sending from a label or VIP address (the fabric's own) is not learned.
 
 Learning and flooding happen only on settled edge ports (Topology.is_edge_port): that is
 what keeps a topology full of loops harmless, since no switch ever floods.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .pipeline import is_label_mac
+from .pipeline import is_fabric_mac
 from .topology import Topology, is_unicast
 
 
@@ -49,9 +49,10 @@ def handle_frame(topo: Topology, dpid: int, in_port: int, now: float, eth_src: s
         verdict.retry_after = topo.settling(dpid, in_port, now)
         if verdict.retry_after is not None:
             return verdict
-    # A label address (pipeline.py) is the fabric's own: a host sending from one is
-    # not learned (its frames would be taken for the host the address stands for).
-    if edge and is_unicast(eth_src) and not is_label_mac(eth_src):
+    # Label and VIP addresses (pipeline.is_fabric_mac) are the fabric's own: a sender
+    # using one is not learned (its frames would be taken for the host or service the
+    # address stands for).
+    if edge and is_unicast(eth_src) and not is_fabric_mac(eth_src):
         topo.refused = None
         verdict.learned = topo.learn_host(eth_src, dpid, in_port, now, src_ip)
         if topo.refused is not None:

@@ -114,6 +114,7 @@ PRIORITY_LINK_LLDP = 1001  # LLDP from a proven inter-switch port: not metered
 # Label addresses: 0e:5d:LL:LL:II:II, L the destination switch's label, I the host's
 # index there (16 bits each; plan.switch_labels and plan.host_indexes give them).
 LABEL_PREFIX = "0e:5d"
+VIP_MAC_PREFIX = "02:5d"  # a service's VIP answers ARP as 02:5d + its four octets
 LABEL_MASK = "ff:ff:ff:ff:00:00"
 LABEL_SPAN = 1 << 16  # labels, and host indexes per switch
 VLAN_PRESENT = 0x1000  # OFPVID_PRESENT: the OXM value of a frame that carries a VLAN tag
@@ -255,6 +256,14 @@ def label_mac(label: int, index: int) -> str:
 
 def is_label_mac(mac: str) -> bool:
     return mac[:5] == LABEL_PREFIX
+
+
+def is_fabric_mac(mac: str) -> bool:
+    """A label address or a service's VIP address: the controller's own, never a host's.
+    A frame from a VIP address is a backend's reply rewritten at its switch and on its
+    way through the fabric; learned as a host, it made an inter-switch port an edge one
+    (seen on a new leader that had not yet proven that port's link)."""
+    return mac[:5] in (LABEL_PREFIX, VIP_MAC_PREFIX)
 
 
 def label_of(mac: str) -> int | None:

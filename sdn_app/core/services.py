@@ -46,6 +46,7 @@ from .pipeline import (
     TABLE_SERVICE,
     TABLE_SLOTS,
     TO_CONTROLLER,
+    VIP_MAC_PREFIX,
     entry,
 )
 from .scaling import Scaler, ScalingSpec, parse_scaling
@@ -604,7 +605,7 @@ def nearest(weights: dict, hops: dict) -> dict:
 def vip_mac(vip: str) -> str:
     """The MAC the controller answers ARP for a VIP with: locally administered, the
     VIP's four octets in its last four bytes (readable in dump-flows)."""
-    return "02:5d:" + ":".join("%02x" % int(octet) for octet in vip.split("."))
+    return VIP_MAC_PREFIX + ":" + ":".join("%02x" % int(octet) for octet in vip.split("."))
 
 
 CONNECTION_COOKIE_FLAG = 0x8000_0000

@@ -4,6 +4,7 @@ crowd, the busiest link cut, its recovery), same topology, users and seed, under
 
   ours-adaptive-ff    our controller, adaptive weights + FAST_FAILOVER protection
   ours-shortest       our controller, shortest path, no protection (controller reroute)
+  ours-ecmp           our controller, equal-cost multipath + FAST_FAILOVER protection
   ryu-stp             Ryu's simple_switch_stp_13 (started ~35 s early to converge)
 
 each on a fresh controller and network in one run.  Prints one table per phase (frame
@@ -42,6 +43,8 @@ VARIANTS = {
                                                        policy="adaptive", protection="true")),
     "ours-shortest": (("sdn_app.controller",), dict(vr_scenario.OUR_SETTINGS,
                                                     policy="shortest", protection="false")),
+    "ours-ecmp": (("sdn_app.controller",), dict(vr_scenario.OUR_SETTINGS,
+                                                policy="ecmp", protection="true")),
     "ryu-stp": (("ryu.app.simple_switch_stp_13",), {}),
 }
 START = time.monotonic()

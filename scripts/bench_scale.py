@@ -273,7 +273,7 @@ def measure_adaptive(topo, edges, k, compute_next_hops) -> dict:
 def fluid_max_utilization(topo, next_hops: dict, demand: dict) -> float:
     """The highest link utilisation when ``demand`` splits over ``next_hops`` by weight,
     as a fluid (the core's yardstick)."""
-    from sdn_app.core.yardsticks import link_loads
+    from sdn_app.core.te import link_loads
     return max((load / topo.capacity(u, port)
                 for (u, port), load in link_loads(topo, next_hops, demand).items()),
                default=0.0)

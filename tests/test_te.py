@@ -12,13 +12,14 @@ from sdn_app.core.te import (
     compute_next_hops,
     dag_towards,
     integer_weights,
+    link_loads,
     min_max_utilization_split,
     port_loads,
     route_demand,
     shares_of,
 )
 from sdn_app.core.topology import Port
-from sdn_app.core.yardsticks import link_loads, optimal_max_utilization
+from sdn_app.core.yardsticks import optimal_max_utilization
 
 S1, S2, S3, S4 = 0x10101, 0x10102, 0x10103, 0x10104
 MBIT = 1e6
@@ -421,3 +422,44 @@ def test_an_lp_out_of_time_falls_back_to_the_capacity_split(monkeypatch):
     assert fallback == {(u, S4): te.capacity_split(topo, u, hops)
                         for u, hops in dags[S4].items() if hops}
     assert fallback != solved
+
+
+def test_damper_passes_a_joint_move_whole_rather_than_stack_two_aggregates():
+    """A cut forces aggregate b onto port 1, and the placement makes room by moving a
+    (placed 1 s ago) to port 3.  Holding a's move alone would put both on port 1."""
+    damper = Damper(threshold=0.05, hold=5)
+    a, b = ("u", "da"), ("u", "db")
+    allowed = {a: {1, 2, 3}, b: {1, 2, 3}}
+    placed = {a: ((1, 1),), b: ((2, 1),)}
+    damper.apply(placed, {}, 0, allowed)
+
+    def busiest(hops):  # each aggregate 6 Mbit/s, every port 10 Mbit/s
+        per_port = {}
+        for key in (a, b):
+            for port, share in shares_of(hops[key]).items():
+                per_port[port] = per_port.get(port, 0.0) + 0.6 * share
+        return max(per_port.values())
+
+    after_cut = {a: ((3, 1),), b: ((1, 1),)}
+    cut = {a: {1, 3}, b: {1, 3}}
+    assert damper.apply(after_cut, placed, 1, cut) == {a: ((1, 1),), b: ((1, 1),)}, \
+        "without the joint check a's move is held and port 1 carries both"
+    damper = Damper(threshold=0.05, hold=5)
+    damper.apply(placed, {}, 0, allowed)
+    assert damper.apply(after_cut, placed, 1, cut, busiest=busiest) == after_cut
+    assert damper.passed_whole
+    assert damper.apply({a: ((1, 1),), b: ((1, 1),)}, after_cut, 2, cut,
+                        busiest=busiest) == after_cut, "a's move counts as a change: held"
+
+
+def test_damper_still_holds_moves_whose_damped_result_is_within_bounds():
+    damper = Damper(threshold=0.05, hold=5)
+    a, b = ("u", "da"), ("u", "db")
+    allowed = {a: {1, 2, 3}, b: {1, 2, 3}}
+    placed = {a: ((1, 1),), b: ((2, 1),)}
+    damper.apply(placed, {}, 0, allowed)
+    light = lambda hops: 0.5 if hops[a] == hops[b] else 0.25  # noqa: E731
+    moved = {a: ((3, 1),), b: ((1, 1),)}
+    assert damper.apply(moved, placed, 1, {a: {1, 3}, b: {1, 3}}, busiest=light) \
+        == {a: ((1, 1),), b: ((1, 1),)}, "both on one link at 50%: damping stands"
+    assert not damper.passed_whole

@@ -94,6 +94,7 @@ PIN_HYSTERESIS = 1.3  # ... and stay placed whole until they pass 1.3 times that
 RISING = 1.2
 WHOLE_SLACK = 0.15  # utilisation placement may cost over the fluid optimum ...
 WHOLE_OK = 0.8  # ... or any, as long as no link goes above this
+JOINT_MARGIN = 0.05  # how much damping may load the busiest link beyond the proposal
 
 
 def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
@@ -166,6 +167,19 @@ def port_loads(flow: dict) -> dict:
     for (_d, u, _v, port), amount in flow.items():
         loads[(u, port)] = loads.get((u, port), 0.0) + amount
     return loads
+
+
+def link_loads(topo: Topology, next_hops: dict, demand: dict) -> dict:
+    """{(u, port): bits/s} when ``demand`` follows ``next_hops`` (fluid model): what a
+    set of next hops would put on each link.  (bench_balance.py computes the same from
+    the shares the running controller reports, GET /v1/paths.)"""
+    neighbour = {(lk.src, lk.src_port): lk.dst for lk in topo.links()}
+    dags, shares = {}, {}
+    for (u, d), hops in next_hops.items():
+        dags.setdefault(d, {})[u] = [(neighbour[(u, p)], p) for p, _ in hops
+                                     if (u, p) in neighbour]
+        shares[(u, d)] = dict(hops)
+    return port_loads(route_demand(dags, demand, shares))
 
 
 def highest_utilization(topo: Topology, loads: dict) -> float:
@@ -577,19 +591,41 @@ class Damper:
     A next-hop set that had to change (a port left it) passes at once: correctness
     first.  Otherwise a group's weights, or its placement, change only when some share
     moved by more than ``threshold`` and its last change is at least ``hold`` s old.
+
+    Damping is per group, but a placement is joint: it moves one aggregate off a link
+    to make room for another.  Holding the first move while the second (forced by a
+    cut, say) goes through stacks both on one link, for as long as the hold lasts.  So
+    when the damped result would load its busiest link above WHOLE_OK and more than
+    JOINT_MARGIN above what the proposal itself reaches, the proposal passes whole.
     """
 
     def __init__(self, threshold: float, hold: float):
         self.threshold = threshold
         self.hold = hold
         self.changed_at: dict = {}
+        self.passed_whole = False  # the last apply() let the proposal through whole
 
     def apply(self, proposed: dict, current: dict, now: float,
-              allowed: dict | None = None, revert=()) -> dict:
+              allowed: dict | None = None, revert=(), busiest=None) -> dict:
         """``allowed``: {(u, d): ports} the topology permits (``allowed_ports``); a
         group using a port outside it must change at once.  Without it, any change of
         the next-hop set counts as forced.  ``revert``: destinations a repaired link
-        serves again; their next-hop set changes pass (traffic returns at once)."""
+        serves again; their next-hop set changes pass (traffic returns at once).
+        ``busiest``: NextHops -> the busiest link's utilisation under the measured
+        demand, for the joint check (without it, none is made)."""
+        self.passed_whole = False
+        result = self._damped(proposed, current, now, allowed, revert)
+        if busiest is not None and result != proposed:
+            damped_load = busiest(result)
+            if damped_load > max(WHOLE_OK, busiest(proposed) + JOINT_MARGIN):
+                for key, hops in proposed.items():
+                    if result[key] != hops:
+                        self.changed_at[key] = now
+                self.passed_whole = True
+                return dict(proposed)
+        return result
+
+    def _damped(self, proposed, current, now, allowed, revert) -> dict:
         result = {}
         for key, hops in proposed.items():
             old = current.get(key)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linprog
 
-from .te import SparseRows, port_loads, route_demand
+from .te import SparseRows
 from .topology import Topology
 
 
@@ -46,15 +46,3 @@ def optimal_max_utilization(topo: Topology, demand: dict) -> float:
     if res.status != 0:
         raise ValueError("no routing carries this demand: %s" % res.message)
     return float(res.x[u_var])
-
-
-def link_loads(topo: Topology, next_hops: dict, demand: dict) -> dict:
-    """{(u, port): bits/s} when ``demand`` follows ``next_hops`` (fluid model): how the
-    tests hold a policy's weights against the LP optimum.  (bench_balance.py computes the
-    same from the shares the running controller reports, GET /v1/paths.)"""
-    dags = {}
-    for (u, d), hops in next_hops.items():
-        links = {lk.src_port: lk.dst for lk in topo.links() if lk.src == u}
-        dags.setdefault(d, {})[u] = [(links[p], p) for p, _ in hops if p in links]
-    shares = {(u, d): dict(next_hops[(u, d)]) for d, dag in dags.items() for u in dag}
-    return port_loads(route_demand(dags, demand, shares))

@@ -48,7 +48,14 @@ from ..core.services import (
     parse_service,
     parse_services_file,
 )
-from ..core.te import POLICIES, Damper, allowed_ports, compute_next_hops
+from ..core.te import (
+    POLICIES,
+    Damper,
+    allowed_ports,
+    compute_next_hops,
+    highest_utilization,
+    link_loads,
+)
 from ..core.telemetry import Telemetry
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
@@ -788,10 +795,16 @@ class ElasticController(app_manager.RyuApp):
             # a new policy takes effect whole, not damped
             damp_from = {} if self._policy_changed else in_force
             current = {key: hops for key, hops in damp_from.items() if key[1] not in revert}
-            given = compute_next_hops(self.topo, self.policy, self.demand(),
+            demand = self.demand()
+            given = compute_next_hops(self.topo, self.policy, demand,
                                       self.path_stretch, current, self.demand(latest=True))
-            given = self.damper.apply(given, damp_from, time.monotonic(), allowed,
-                                      revert=revert)
+            given = self.damper.apply(
+                given, damp_from, time.monotonic(), allowed, revert=revert,
+                busiest=lambda hops: highest_utilization(
+                    self.topo, link_loads(self.topo, hops, demand)))
+            if self.damper.passed_whole:
+                self.logger.info("rebalance passed whole: damping part of it would "
+                                 "have overloaded a link")
         self._policy_changed = False
         touched = self.routing.update(self.topo, self.policy, given,
                                       frozenset(self.hash_split_switches))

@@ -55,6 +55,7 @@ class FakeApp:
         return {(0x10001, 0x10101): 2e6, (0x10002, 0x10101): 0.0, (0x10101, 0x10001): 5e6}
 
     services = None  # a ServiceTable, per test
+    admission = None  # an Admission (core/admission.py) where a test turns it on
     connections = {}
     changes = []
 

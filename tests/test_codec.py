@@ -8,7 +8,7 @@ from ryu.lib.packet import packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser, ofproto_v1_5, ofproto_v1_5_parser
 from shipped_topologies import model_of
 
-from sdn_app.core.pipeline import SELECT, Bucket, FlowEntry, GroupEntry
+from sdn_app.core.pipeline import SELECT, Bucket, FlowEntry, GroupEntry, stream_entry
 from sdn_app.core.plan import build_plan
 from sdn_app.core.protection import plan_protection
 from sdn_app.core.services import ServiceTable, parse_service
@@ -33,7 +33,7 @@ def as_reported_by_switch(dp, mod):
     match = dp.ofproto_parser.OFPMatch.parser(bytes(buf), 0)
     return SimpleNamespace(table_id=mod.table_id, priority=mod.priority, match=match,
                            instructions=mod.instructions, idle_timeout=mod.idle_timeout,
-                           flags=mod.flags)
+                           hard_timeout=mod.hard_timeout, flags=mod.flags)
 
 
 def assert_read_back_equal(dp, flows):
@@ -56,10 +56,12 @@ def assert_read_back_equal(dp, flows):
 def test_every_planned_entry_survives_the_round_trip(version):
     dp = datapath(version)
     topo, _ = model_of("leafspine,2,2,2")
-    plan = build_plan(topo, host_idle_timeout=60)
+    plan = build_plan(topo, host_idle_timeout=60, admission_ports=(9100, 9101))
     flows = [f for entries in plan.values() for f in entries.values()
              if isinstance(f, FlowEntry)]
     assert len(flows) > 20
+    stream = dict(ipv4_src="10.0.0.1", ipv4_dst="10.0.0.2", udp_src=40000, udp_dst=9100)
+    flows += [stream_entry(stream, True, 10), stream_entry(stream, False, 5)]
     for flow in flows:
         mod = codec.flow_mod(dp, flow, cookie=7)
         mod.serialize()  # must encode
@@ -113,7 +115,7 @@ def test_foreign_actions_never_equal_a_planned_entry():
         table_id=1, priority=100, match=parser.OFPMatch(eth_dst="00:00:00:00:00:01"),
         instructions=[parser.OFPInstructionActions(dp.ofproto.OFPIT_APPLY_ACTIONS,
                                                    [parser.OFPActionSetField(vlan_vid=5)])],
-        idle_timeout=0, flags=0)
+        idle_timeout=0, hard_timeout=0, flags=0)
     flow = codec.flow_entry_from_stats(dp, stat)
     assert flow.actions[0][0] == "other"
 

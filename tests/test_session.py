@@ -63,7 +63,7 @@ def stat(flow, cookie=COOKIE, byte_count=0):
                                 PARSER.OFPInstructionActions(OFP.OFPIT_APPLY_ACTIONS,
                                                              [PARSER.OFPActionOutput(2)])])
     return SimpleNamespace(table_id=mod.table_id, priority=mod.priority, match=mod.match,
-                           instructions=mod.instructions, idle_timeout=0, flags=0,
+                           instructions=mod.instructions, idle_timeout=0, hard_timeout=0, flags=0,
                            cookie=cookie, byte_count=byte_count)
 
 

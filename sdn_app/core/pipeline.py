@@ -4,7 +4,7 @@ means.  The plan builder (plan.py) writes entries in these terms, the OpenFlow c
 simulated dataplane of the unit tests run them through ``run_actions``; nobody else
 re-derives what an entry is for from its shape.
 
-Two tables, and a third on switches that split flows by hashing (below):
+Two tables, and more for what needs them (splitting by hash, services, admission):
 
 * every frame sent to the controller first passes the switch's *packet-in meter*
   (``PACKET_IN_METER``, an OpenFlow meter the Ryu layer creates when a switch
@@ -46,6 +46,14 @@ Two tables, and a third on switches that split flows by hashing (below):
   split's id into reg1 and a hash slot into reg0, and one entry per (reg1, reg0)
   sends the flow on; slots are given to next hops by weight.  Like groups, a split is
   shared by every destination that splits the same way (plan.py).
+
+* table 6 (admission), only with admission control on (option admission_udp_ports):
+  a known host's frames pass it between tables 0 and 1.  A stream of an admitted class
+  (UDP to one of those ports) is admitted or refused one by one at its first frame,
+  by the controller (core/admission.py), which then adds the stream's own entry here:
+  on to forwarding, or drop.  Those entries carry their own cookie (not the plan's),
+  as the connections the switches learn do: reconciling leaves them alone.  (Table 6
+  hands frames back to table 1 with OVS's resubmit: a goto only goes forward.)
 
 Actions are tuples, the name first:
 
@@ -90,6 +98,7 @@ TABLE_SPLIT = 2
 TABLE_CONNECTIONS = 3
 TABLE_SERVICE = 4
 TABLE_SLOTS = 5
+TABLE_ADMISSION = 6
 CONNECTION_FIN_TIMEOUT = 1  # s; the least OVS allows: a closed connection still counts this long
 MAX_SPLIT_SLOTS = 16  # hash slots per split: weights are rounded to sixteenths at most
 
@@ -102,6 +111,7 @@ REWRITABLE_FIELDS = frozenset({"eth_src", "eth_dst", "ipv4_src", "ipv4_dst", "tc
 ETH_TYPE_LLDP = 0x88CC
 
 PRIORITY_MISS = 0
+PRIORITY_STREAM_CLASS = 50  # table 6: a new stream of an admitted class, to the controller
 PRIORITY_FORWARD = 100
 PRIORITY_INGRESS = 110  # table 1: ingress entries (a host's MAC, where frames enter)
 PRIORITY_SERVICE_REPLY = 115  # table 1: a backend's replies, rewritten to the VIP
@@ -161,6 +171,7 @@ class FlowEntry:
     actions: tuple
     idle_timeout: int = 0
     notify_removal: bool = False
+    hard_timeout: int = 0
 
     @property
     def key(self) -> tuple:
@@ -206,20 +217,55 @@ class MeterEntry:
 
 
 def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,
-          notify_removal: bool = False, **match) -> FlowEntry:
+          notify_removal: bool = False, hard_timeout: int = 0, **match) -> FlowEntry:
     return FlowEntry(table, priority, tuple(sorted(match.items())), actions,
-                     idle_timeout, notify_removal)
+                     idle_timeout, notify_removal, hard_timeout)
 
 
 # -- the entries, by what they are for --------------------------------------------------
 
-def control_entries() -> list[FlowEntry]:
+def control_entries(admission_ports=()) -> list[FlowEntry]:
     """What every switch holds whatever the topology: LLDP and ARP to the controller,
-    and both tables' misses."""
+    and both tables' misses; with admission control (``admission_ports``: UDP
+    destination ports), the admission table (admission_entries)."""
     return [entry(TABLE_INGRESS, PRIORITY_CONTROL, TO_CONTROLLER, eth_type=ETH_TYPE_LLDP),
             entry(TABLE_INGRESS, PRIORITY_CONTROL, TO_CONTROLLER, eth_type=ETH_TYPE_ARP),
             entry(TABLE_INGRESS, PRIORITY_MISS, TO_CONTROLLER),
-            entry(TABLE_FORWARD, PRIORITY_MISS, TO_CONTROLLER)]
+            entry(TABLE_FORWARD, PRIORITY_MISS, TO_CONTROLLER),
+            *admission_entries(admission_ports)]
+
+
+# OpenFlow's goto only goes to a later table, so admission (6) hands frames back to
+# forwarding (1) with OVS's resubmit, as the service tables do.
+ONWARD_FROM_ADMISSION = (("resubmit", TABLE_FORWARD),)
+
+
+def admission_entries(admission_ports) -> list[FlowEntry]:
+    """Table 6 (admission), which a known host's frames pass before forwarding when
+    admission control is on: a UDP frame for one of ``admission_ports`` whose stream
+    has no entry of its own yet goes to the controller, which admits the stream (an
+    entry on to forwarding) or refuses it (an entry that drops it) at the switch it
+    entered by (core/admission.py); everything else goes on to forwarding."""
+    if not admission_ports:
+        return []
+    return [entry(TABLE_ADMISSION, PRIORITY_MISS, ONWARD_FROM_ADMISSION),
+            *(entry(TABLE_ADMISSION, PRIORITY_STREAM_CLASS, TO_CONTROLLER,
+                    eth_type=ETH_TYPE_IPV4, ip_proto=17, udp_dst=port)
+              for port in sorted(admission_ports))]
+
+
+def stream_entry(fields: dict, admitted: bool, timeout: int) -> FlowEntry:
+    """The admission table's entry for one stream (its addresses and UDP ports, from
+    the header ``fields`` of its first frame): on to forwarding while it keeps sending
+    (``timeout`` s idle), or dropped for ``timeout`` s (a hard timeout: then it is
+    looked at again)."""
+    match = dict(eth_type=ETH_TYPE_IPV4, ip_proto=17, ipv4_src=fields["ipv4_src"],
+                 ipv4_dst=fields["ipv4_dst"], udp_src=fields["udp_src"],
+                 udp_dst=fields["udp_dst"])
+    if admitted:
+        return entry(TABLE_ADMISSION, PRIORITY_FORWARD, ONWARD_FROM_ADMISSION,
+                     idle_timeout=timeout, **match)
+    return entry(TABLE_ADMISSION, PRIORITY_FORWARD, (), hard_timeout=timeout, **match)
 
 
 def link_port_entries(port: int) -> list[FlowEntry]:
@@ -239,11 +285,13 @@ def detour_entry(label: int, tag: int, port: int | None) -> FlowEntry:
                  eth_dst=(label_mac(label, 0), LABEL_MASK))
 
 
-def learning_entry(mac: str, port: int, idle_timeout: int) -> FlowEntry:
-    """A known host's frames are marked as local and forwarded.  Its expiry (notified
-    when ``idle_timeout`` is set) is what tells the controller a host went silent, and
-    after a controller restart these entries tell where the hosts are."""
-    return entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", TABLE_FORWARD),),
+def learning_entry(mac: str, port: int, idle_timeout: int, admission: bool = False) -> FlowEntry:
+    """A known host's frames are marked as local and forwarded (through the admission
+    table first, with ``admission``).  Its expiry (notified when ``idle_timeout`` is
+    set) is what tells the controller a host went silent, and after a controller
+    restart these entries tell where the hosts are."""
+    onward = TABLE_ADMISSION if admission else TABLE_FORWARD
+    return entry(TABLE_INGRESS, PRIORITY_FORWARD, (("goto", onward),),
                  idle_timeout=idle_timeout, notify_removal=idle_timeout > 0,
                  in_port=port, eth_src=mac)
 

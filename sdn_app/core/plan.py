@@ -106,16 +106,17 @@ def next_hops_towards(topo: Topology, root: int) -> dict[int, int]:
 
 def build_plan(topo: Topology, host_idle_timeout: int = 0, next_hops: dict | None = None,
                protection: Protection | None = None,
-               hash_split_switches: frozenset = frozenset()) -> Plan:
+               hash_split_switches: frozenset = frozenset(), admission_ports=()) -> Plan:
     """Every switch's desired entries and groups, {dpid: {key: FlowEntry | GroupEntry}}.
     ``next_hops`` ({(u, d): ((port, weight), ...)}, see te.py) defaults to the
     shortest-path tree; with ``protection`` (protection.py) every next hop that has a
     backup goes through a FAST_FAILOVER group.  Switches in ``hash_split_switches``
     split traffic over several next hops through the split table (pipeline.py) rather
-    than a SELECT group."""
+    than a SELECT group.  ``admission_ports``: admission control's UDP ports
+    (pipeline.admission_entries)."""
     with cycle_collector_paused():
         return _build_plan(topo, host_idle_timeout, next_hops, protection,
-                           hash_split_switches)
+                           hash_split_switches, tuple(admission_ports))
 
 
 def split_slots(hops: tuple) -> list[int]:
@@ -238,7 +239,8 @@ def local_host_items(mac: str, label_address: str, port: int) -> list:
     return [ingress_entry(mac, (("output", port),)), egress_entry(label_address, mac, port)]
 
 
-def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switches) -> Plan:
+def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switches,
+                admission_ports) -> Plan:
     if next_hops is None:
         next_hops = {(u, h.dpid): ((port, 1),) for h in topo.hosts.values()
                      for u, port in next_hops_towards(topo, h.dpid).items()}
@@ -248,7 +250,7 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
         plan[dpid][item.key] = item
 
     for dpid in topo.graph:
-        for item in control_entries():
+        for item in control_entries(admission_ports):
             add(dpid, item)
     for link in topo.links():
         for item in link_port_entries(link.dst_port):
@@ -289,7 +291,8 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
         index = host_indexes([h.mac for h in hosts])
         for host in hosts:
             address = label_mac(labels[d], index[host.mac])
-            add(d, learning_entry(host.mac, host.port, host_idle_timeout))
+            add(d, learning_entry(host.mac, host.port, host_idle_timeout,
+                                  bool(admission_ports)))
             for item in local_host_items(host.mac, address, host.port):
                 add(d, item)
             for u, actions in routes_to.get(d, {}).items():

@@ -104,10 +104,12 @@ class Routing:
     """See the module docstring.  ``plan``, ``next_hops`` and ``backups`` are the state
     in force (read them, do not change them)."""
 
-    def __init__(self, stretch: int = 0, protect: bool = True, host_idle_timeout: int = 0):
+    def __init__(self, stretch: int = 0, protect: bool = True, host_idle_timeout: int = 0,
+                 admission_ports=()):
         self.stretch = stretch
         self.protect = protect
         self.host_idle_timeout = host_idle_timeout
+        self.admission_ports = tuple(admission_ports)  # pipeline.admission_entries
         self._fresh_key = None
         self._starting = True
         self._saturated = False  # the last fresh computation ran out of VLAN ids
@@ -154,7 +156,7 @@ class Routing:
         self._changed_detours: set = set()  # detour keys whose users or paths changed
         self._touched: dict = {}
         for dpid in fab.nodes:
-            for item in control_entries():
+            for item in control_entries(self.admission_ports):
                 self._put(dpid, item)
             if dpid in key[2]:
                 self._put(dpid, split_miss_entry())
@@ -282,7 +284,8 @@ class Routing:
                     self._put_host_entries(u, d, state.routes[u], ingress, was_ingress)
         for mac, (dpid, port) in came:
             address = self.label_addresses[mac]
-            self._put(dpid, learning_entry(mac, port, self.host_idle_timeout))
+            self._put(dpid, learning_entry(mac, port, self.host_idle_timeout,
+                                           bool(self.admission_ports)))
             for item in local_host_items(mac, address, port):
                 self._put(dpid, item)
             for u, actions in self._dests[dpid].routes.items():

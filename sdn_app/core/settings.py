@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from .admission import parse_ports
 from .te import POLICIES
 
 DEFAULT_COOKIE = 0x5DA0_0000_0000_0001
@@ -126,6 +127,21 @@ class Settings:
         "", "Command that starts or stops a backend for pool scaling, run as "
             "'<command> start|stop <service> <ip> <port>' (exit 0: done); empty: "
             "services do not scale. The lab's: 'python3 -m sdn_app.lab.actuator'.")
+    admission_udp_ports: str = _setting(
+        "", "UDP destination ports of latency-critical streams (e.g. '9100' or "
+            "'9100,5000-5003'): each new stream to one is admitted at its first frame only "
+            "if every link it may cross stays within admission_utilization with it, and "
+            "is dropped at the switch it entered by otherwise. Empty: no admission "
+            "control.")
+    admission_utilization: float = _setting(
+        0.9, "Highest utilisation, counting the new stream, of any link a stream may "
+             "cross for it to be admitted.", min=0.05, max=1.0)
+    admission_stream_mbps: float = _setting(
+        2.5, "Rate (Mbit/s) a newly admitted stream is assumed to add until the links' "
+             "measured rates include it.", min=0.001, max=100000)
+    admission_refusal_s: int = _setting(
+        5, "Seconds a refused stream stays refused before its next frame is looked at "
+           "again.", min=1, max=3600)
     # ((dpid, port, Mbit/s), ...); written '<dpid hex>/<port>:<Mbit/s>,...'
     link_capacity_mbps: tuple = _setting(
         (), "Capacity of switch ports, overriding the advertised speed: "
@@ -136,6 +152,11 @@ class Settings:
         if self.link_timeout <= self.lldp_interval:
             raise ValueError("link_timeout (%s) must exceed lldp_interval (%s)"
                              % (self.link_timeout, self.lldp_interval))
+        parse_ports(self.admission_udp_ports)  # a bad list stops the controller here
+
+    @property
+    def admission_ports(self) -> tuple:
+        return parse_ports(self.admission_udp_ports)
 
 
 SETTINGS_FIELDS = {f.name: f for f in fields(Settings)}

@@ -47,6 +47,7 @@ class ControllerState(Protocol):
     mods_sent: dict  # flow mods and group mods sent since start (every reason)
     mods_sent_to: dict  # ... per switch: {(dpid, "flow_mods" | "group_mods"): n}
     telemetry: Telemetry  # the controller's own counts (core/telemetry.py)
+    admission: object  # with admission control on, what describes it (describe(now)); else None
 
     def rate_toward(self, ip: str) -> float:
         """Bits/s measured entering the network toward a host (0 if unknown)."""
@@ -134,6 +135,13 @@ class NetworkView:
 
     def paths(self, src: str, dst: str) -> dict:
         return path_report(self._state.plan, self._state.topo, src, dst)
+
+    def admission(self) -> dict:
+        """Admission control: its limits, streams admitted and refused, reservations and
+        the latest refusals (core/admission.py); {"enabled": false} when it is off."""
+        if self._state.admission is None:
+            return {"enabled": False}
+        return self._state.admission.describe(self._state.now())
 
     def demand(self) -> list[dict]:
         """The traffic matrix adaptive balances: bits/s entering at each switch toward

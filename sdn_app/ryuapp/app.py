@@ -32,6 +32,7 @@ from ..core.meters import MeterBank
 from ..core.pipeline import (
     ETH_TYPE_LLDP,
     PACKET_IN_METER,
+    TABLE_ADMISSION,
     TABLE_CONNECTIONS,
     TABLE_FORWARD,
     TABLE_SERVICE,
@@ -60,6 +61,7 @@ from ..core.telemetry import Telemetry
 from ..core.topology import Topology, TopologyError, dpid_to_str
 from ..core.view import NetworkView
 from . import cluster, codec, metrics, options, tls
+from .admission import AdmissionRunner
 from .rest import Access, read_token, register_fallback, register_rest
 from .scaling import PoolScaling
 from .services import ServiceRunner
@@ -128,7 +130,10 @@ class ElasticController(app_manager.RyuApp):
         self.path_stretch = self.settings.path_stretch
         # Next hops, backups and the plan in force, updated where a change reaches.
         self.routing = Routing(self.path_stretch, self.settings.protection,
-                               self.settings.host_idle_timeout)
+                               self.settings.host_idle_timeout, self.settings.admission_ports)
+        self.admission = AdmissionRunner(
+            self.settings, self.topo, lambda: self.routing.next_hops, self._report_refusal,
+            self.logger) if self.settings.admission_ports else None
         self._policy_changed = False
         self.damper = Damper(self.settings.rebalance_threshold, self.settings.rebalance_hold)
         self._restored = set()  # (dpid, port) of links back since the last recomputation
@@ -1034,6 +1039,15 @@ class ElasticController(app_manager.RyuApp):
         if eth.ethertype == ETH_TYPE_LLDP:
             self._lldp_in(session, in_port, pkt)
             return
+        if self.admission is not None and msg.table_id == TABLE_ADMISSION:
+            if self.leading():
+                try:
+                    self.admission.frame_in(session, in_port, pkt, msg.data,
+                                            time.monotonic())
+                except Exception:
+                    self.logger.exception("admission of a frame from %s:%d failed",
+                                          dpid_to_str(dp.id), in_port)
+            return
         data = msg.data
         if is_label_mac(eth.dst):
             # In flight toward a host whose egress entry is gone (it moved, or left):
@@ -1220,7 +1234,7 @@ class _StatsView:
 
     def __init__(self, msg):
         self.table_id, self.priority, self.match = msg.table_id, msg.priority, msg.match
-        self.idle_timeout = msg.idle_timeout
+        self.idle_timeout, self.hard_timeout = msg.idle_timeout, msg.hard_timeout
         self.instructions = []
         self.flags = msg.datapath.ofproto.OFPFF_SEND_FLOW_REM
 

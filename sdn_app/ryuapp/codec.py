@@ -228,8 +228,8 @@ def flow_mod(datapath, flow: FlowEntry, cookie: int, delete: bool = False):
         datapath, cookie=cookie, cookie_mask=ALL_ONES if delete else 0,
         table_id=flow.table,
         command=ofp.OFPFC_DELETE_STRICT if delete else ofp.OFPFC_ADD,
-        idle_timeout=flow.idle_timeout, priority=flow.priority,
-        flags=ofp.OFPFF_SEND_FLOW_REM if flow.notify_removal else 0,
+        idle_timeout=flow.idle_timeout, hard_timeout=flow.hard_timeout,
+        priority=flow.priority, flags=ofp.OFPFF_SEND_FLOW_REM if flow.notify_removal else 0,
         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
         match=parser.OFPMatch(**dict(flow.match)), instructions=instructions)
 
@@ -439,7 +439,8 @@ def flow_entry_from_stats(datapath, stat) -> FlowEntry:
     actions.sort(key=lambda step: INSTRUCTION_ORDER.get(step[0], 0))
     match = tuple(sorted((name, _lower(value)) for name, value in stat.match.items()))
     return FlowEntry(stat.table_id, stat.priority, match, tuple(actions),
-                     stat.idle_timeout, bool(stat.flags & ofp.OFPFF_SEND_FLOW_REM))
+                     stat.idle_timeout, bool(stat.flags & ofp.OFPFF_SEND_FLOW_REM),
+                     stat.hard_timeout)
 
 
 # -- ports ----------------------------------------------------------------------------

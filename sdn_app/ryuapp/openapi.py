@@ -150,6 +150,8 @@ def document() -> dict:
             _query("src", {"type": "string"}, True, "host MAC or IPv4 address"),
             _query("dst", {"type": "string"}, True, "host MAC or IPv4 address")])},
         "/v1/demand": {"get": _op("traffic entering per (ingress, destination switch)")},
+        "/v1/admission": {"get": _op("admission control: limits, streams admitted and "
+                                     "refused, the latest refusals")},
         "/v1/policy": {
             "get": _op("the traffic-engineering policy and the last recomputation"),
             "put": _op("change the policy", body="Policy", mutating=True)},

@@ -237,6 +237,12 @@ class RestApi(ControllerBase):
         _only_params(req, set())
         return self.view.demand()
 
+    @route("admission", "/v1/admission", methods=["GET"])
+    @json_api
+    def admission(self, req):
+        _only_params(req, set())
+        return self.view.admission()
+
     @route("policy", "/v1/policy", methods=["GET"])
     @json_api
     def policy(self, req):

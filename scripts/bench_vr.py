@@ -5,6 +5,7 @@ crowd, the busiest link cut, its recovery), same topology, users and seed, under
   ours-adaptive-ff    our controller, adaptive weights + FAST_FAILOVER protection
   ours-shortest       our controller, shortest path, no protection (controller reroute)
   ours-ecmp           our controller, equal-cost multipath + FAST_FAILOVER protection
+  ours-admission      ours-adaptive-ff with admission control of the video streams
   ryu-stp             Ryu's simple_switch_stp_13 (started ~35 s early to converge)
 
 each on a fresh controller and network in one run.  Prints one table per phase (frame
@@ -45,6 +46,11 @@ VARIANTS = {
                                                     policy="shortest", protection="false")),
     "ours-ecmp": (("sdn_app.controller",), dict(vr_scenario.OUR_SETTINGS,
                                                 policy="ecmp", protection="true")),
+    # adaptive-ff with admission control of the video streams (their UDP port); each
+    # new stream assumed at 1.1 times --stream-mbps (headers) until measured
+    "ours-admission": (("sdn_app.controller",), dict(
+        vr_scenario.OUR_SETTINGS, policy="adaptive", protection="true",
+        admission_udp_ports=str(vr_scenario.VR_PORT))),
     "ryu-stp": (("ryu.app.simple_switch_stp_13",), {}),
 }
 START = time.monotonic()
@@ -58,6 +64,9 @@ def run_variant(name, seed, args, profile, logdir):
     apps, settings = VARIANTS[name]
     ours = name.startswith("ours")
     settings = dict(capacity_settings(args.topo), **settings) if ours else settings
+    if "admission_udp_ports" in settings:
+        settings["admission_stream_mbps"] = round(1.1 * args.stream_mbps, 3)
+        settings["admission_utilization"] = args.admission_utilization
     protocols = vr_scenario.PROTOCOLS if ours else "OpenFlow13"
     with ControllerProcess(apps=apps, settings=settings,
                            log_path=logdir / ("%s.log" % name)) as ctl, \
@@ -104,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cut", default="transit", choices=vr_scenario.CUTS,
                         help="which link fails (see scripts/demo.py --help)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--admission-utilization", type=float, default=0.75,
+                        help="ours-admission's admission_utilization (default 0.75: see README)")
     parser.add_argument("--logdir", default="results/bench_vr")
     args = parser.parse_args(argv)
     profile = vr.Profile(mbps=30.0, scale=args.stream_mbps / 30.0)
@@ -154,6 +165,15 @@ def main(argv=None) -> int:
     print("switch CPU: cores ovs-vswitchd used, which forwards for every emulated switch "
           "in one thread: near 1.0 the emulation, not the network, is the bottleneck")
     print()
+    print("Admission: video streams offered and refused (by admission control), frame "
+          "misses of the streams never refused, frames on time over all streams")
+    print(table(["phase", "variant", "seed", "streams", "refused", "admitted miss %",
+                 "frames on time"],
+                [[phase, name, seed, adm["offered"], adm["refused"],
+                  fmt(adm["admitted_miss_pct"], 2), adm["frames_on_time"]]
+                 for phase in vr_scenario.PHASES for (name, seed), run in runs.items()
+                 for adm in [run.admission(phase)]]))
+    print()
     print("The failover: the %g s after the cut" % vr_scenario.FAILOVER_WINDOW)
     print(table(["variant", "seed", "cut", "worst stream: frames missed", "longest outage ms",
                  "re-optimized after ms"], failover))
@@ -177,7 +197,10 @@ def main(argv=None) -> int:
         {"%s/seed%d" % key: {"analysis": run.analysis, "utilization": run.utilization,
                              "cut": run.cut, "reoptimized_after_s": run.reoptimized_after,
                              "failover": run.failover, "link_mbps": run.link_mbps,
-                             "dataplane_cpu": run.dataplane_cpu}
+                             "dataplane_cpu": run.dataplane_cpu,
+                             "refused_streams": sorted(run.refused),
+                             "admission": {phase: run.admission(phase)
+                                           for phase in vr_scenario.PHASES}}
          for key, run in runs.items()}, indent=1))
     print("Plots: %s; JSON: %s" % (", ".join(map(str, pictures)), logdir / "results.json"))
     return 0

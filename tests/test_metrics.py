@@ -10,6 +10,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from shipped_topologies import model_of
 
+from sdn_app.core.admission import Admission
 from sdn_app.core.services import ServiceTable, parse_service
 from sdn_app.core.telemetry import Histogram
 from sdn_app.core.topology import Port
@@ -173,3 +174,11 @@ def test_a_clustered_node_says_whether_it_leads(app):
     assert got["sdn_cluster_generation"] == {(): 7}
     assert got["sdn_cluster_members"] == {(): 3}
     assert one(got["sdn_cluster_info"], node_id="c1", leader="c0") == 1
+
+
+def test_admission_counts_streams_by_verdict(app):
+    assert "sdn_admission_streams_total" not in scrape(app), "nothing while it is off"
+    app.admission = Admission(utilization=0.8, stream_bps=1.0)
+    app.admission.admitted, app.admission.refused = 5, 2
+    got = scrape(app)["sdn_admission_streams_total"]
+    assert one(got, verdict="admitted") == 5 and one(got, verdict="refused") == 2

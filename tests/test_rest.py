@@ -14,8 +14,10 @@ from ryu.app.wsgi import WSGIApplication
 from shipped_topologies import model_of
 
 from sdn_app.core import view as view_module
+from sdn_app.core.admission import Admission
 from sdn_app.core.scaling import ScalingSpec
 from sdn_app.core.services import ServiceTable
+from sdn_app.core.te import compute_next_hops
 from sdn_app.core.topology import Port
 from sdn_app.core.view import NetworkView
 from sdn_app.ryuapp.rest import (
@@ -150,6 +152,31 @@ def test_demand_lists_what_was_measured_largest_first(api):
     assert rows == [{"src": "0000000000010101", "dst": "0000000000010001", "bps": 5e6},
                     {"src": "0000000000010001", "dst": "0000000000010101", "bps": 2e6}]
     assert api("/v1/demand?x=1")[0] == 400
+
+
+def test_admission_reports_off_or_its_counts_and_refusals(api):
+    assert api("/v1/admission") == (200, {"enabled": False})
+    topo = api.app.topo
+    capacity = min(topo.capacity(lk.src, lk.src_port) for lk in topo.links())
+    admission = Admission(utilization=0.5, stream_bps=0.3 * capacity)  # no link takes two
+    hops = compute_next_hops(topo, "shortest")
+    ingress, egress = 0x30101, 0x30201
+    assert admission.decide(topo, hops, ("10.0.0.1", "10.0.0.5", 4000, 9100), ingress,
+                            egress, 9.0).admitted
+    assert not admission.decide(topo, hops, ("10.0.0.1", "10.0.0.5", 4001, 9100), ingress,
+                                egress, 9.5).admitted
+    api.app.admission = admission
+    try:
+        status, body = api("/v1/admission")
+    finally:
+        api.app.admission = None
+    assert status == 200 and body["enabled"] and body["admitted"] == 1 and body["refused"] == 1
+    assert {r["dpid"] for r in body["reserved"]} and body["reserved"][0]["bps"] == 0.3 * capacity
+    refusal, = body["recent_refusals"]
+    assert refusal["stream"] == ["10.0.0.1", "10.0.0.5", 4001, 9100]
+    assert refusal["ingress"] == "0000000000030101" and refusal["age"] == 0.5
+    assert "would be at" in refusal["reason"]
+    assert api("/v1/admission?x=1")[0] == 400
 
 
 def test_services_over_rest(api):

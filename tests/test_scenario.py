@@ -88,3 +88,26 @@ def test_dataplane_cpu_reads_a_process_and_says_none_when_it_cannot(tmp_path):
     assert scenario.dataplane_cpu_seconds(pid_file) is None
     pid_file.write_text("%d\n" % (1 << 30))  # no such process
     assert scenario.dataplane_cpu_seconds(pid_file) is None
+
+
+def test_refusals_name_video_streams_by_their_source_address_and_port():
+    status = {"enabled": True, "recent_refusals": [
+        {"stream": ["10.0.0.5", "10.0.0.2", 40001, 9100]},
+        {"stream": ["10.0.0.5", "10.0.0.2", 40001, 9100]},  # refused again later
+        {"stream": ["10.0.0.9", "10.0.0.6", 40007, 9100]},
+        {"stream": ["10.0.0.2", "10.0.0.5", 40003, 9101]},  # a pose stream: not video
+        {"stream": ["10.0.0.7", "10.0.0.8", 40009, 9100]}]}  # not ours
+    streams = {("10.0.0.5", 40001): (vr.VIDEO, 3), ("10.0.0.9", 40007): (vr.VIDEO, 8),
+               ("10.0.0.2", 40003): (vr.POSE, 3), ("10.0.0.5", 40002): (vr.VIDEO, 4)}
+    assert scenario.refused_streams(status, streams) == {3, 8}
+    assert scenario.refused_streams({"enabled": False}, streams) == set()
+
+
+def test_admission_figures_count_refused_streams_frames_as_missed():
+    run = scenario.Run(0.0, [], [], [], {"phases": [{"phase": "crowd", "video_streams": {
+        1: {"frames": 100, "frame_misses": 2}, 2: {"frames": 100, "frame_misses": 0},
+        3: {"frames": 50, "frame_misses": 50}}}]}, refused={3})
+    assert run.admission("crowd") == {"offered": 3, "refused": 1, "admitted_miss_pct": 1.0,
+                                      "frames_on_time": 198}
+    run.refused = set()
+    assert run.admission("crowd")["admitted_miss_pct"] == pytest.approx(100 * 52 / 250)

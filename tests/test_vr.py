@@ -311,26 +311,50 @@ def test_a_profile_survives_the_command_line():
     assert vr.profile_from(parser.parse_args(vr.profile_args(profile))) == profile
 
 
-def test_each_stream_sends_from_its_own_source_port():
+def bound_pair():
+    """Two UDP sockets on loopback ports p and p + 1 (video's and pose's, kind_port)."""
+    for _ in range(50):
+        video = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        video.bind(("127.0.0.1", 0))
+        pose = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            pose.bind(("127.0.0.1", video.getsockname()[1] + 1))
+            return video, pose
+        except OSError:
+            video.close()
+            pose.close()
+    raise AssertionError("no two adjacent free UDP ports")
+
+
+def test_each_stream_sends_from_its_own_source_port_and_each_kind_to_its_own_port():
     """Two users' video to one host, and one user's pose: three flows, not one 5-tuple
-    (one socket per sender once made every stream to a host unsplittable)."""
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
-    rx.settimeout(0.5)
+    (one socket per sender once made every stream to a host unsplittable); pose goes to
+    the port after video's, so the network can tell them apart (admission control)."""
+    video_rx, pose_rx = bound_pair()
     sessions = [Session(1, VIDEO, "me", "lo", 0, 0.1), Session(2, VIDEO, "me", "lo", 0, 0.1),
                 Session(1, POSE, "me", "lo", 0, 0.1)]
-    count = vr.send(sessions, {"lo": "127.0.0.1"}, rx.getsockname()[1], Profile(scale=0.1),
-                    1, time.time() + 0.02)
-    ports = {}
+    base = video_rx.getsockname()[1]
+    assert vr.kind_port(base, POSE) == base + 1 and vr.kind_port(base, VIDEO) == base
+    reported = {}
+    count = vr.send(sessions, {"lo": "127.0.0.1"}, base, Profile(scale=0.1),
+                    1, time.time() + 0.02, source_ports=reported)
+    ports, kinds_at = {}, {}
     try:
-        for _ in range(count):
-            data, (_, port) = rx.recvfrom(9000)
-            _, kind, stream = vr.HEADER.unpack_from(data)[:3]
-            ports.setdefault((kind, stream), set()).add(port)
-    except TimeoutError:
-        pass
+        for rx in (video_rx, pose_rx):
+            rx.settimeout(0.5)
+            try:
+                for _ in range(count):
+                    data, (_, port) = rx.recvfrom(9000)
+                    _, kind, stream = vr.HEADER.unpack_from(data)[:3]
+                    ports.setdefault((kind, stream), set()).add(port)
+                    kinds_at.setdefault(rx.getsockname()[1], set()).add(kind)
+            except TimeoutError:
+                pass
     finally:
-        rx.close()
+        video_rx.close()
+        pose_rx.close()
     assert set(ports) == {(VIDEO, 1), (VIDEO, 2), (POSE, 1)}
     assert all(len(p) == 1 for p in ports.values())
     assert len(set.union(*ports.values())) == 3
+    assert kinds_at == {base: {VIDEO}, base + 1: {POSE}}
+    assert {key: {port} for key, port in reported.items()} == ports, "as the network saw"

@@ -31,7 +31,7 @@ RESERVE_S = 3.0
 # Frames of one stream that reach the controller before its entry is in place get the
 # verdict of the first, without reserving again.
 REPEAT_S = 1.0
-RECENT = 256  # refusals kept for GET /v1/admission
+RECENT = 1024  # refusals kept for GET /v1/admission
 ADMITTED_IDLE_S = 10  # an admitted stream's entry outlives this long a pause in it
 
 

@@ -134,7 +134,7 @@ class Settings:
             "is dropped at the switch it entered by otherwise. Empty: no admission "
             "control.")
     admission_utilization: float = _setting(
-        0.9, "Highest utilisation, counting the new stream, of any link a stream may "
+        0.8, "Highest utilisation, counting the new stream, of any link a stream may "
              "cross for it to be admitted.", min=0.05, max=1.0)
     admission_stream_mbps: float = _setting(
         2.5, "Rate (Mbit/s) a newly admitted stream is assumed to add until the links' "

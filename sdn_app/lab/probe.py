@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import socket
 import struct
 import sys
@@ -94,20 +95,31 @@ def send(dst: str, port: int, rate: float, seconds: float, stream: int = 0) -> i
     return count
 
 
-def udp_datagrams(port: int, until: float, buffer_bytes: int = 8 << 20):
-    """(payload, receive time) of every datagram arriving on ``port`` until epoch time
-    ``until``: the receiving loop of the probe and of the VR receiver (sdn_app.lab.vr)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
-    sock.bind(("0.0.0.0", port))
-    sock.settimeout(0.1)
-    with sock:
+def udp_datagrams(port, until: float, buffer_bytes: int = 8 << 20):
+    """(payload, receive time) of every datagram arriving on ``port`` (or on each of a
+    list of ports) until epoch time ``until``: the receiving loop of the probe and of
+    the VR receiver (sdn_app.lab.vr)."""
+    ports = [port] if isinstance(port, int) else list(port)
+    sockets = []
+    try:
+        for number in ports:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
+            sock.bind(("0.0.0.0", number))
+            sock.setblocking(False)
         while time.time() < until:
-            try:
-                data = sock.recv(65535)
-            except TimeoutError:
-                continue
-            yield data, time.time()
+            ready, _, _ = select.select(sockets, [], [], 0.1)
+            for sock in ready:
+                while True:  # drain it: one select per burst, not per datagram
+                    try:
+                        data = sock.recv(65535)
+                    except BlockingIOError:
+                        break
+                    yield data, time.time()
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def receive(port: int, seconds: float) -> list[tuple[int, float, float]]:

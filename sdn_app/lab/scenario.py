@@ -111,6 +111,21 @@ class Run:
     failover: dict = field(default_factory=dict)  # analysis of FAILOVER_WINDOW after the cut
     # phase -> cores ovs-vswitchd used (1.0 = one core busy all phase); None: unreadable
     dataplane_cpu: dict = field(default_factory=dict)
+    refused: set = field(default_factory=set)  # video streams admission control refused
+
+    def admission(self, phase: str) -> dict:
+        """Per phase, what admission control did to the video streams: how many were
+        offered and refused, the frame misses of those never refused, and the frames on
+        time over all (a refused stream's frames count as missed)."""
+        entry = next(p for p in self.analysis["phases"] if p["phase"] == phase)
+        streams = entry.get("video_streams", {})
+        admitted = [s for stream, s in streams.items() if int(stream) not in self.refused]
+        frames = sum(s["frames"] for s in admitted)
+        return {"offered": len(streams), "refused": len(streams) - len(admitted),
+                "admitted_miss_pct": 100.0 * sum(s["frame_misses"] for s in admitted) / frames
+                if frames else None,
+                "frames_on_time": sum(s["frames"] - s["frame_misses"]
+                                      for s in streams.values())}
 
 
 def _inter_switch_ports(net) -> list[tuple[str, int, float | None]]:
@@ -200,7 +215,8 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
                  "--addresses", json.dumps(addresses), "--port", str(VR_PORT),
                  "--start-at", repr(start_at), "--seed", str(scenario.seed),
                  "--seconds", str(scenario.duration),
-                 "--log", str(workdir / ("sent-%s.bin" % host))]
+                 "--log", str(workdir / ("sent-%s.bin" % host)),
+                 "--ports-log", str(workdir / ("ports-%s.json" % host))]
                 + vr.profile_args(scenario.profile),
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))
         _drive(net, scenario, result, say, ctl, protocols)
@@ -223,10 +239,27 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
     for host in dsts:
         result.received += vr.read_log(workdir / ("recv-%s.bin" % host))
     result.analysis = vr.analyse(result.sent, result.received, result.phases)
+    if ctl is not None:
+        result.refused = refused_streams(ctl.get("/v1/admission"), {
+            (addresses[host], port): (kind, stream) for host in by_src
+            for kind, stream, port in json.loads(
+                (workdir / ("ports-%s.json" % host)).read_text())})
     if result.cut_at is not None:
         window = vr.Phase("failover", result.cut_at, result.cut_at + FAILOVER_WINDOW)
         result.failover = vr.analyse(result.sent, result.received, [window])["phases"][0]
     return result
+
+
+def refused_streams(status: dict, streams: dict) -> set:
+    """The video streams (ids) among ``streams`` ({(source IP, source port): (kind,
+    stream)}) that GET /v1/admission (``status``) lists as refused."""
+    out = set()
+    for refusal in status.get("recent_refusals", ()):
+        src_ip, _dst_ip, src_port, _dst_port = refusal["stream"]
+        kind, stream = streams.get((src_ip, src_port), (None, None))
+        if kind == vr.VIDEO:
+            out.add(stream)
+    return out
 
 
 def _drive(net, scenario, result, say, ctl, protocols) -> None:

@@ -41,6 +41,15 @@ from .probe import udp_datagrams
 
 VIDEO, POSE, BULK = 0, 1, 2
 KIND_NAMES = {VIDEO: "video", POSE: "pose", BULK: "background"}
+# Each kind goes to its own UDP port, the given port plus this, as VR runtimes carry
+# video and tracking on channels of their own: the network can then tell a session's
+# video (what admission control admits, core/admission.py) from its pose and from bulk.
+KIND_PORT_OFFSET = {VIDEO: 0, POSE: 1, BULK: 2}
+
+
+def kind_port(port: int, kind: int) -> int:
+    """The UDP port packets of ``kind`` go to, for VR traffic on ``port``."""
+    return port + KIND_PORT_OFFSET[kind]
 
 # magic, kind, stream, frame, packet index, packet count, sequence, frame start, send time
 HEADER = struct.Struct("!4sBIIHHIdd")
@@ -209,12 +218,14 @@ def packet_plan(session: Session, profile: Profile, seed: int):
 
 
 def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
-         start_at: float, log=None) -> int:
+         start_at: float, log=None, source_ports: dict | None = None) -> int:
     """Send every packet of ``sessions`` on their absolute schedule from ``start_at``
     (epoch seconds; late packets go at once, so a busy CPU delays but never thins the
     stream).  ``addresses`` maps a session's dst to an IP.  Logs each packet sent to
     ``log`` (a binary file) and returns the count.  Each stream (and kind) sends from
-    its own source port (_stream_socket)."""
+    its own source port (_stream_socket); ``source_ports`` ({}) gets them,
+    {(kind, stream): port}, as what the network sees of each stream (admission control
+    names the streams it refused by their addresses and ports)."""
     sockets: dict = {}  # (kind, stream) -> its own UDP socket, so its own source port
     plans = [(packet_plan(s, profile, seed), s) for s in sessions]
     heap = []
@@ -244,9 +255,13 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
             sock = sockets.get(key)
             if sock is None:
                 sock = sockets[key] = _stream_socket()
+                sock.bind(("0.0.0.0", 0))
+                if source_ports is not None:
+                    source_ports[key] = sock.getsockname()[1]
             try:
                 sock.sendto(header + padding[:size - HEADER.size],
-                            (addresses.get(session.dst, session.dst), port))
+                            (addresses.get(session.dst, session.dst),
+                             kind_port(port, session.kind)))
             except OSError:
                 pass  # no route or buffer full: the receiver counts it as lost
             out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seq,
@@ -278,10 +293,12 @@ def _stream_socket() -> socket.socket:
 
 
 def receive(port: int, until: float, log) -> int:
-    """Log every VR packet arriving on ``port`` until epoch time ``until``."""
+    """Log every VR packet arriving for ``port`` (each kind's, kind_port) until epoch
+    time ``until``."""
     out, count = [], 0
     try:
-        for data, now in udp_datagrams(port, until):
+        for data, now in udp_datagrams([kind_port(port, k) for k in KIND_PORT_OFFSET],
+                                       until):
             if len(data) < HEADER.size or data[:4] != MAGIC:
                 continue
             _, kind, stream, frame, index, total, seq, frame_start, sent = \
@@ -622,8 +639,16 @@ def _send_or_receive(parser, args) -> int:
         else:
             parser.error("give --dst or --schedule")
         start_at = args.start_at if args.start_at else time.time() + 0.2
+        ports: dict = {}
         with open(args.log, "wb") as log:
-            count = send(sessions, addresses, args.port, profile, args.seed, start_at, log)
+            try:
+                count = send(sessions, addresses, args.port, profile, args.seed, start_at,
+                             log, ports)
+            finally:
+                if args.ports_log:
+                    with open(args.ports_log, "w") as f:
+                        json.dump([[kind, stream, port] for (kind, stream), port
+                                   in sorted(ports.items())], f)
         print(json.dumps({"packets_sent": count, "start_at": start_at}))
         return 0
     if args.seconds <= 0:  # recv
@@ -646,6 +671,8 @@ def main(argv=None) -> int:
     s.add_argument("--schedule", help="JSON list of sessions (fields of Session), instead")
     s.add_argument("--addresses", help="JSON object: session host name -> IP address")
     s.add_argument("--port", type=int, default=9100)
+    s.add_argument("--ports-log", help="write each stream's UDP source port here "
+                   "(JSON [[kind, stream, port], ...])")
     s.add_argument("--seconds", type=float, default=10.0)
     s.add_argument("--start-at", type=float, help="epoch time the scenario starts "
                    "(default: now + 0.2 s)")

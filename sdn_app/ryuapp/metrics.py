@@ -52,7 +52,7 @@ class NetworkCollector:
 
     def collect(self):
         for part in (switch_families, port_families, link_families, controller_families,
-                     service_families, cluster_families):
+                     service_families, cluster_families, admission_families):
             try:
                 families = list(part(self.view))
             except Exception:  # a metrics bug must not cost the scrape, nor the controller
@@ -274,6 +274,19 @@ def cluster_families(view):
     members = GaugeMetricFamily("sdn_cluster_members", "Members with a live record in the store")
     members.add_metric([], len(status["members"]))
     return [leader, info, generation, store, members]
+
+
+def admission_families(view):
+    """Streams admission control admitted and refused (nothing when it is off)."""
+    status = view.admission()
+    if not status.get("enabled"):
+        return []
+    streams = CounterMetricFamily("sdn_admission_streams",
+                                  "New streams judged by admission control, by verdict",
+                                  labels=["verdict"])
+    streams.add_metric(["admitted"], status["admitted"])
+    streams.add_metric(["refused"], status["refused"])
+    return [streams]
 
 
 def _le(bound: float) -> str:

@@ -111,3 +111,14 @@ def test_admission_figures_count_refused_streams_frames_as_missed():
                                       "frames_on_time": 198}
     run.refused = set()
     assert run.admission("crowd")["admitted_miss_pct"] == pytest.approx(100 * 52 / 250)
+
+
+def test_the_failover_figures_leave_refused_streams_out():
+    run = scenario.Run(0.0, [], [], [], {"phases": []}, refused={3}, failover={
+        "video_streams": {1: {"frame_misses": 2, "longest_outage_ms": 12.0},
+                          3: {"frame_misses": 90, "longest_outage_ms": 990.0}},
+        "pose": {"longest_outage_ms": 15.0}})
+    assert run.failover_figures() == (2, 15.0)
+    run.refused = set()
+    assert run.failover_figures() == (90, 990.0)
+    assert scenario.Run(0.0, [], [], [], {}).failover_figures() == (None, None)

@@ -113,6 +113,19 @@ class Run:
     dataplane_cpu: dict = field(default_factory=dict)
     refused: set = field(default_factory=set)  # video streams admission control refused
 
+    def failover_figures(self) -> tuple:
+        """(worst stream's frame misses, longest outage ms) in the FAILOVER_WINDOW after
+        the cut, over the video streams never refused and every pose stream (a refused
+        stream's silence is admission's doing, not the failover's); (None, None) with
+        no cut."""
+        if not self.failover:
+            return None, None
+        admitted = [s for stream, s in self.failover.get("video_streams", {}).items()
+                    if int(stream) not in self.refused]
+        pose = (self.failover.get("pose") or {}).get("longest_outage_ms") or 0.0
+        return (max((s["frame_misses"] for s in admitted), default=0),
+                max([pose] + [s["longest_outage_ms"] or 0.0 for s in admitted]))
+
     def admission(self, phase: str) -> dict:
         """Per phase, what admission control did to the video streams: how many were
         offered and refused, the frame misses of those never refused, and the frames on

@@ -1,4 +1,5 @@
 import math
+import random
 
 import networkx as nx
 import pytest
@@ -463,3 +464,42 @@ def test_damper_still_holds_moves_whose_damped_result_is_within_bounds():
     assert damper.apply(moved, placed, 1, {a: {1, 3}, b: {1, 3}}, busiest=light) \
         == {a: ((1, 1),), b: ((1, 1),)}, "both on one link at 50%: damping stands"
     assert not damper.passed_whole
+
+
+def test_a_split_in_force_stays_while_it_is_within_the_slack_of_the_optimum():
+    """Demand wobbling by 1% (measurement noise) moves a few groups at most when the
+    split in force is passed in, where solving afresh moves many (every move rehashes
+    live flows); a shift the split in force cannot absorb still moves it."""
+    rng = random.Random(5)
+    topo, _ = model_of("fattree,4")
+    for lk in topo.links():  # unequal links: the LP's answer is not capacity-proportional
+        topo.capacity_overrides[(lk.src, lk.src_port)] = rng.choice((5, 10, 20)) * MBIT
+    edges = [0x30101, 0x30102, 0x30201, 0x30202, 0x30301, 0x30302, 0x30401, 0x30402]
+    demand = {(u, d): rng.uniform(1.6, 3.6) * MBIT for u in edges for d in edges
+              if u != d and rng.random() < 0.3}
+    first = compute_next_hops(topo, "adaptive", demand)
+    split = [key for key, hops in first.items() if len(hops) > 1 and key in demand]
+    assert any(len({w for _, w in first[key]}) > 1 for key in split), "an uneven split"
+    held = afresh = first
+    moves_held = moves_afresh = 0
+    dags = {d: dag_towards(topo, d) for d in {d for _, d in demand}}
+    for _ in range(5):
+        wobbled = {key: v * rng.uniform(0.99, 1.01) for key, v in demand.items()}
+        new_held = compute_next_hops(topo, "adaptive", wobbled, current=held)
+        new_afresh = compute_next_hops(topo, "adaptive", wobbled)
+        moves_held += sum(new_held[k] != held.get(k) for k in new_held)
+        moves_afresh += sum(new_afresh[k] != afresh.get(k) for k in new_afresh)
+        held, afresh = new_held, new_afresh
+        assert max_utilization(topo, held, wobbled) <= \
+            SplitProblem(topo, dags, wobbled).optimum() + 0.03
+    assert moves_held * 2 < moves_afresh, (moves_held, moves_afresh)
+    shifts = ({**demand, key: factor * demand[key]} for factor in (1.5, 2.0, 3.0)
+              for key in sorted(split, key=lambda key: -demand[key]))
+    for shifted in shifts:  # one the split in force cannot absorb
+        if max_utilization(topo, first, shifted) > \
+                SplitProblem(topo, dags, shifted).optimum() + 0.05:
+            break
+    else:
+        raise AssertionError("no shift the split in force cannot absorb")
+    moved = compute_next_hops(topo, "adaptive", shifted, current=first)
+    assert max_utilization(topo, moved, shifted) < max_utilization(topo, first, shifted)

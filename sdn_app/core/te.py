@@ -95,6 +95,7 @@ RISING = 1.2
 WHOLE_SLACK = 0.15  # utilisation placement may cost over the fluid optimum ...
 WHOLE_OK = 0.8  # ... or any, as long as no link goes above this
 JOINT_MARGIN = 0.05  # how much damping may load the busiest link beyond the proposal
+STABLE_SLACK = 0.02  # utilisation a split may cost over the optimum to stay as it is
 
 
 def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
@@ -120,7 +121,7 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
                     result[(u, d)] = tuple(sorted((port, 1) for _, port in hops))
         return result
     demand = demand or {}
-    problem = SplitProblem(topo, dags, demand)
+    problem = SplitProblem(topo, dags, demand, current=current)
     bound = max(problem.optimum() + WHOLE_SLACK, WHOLE_OK)
     for fraction in PIN_FRACTIONS:
         pinned = placeable(topo, dags, demand, current, fraction, latest)
@@ -139,7 +140,7 @@ def compute_next_hops(topo: Topology, policy: str, demand: dict | None = None,
             trees = {key: {port: 1.0} for key, port in placed.items()}
             around = port_loads(route_demand(pinned_dags, demand, trees))
             candidate.update(weighted(min_max_utilization_split(topo, fluid, demand,
-                                                                 around)))
+                                                                 around, current)))
         if highest <= bound or highest_utilization(topo, port_loads(route_demand(
                 dags, demand, {key: shares_of(w) for key, w in candidate.items()}))) <= bound:
             if any(hops and (u, d) not in candidate
@@ -338,12 +339,13 @@ def capacity_split(topo: Topology, u: int, hops: list[tuple]) -> dict[int, float
 
 
 def min_max_utilization_split(topo: Topology, dags: dict, demand: dict,
-                              background: dict | None = None) -> dict:
+                              background: dict | None = None,
+                              current: dict | None = None) -> dict:
     """{(u, d): {port: share}} minimising the highest link utilisation for ``demand``
     ({(u, d): bits/s entering at u for hosts behind d}), over the given DAGs, on top of
-    ``background`` ({(u, port): bits/s} already on links, e.g. placed whole).  See
-    SplitProblem."""
-    return SplitProblem(topo, dags, demand, background).split()
+    ``background`` ({(u, port): bits/s} already on links, e.g. placed whole), staying
+    near ``current`` (NextHops in force).  See SplitProblem."""
+    return SplitProblem(topo, dags, demand, background, current).split()
 
 
 class SplitProblem:
@@ -363,14 +365,24 @@ class SplitProblem:
     LP_TIME_LIMIT: past it the first falls back to the capacity-proportional split, the
     second to the first's answer.  Where the capacity-proportional split is itself
     optimal, it is the answer (t = 0).
+
+    With ``current`` (the NextHops in force), the reference is the split in force
+    wherever it spreads over the same next hops, and the second LP may go STABLE_SLACK
+    above the optimum: among answers that good, the one nearest what the switches hold.
+    Against a capacity-proportional reference, an L1 objective answers at a vertex, and
+    small changes in demand flipped one leaf-spine group between 100:1:1 and 1:40:60
+    every second or two (each flip rehashes live streams onto other paths); held to
+    the split in force, a group moves only as far as the optimum needs it to.
     """
 
     SCALE = 1e6  # work in Mbit/s so coefficients stay near 1
 
     def __init__(self, topo: Topology, dags: dict, demand: dict,
-                 background: dict | None = None):
+                 background: dict | None = None, current: dict | None = None):
         self.topo, self.dags, self.demand = topo, dags, demand
         self.background = background or {}
+        self.slack = STABLE_SLACK if current else 0.0
+        current = current or {}
         splits: dict = {}  # (u, its ports): capacity_split, the same toward many d
 
         def capacity_shares(u, hops):
@@ -378,9 +390,16 @@ class SplitProblem:
             if key not in splits:
                 splits[key] = capacity_split(topo, u, hops)
             return splits[key]
-        self.ref_shares = {(u, d): capacity_shares(u, hops)
-                           for d, dag in dags.items() for u, hops in dag.items() if hops}
-        self.ref_flow = route_demand(dags, demand, self.ref_shares)
+        self.capacity_shares = {(u, d): capacity_shares(u, hops) for d, dag in dags.items()
+                                for u, hops in dag.items() if hops}
+        self.capacity_flow = route_demand(dags, demand, self.capacity_shares)
+        self.ref_shares = dict(self.capacity_shares)
+        for key, shares in self.capacity_shares.items():
+            in_force = current.get(key)
+            if in_force and {p for p, _ in in_force} == set(shares):
+                self.ref_shares[key] = shares_of(in_force)
+        self.ref_flow = route_demand(dags, demand, self.ref_shares) if current \
+            else self.capacity_flow
         self.total = sum(v for (u, d), v in demand.items() if u in dags.get(d, {}))
         self._lowest = None  # the first LP's result, once solved
         self._answer = None  # the split, once known
@@ -392,7 +411,7 @@ class SplitProblem:
         self._solve_lowest()
         if self._lowest is not None:
             return self._lowest.fun
-        loads = port_loads(self.ref_flow)
+        loads = port_loads(self.capacity_flow)
         for link, amount in self.background.items():
             loads[link] = loads.get(link, 0.0) + amount
         return highest_utilization(self.topo, loads)
@@ -400,10 +419,11 @@ class SplitProblem:
     def optimal_flows(self, dags: dict) -> dict:
         """{(d, u, v, port): bits/s} toward the destinations of ``dags`` in the first
         LP's answer: an optimal split, though not the closest to the reference (the
-        capacity-proportional flows where that LP had no answer)."""
+        capacity-proportional flows where that LP had no answer, or where they are
+        optimal themselves)."""
         self._solve_lowest()
-        if self._lowest is None or self._reference_is_optimal():
-            return {e: f for e, f in self.ref_flow.items() if e[0] in dags}
+        if self._lowest is None or self._is_optimal(self.capacity_flow, 0.0):
+            return {e: f for e, f in self.capacity_flow.items() if e[0] in dags}
         x, scale = self._lowest.x, self.SCALE
         return {e: x[i] * scale for i, e in enumerate(self.edges) if e[0] in dags}
 
@@ -416,7 +436,7 @@ class SplitProblem:
         if self._lowest is not None or self._answer is not None:
             return
         if self.total <= 0:
-            self._answer = self.ref_shares
+            self._answer = self.capacity_shares
             return
         topo, dags, demand, scale = self.topo, self.dags, self.demand, self.SCALE
         # Only the part of each DAG that its demand can reach carries flow: every other
@@ -458,20 +478,24 @@ class SplitProblem:
                          bounds=(0, None), method="highs",
                          options={"time_limit": LP_TIME_LIMIT})
         if lowest.status != 0:  # no answer in time: capacity-proportional, as with no demand
-            self._answer = self.ref_shares
+            self._answer = self.capacity_shares
         else:
             self._lowest = lowest
 
     def _ceiling(self) -> float:
-        return self._lowest.fun * (1 + 1e-6) + 1e-9
+        return self._lowest.fun * (1 + 1e-6) + 1e-9 + self.slack
 
     def _reference_is_optimal(self) -> bool:
         if self._ref_optimal is None:
-            ceiling, loads = self._ceiling(), port_loads(self.ref_flow)
-            self._ref_optimal = all(
-                loads.get(link, 0.0) + self.background.get(link, 0.0)
-                <= ceiling * self.topo.capacity(*link) for link in self.by_link)
+            self._ref_optimal = self._is_optimal(self.ref_flow, self.slack)
         return self._ref_optimal
+
+    def _is_optimal(self, flow: dict, slack: float) -> bool:
+        """Whether ``flow`` loads no link above the optimum (plus ``slack``)."""
+        ceiling = self._lowest.fun * (1 + 1e-6) + 1e-9 + slack
+        loads = port_loads(flow)
+        return all(loads.get(link, 0.0) + self.background.get(link, 0.0)
+                   <= ceiling * self.topo.capacity(*link) for link in self.by_link)
 
     def _closest(self) -> dict:
         self._solve_lowest()

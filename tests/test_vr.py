@@ -269,6 +269,7 @@ def test_a_terminated_sender_and_receiver_leave_whole_logs(tmp_path):
     ["send", "--log", "x"],
     ["send", "--log", "x", "--schedule", "/nonexistent.json"],
     ["recv", "--log", "x", "--seconds", "-2"],
+    ["recv", "--log", "x", "--seconds", "1", "--kinds", "video,smell"],
     ["analyse", "--sent", "/nonexistent", "--received", "/nonexistent"],
     ["fly"],
 ])

@@ -643,8 +643,8 @@ def vr_load(src, dst, workdir: Path, streams: int = 2, scale: float = 0.2,
     workdir.mkdir(parents=True, exist_ok=True)
     sent, received = workdir / "vr-sent.bin", workdir / "vr-received.bin"
     command = [sys.executable, "-m", "sdn_app.lab.vr"]
-    receiver = dst.popen(command + ["recv", "--port", str(port), "--seconds", "86400",
-                                    "--log", str(received)],
+    receiver = dst.popen(command + ["recv", "--port", str(port), "--kinds", "video",
+                                    "--seconds", "86400", "--log", str(received)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO))
     sender = None
     try:

@@ -215,8 +215,10 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
                                      for n, a, b in scenario.phases], {})
     try:
         for host in sorted(dsts):
+            kinds = sorted({s.kind for s in scenario.sessions if s.dst == host})
             procs.append(net.get(host).popen(
                 [sys.executable, "-m", "sdn_app.lab.vr", "recv", "--port", str(VR_PORT),
+                 "--kinds", ",".join(vr.KIND_NAMES[k] for k in kinds),
                  "--seconds", str(end_at + 1.5 - time.time()),
                  "--log", str(workdir / ("recv-%s.bin" % host))],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))

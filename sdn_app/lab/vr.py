@@ -292,13 +292,12 @@ def _stream_socket() -> socket.socket:
     return sock
 
 
-def receive(port: int, until: float, log) -> int:
-    """Log every VR packet arriving for ``port`` (each kind's, kind_port) until epoch
-    time ``until``."""
+def receive(port: int, until: float, log, kinds=tuple(KIND_PORT_OFFSET)) -> int:
+    """Log every VR packet of ``kinds`` arriving for ``port`` (each kind's port,
+    kind_port) until epoch time ``until``."""
     out, count = [], 0
     try:
-        for data, now in udp_datagrams([kind_port(port, k) for k in KIND_PORT_OFFSET],
-                                       until):
+        for data, now in udp_datagrams([kind_port(port, k) for k in kinds], until):
             if len(data) < HEADER.size or data[:4] != MAGIC:
                 continue
             _, kind, stream, frame, index, total, seq, frame_start, sent = \
@@ -653,8 +652,13 @@ def _send_or_receive(parser, args) -> int:
         return 0
     if args.seconds <= 0:  # recv
         parser.error("--seconds must be positive")
+    names = {name: kind for kind, name in KIND_NAMES.items()}
+    try:
+        kinds = [names[name] for name in args.kinds.split(",")]
+    except KeyError:
+        parser.error("--kinds: a comma-separated list of %s" % ", ".join(names))
     with open(args.log, "wb") as log:
-        count = receive(args.port, time.time() + args.seconds, log)
+        count = receive(args.port, time.time() + args.seconds, log, kinds)
     print(json.dumps({"packets_received": count}))
     return 0
 
@@ -681,6 +685,9 @@ def main(argv=None) -> int:
     _add_profile_options(s)
     r = sub.add_parser("recv", help="log every VR packet received on a port")
     r.add_argument("--port", type=int, default=9100)
+    r.add_argument("--kinds", default=",".join(KIND_NAMES.values()),
+                   help="the kinds to listen for, each on its port (default: all); one "
+                        "kind listens on one socket, the cheapest")
     r.add_argument("--seconds", type=float, required=True)
     r.add_argument("--log", required=True)
     a = sub.add_parser("analyse", help="join send and receive logs: QoS per phase")

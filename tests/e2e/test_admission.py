@@ -1,21 +1,18 @@
 """Admission control on the real stack: streams past what a path carries are refused at
 their first switch, the admitted ones keep their frames."""
 
-import subprocess
-import sys
 import time
 
 from sdn_app.lab import vr
 from sdn_app.lab.emulation import (
-    REPO,
     ControllerProcess,
     capacity_settings,
     emulated_network,
     ping_pairs,
+    vr_load,
     wait_converged,
 )
 
-VR = [sys.executable, str(REPO / "scripts" / "vr_traffic.py")]
 TOPO = "diamond,bw_main=10,bw_alt=10"
 
 
@@ -29,19 +26,12 @@ def test_streams_past_the_paths_capacity_are_refused_and_the_admitted_keep_their
         wait_converged(ctl, net)
         assert not ping_pairs(net)[1]
         server, user = net.hosts[0], net.hosts[-1]
-        recv_log, sent_log = tmp_path / "recv.bin", tmp_path / "sent.bin"
-        receiver = user.popen(VR + ["recv", "--port", "9100", "--seconds", "6",
-                                    "--log", str(recv_log)], stdout=subprocess.PIPE)
-        time.sleep(0.3)
         # five 3 Mbit/s streams at once; either 10 Mbit/s path carries three within 90%
-        sender = server.popen(VR + ["send", "--dst", user.IP(), "--streams", "5",
-                                    "--scale", "0.1", "--seconds", "4",
-                                    "--log", str(sent_log)], stdout=subprocess.PIPE)
-        time.sleep(2.0)  # within the refusals' 5 s
-        status = ctl.get("/v1/admission")
-        table = server_switch_table(net, server)
-        assert sender.wait(timeout=30) == 0
-        assert receiver.wait(timeout=30) == 0
+        with vr_load(server, user, tmp_path, streams=5, scale=0.1) as (sent_log, recv_log):
+            time.sleep(2.5)  # within the refusals' 5 s
+            status = ctl.get("/v1/admission")
+            table = server_switch_table(net, server)
+            time.sleep(1.5)
         assert ctl.alive(), ctl.log_tail()
     assert status["enabled"] and status["admitted"] >= 1 and status["refused"] >= 1
     refusals = status["recent_refusals"]

@@ -404,6 +404,7 @@ class SplitProblem:
         self._lowest = None  # the first LP's result, once solved
         self._answer = None  # the split, once known
         self._ref_optimal = None  # whether the reference reaches the optimum, once known
+        self._capacity_optimal = None  # ... and the capacity-proportional split
 
     def optimum(self) -> float:
         """The lowest highest-link utilisation any split over the DAGs reaches (of
@@ -422,7 +423,9 @@ class SplitProblem:
         capacity-proportional flows where that LP had no answer, or where they are
         optimal themselves)."""
         self._solve_lowest()
-        if self._lowest is None or self._is_optimal(self.capacity_flow, 0.0):
+        if self._capacity_optimal is None and self._lowest is not None:
+            self._capacity_optimal = self._is_optimal(self.capacity_flow, 0.0)
+        if self._lowest is None or self._capacity_optimal:
             return {e: f for e, f in self.capacity_flow.items() if e[0] in dags}
         x, scale = self._lowest.x, self.SCALE
         return {e: x[i] * scale for i, e in enumerate(self.edges) if e[0] in dags}
@@ -482,8 +485,8 @@ class SplitProblem:
         else:
             self._lowest = lowest
 
-    def _ceiling(self) -> float:
-        return self._lowest.fun * (1 + 1e-6) + 1e-9 + self.slack
+    def _ceiling(self, slack: float) -> float:
+        return self._lowest.fun * (1 + 1e-6) + 1e-9 + slack
 
     def _reference_is_optimal(self) -> bool:
         if self._ref_optimal is None:
@@ -492,7 +495,7 @@ class SplitProblem:
 
     def _is_optimal(self, flow: dict, slack: float) -> bool:
         """Whether ``flow`` loads no link above the optimum (plus ``slack``)."""
-        ceiling = self._lowest.fun * (1 + 1e-6) + 1e-9 + slack
+        ceiling = self._ceiling(slack)
         loads = port_loads(flow)
         return all(loads.get(link, 0.0) + self.background.get(link, 0.0)
                    <= ceiling * self.topo.capacity(*link) for link in self.by_link)
@@ -504,7 +507,7 @@ class SplitProblem:
         if self._reference_is_optimal():
             return self.ref_shares
         lowest = self._lowest
-        ceiling = self._ceiling()
+        ceiling = self._ceiling(self.slack)
         edges, n, scale = self.edges, len(self.edges), self.SCALE
         near, b_near = SparseRows(2 * n + 1), []
         for i, e in enumerate(edges):  # t >= |f - ref|

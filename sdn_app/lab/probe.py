@@ -106,11 +106,8 @@ def udp_datagrams(port, until: float, buffer_bytes: int = 8 << 20):
     sockets = []
     try:
         for number in ports:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
-            sock.bind(("0.0.0.0", number))
-            sock.setblocking(False)
+            sockets.append(_receiving_socket(number, buffer_bytes))
+            sockets[-1].setblocking(False)
         while time.time() < until:
             ready, _, _ = select.select(sockets, [], [], 0.1)
             for sock in ready:
@@ -129,9 +126,7 @@ def _one_port(port: int, until: float, buffer_bytes: int):
     """udp_datagrams on one port.  (The select loop over several costs ~13 us more per
     datagram, measured on loopback: over a dozen receivers at a few hundred packets per
     second each, CPU the emulated switches need.)"""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
-    sock.bind(("0.0.0.0", port))
+    sock = _receiving_socket(port, buffer_bytes)
     sock.settimeout(0.1)
     with sock:
         while time.time() < until:
@@ -140,6 +135,13 @@ def _one_port(port: int, until: float, buffer_bytes: int):
             except TimeoutError:
                 continue
             yield data, time.time()
+
+
+def _receiving_socket(port: int, buffer_bytes: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer_bytes)
+    sock.bind(("0.0.0.0", port))
+    return sock
 
 
 def receive(port: int, seconds: float) -> list[tuple[int, float, float]]:

@@ -255,7 +255,6 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
             sock = sockets.get(key)
             if sock is None:
                 sock = sockets[key] = _stream_socket()
-                sock.bind(("0.0.0.0", 0))
                 if source_ports is not None:
                     source_ports[key] = sock.getsockname()[1]
             try:
@@ -289,6 +288,7 @@ def _stream_socket() -> socket.socket:
     for every stream of a sender made them a single 5-tuple that nothing could split."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sock.bind(("0.0.0.0", 0))  # its port known before it sends (source_ports)
     return sock
 
 

@@ -204,21 +204,20 @@ def run(net, scenario: Scenario, workdir: Path, say, ctl=None,
     progress.  Processes are killed on any exit, including Ctrl-C."""
     workdir.mkdir(parents=True, exist_ok=True)
     addresses = {h.name: h.IP() for h in net.hosts}
-    by_src, dsts = {}, set()
+    by_src, dsts = {}, {}  # dsts: receiving host -> the kinds sent to it
     for s in scenario.sessions:
         by_src.setdefault(s.src, []).append(s)
-        dsts.add(s.dst)
+        dsts.setdefault(s.dst, set()).add(s.kind)
     start_at = time.time() + START_LEAD
     end_at = start_at + scenario.duration
     procs = []
     result = Run(start_at, [], [], [vr.Phase(n, start_at + a, start_at + b)
                                      for n, a, b in scenario.phases], {})
     try:
-        for host in sorted(dsts):
-            kinds = sorted({s.kind for s in scenario.sessions if s.dst == host})
+        for host, kinds in sorted(dsts.items()):
             procs.append(net.get(host).popen(
                 [sys.executable, "-m", "sdn_app.lab.vr", "recv", "--port", str(VR_PORT),
-                 "--kinds", ",".join(vr.KIND_NAMES[k] for k in kinds),
+                 "--kinds", ",".join(vr.KIND_NAMES[k] for k in sorted(kinds)),
                  "--seconds", str(end_at + 1.5 - time.time()),
                  "--log", str(workdir / ("recv-%s.bin" % host))],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO)))

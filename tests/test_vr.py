@@ -258,7 +258,10 @@ def test_a_terminated_sender_and_receiver_leave_whole_logs(tmp_path):
                 proc.wait()
     sent, got = vr.read_log(sent_log), vr.read_log(recv_log)
     assert len(sent) > 50  # ~1 s of 90 fps video; nothing is held back in memory
-    assert {r[5] for r in got} == {r[5] for r in sent}  # every sequence number arrived
+    sent_seqs, got_seqs = {r[5] for r in sent}, {r[5] for r in got}
+    assert got_seqs <= sent_seqs  # nothing arrived that the sender's log does not hold
+    # every packet arrived, but for the last one if the signal fell between log and send
+    assert sent_seqs - got_seqs <= {max(sent_seqs)}
 
 
 @pytest.mark.parametrize("argv", [

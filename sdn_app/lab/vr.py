@@ -257,14 +257,16 @@ def send(sessions, addresses: dict, port: int, profile: Profile, seed: int,
                 sock = sockets[key] = _stream_socket()
                 if source_ports is not None:
                     source_ports[key] = sock.getsockname()[1]
+            # Logged before it is sent: a signal between the two then costs at most the
+            # last packet, counted lost, instead of a received packet no log has sent.
+            out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seq,
+                                   start_at + frame_start, now, 0.0, size))
             try:
                 sock.sendto(header + padding[:size - HEADER.size],
                             (addresses.get(session.dst, session.dst),
                              kind_port(port, session.kind)))
             except OSError:
                 pass  # no route or buffer full: the receiver counts it as lost
-            out.append(RECORD.pack(session.kind, session.stream, frame, index, count, seq,
-                                   start_at + frame_start, now, 0.0, size))
             sent += 1
             if log is not None and len(out) >= 4096:
                 log.write(b"".join(out))

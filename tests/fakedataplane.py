@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sdn_app.core.pipeline import (
+    TABLE_PUNT,
     FlowEntry,
     groups_of,
     is_label_mac,
@@ -31,6 +32,7 @@ class Delivery:
     paths: list = field(default_factory=list)  # one [(dpid, in_port, out_port)] per branch
     dropped: list = field(default_factory=list)  # [(dpid, port)] sent to a failed port
     frames: list = field(default_factory=list)  # (dpid, port, header fields) per delivery
+    meters: list = field(default_factory=list)  # [(dpid, meter id)] passed, in order
 
 
 class FakeDataplane:
@@ -91,7 +93,8 @@ class FakeDataplane:
             # registers start at zero for every frame a switch receives
             fields = {**header, "in_port": in_port, "vlan_vid": vlan,
                       "reg2": 0, "reg3": 0, "reg4": 0}
-            outputs, tables = [], [(0, fields)]  # (table, frame) still to look up
+            # (table, frame, the table it was punted from) still to look up
+            outputs, tables = [], [(0, fields, None)]
 
             def live(port, dpid=dpid):
                 return (dpid, port) not in self.failed
@@ -99,7 +102,7 @@ class FakeDataplane:
             def resubmit(table, frame, dpid=dpid):
                 return self.lookup(dpid, table, frame)
             while tables:
-                table, fields = tables.pop()
+                table, fields, punted_from = tables.pop()
                 flow = self.lookup(dpid, table, fields)
                 if flow is None:
                     continue
@@ -110,11 +113,16 @@ class FakeDataplane:
                     raise AssertionError(str(exc)) from None
                 for learned in effects.learned:
                     self.learn(dpid, learned)
-                if effects.to_controller:
-                    result.to_controller.append((dpid, flow.table))
+                result.meters += [(dpid, meter_id) for meter_id in effects.meters]
+                if effects.to_controller:  # reported from where it left the pipeline
+                    result.to_controller.append((dpid, flow.table if punted_from is None
+                                                 else punted_from))
                 outputs += [(port, sent) for port, sent, _share in effects.outputs]
+                if effects.goto == TABLE_PUNT and punted_from is None:
+                    punted_from = flow.table
                 # A hash split goes on once per slot: every path a flow may take.
-                tables += [(effects.goto, frame) for frame, _ in effects.continuations(fields)]
+                tables += [(effects.goto, frame, punted_from)
+                           for frame, _ in effects.continuations(fields)]
             for port, sent_fields in outputs:
                 hop = (dpid, in_port, port)
                 result.hops.append(hop)

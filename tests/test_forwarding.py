@@ -12,6 +12,7 @@ from sdn_app.core.pipeline import (
     PACKET_IN_METER,
     GroupEntry,
     link_port_of,
+    port_meter_id,
 )
 from sdn_app.core.plan import build_plan, group_ids, next_hops_towards
 from sdn_app.core.protection import plan_protection
@@ -53,6 +54,29 @@ def test_broadcast_and_unknown_unicast_go_to_the_controller_only(spec):
             result = dataplane.inject(host.dpid, host.port, host.mac, dst, eth_type)
             assert result.hops == [] and result.delivered == []
             assert result.to_controller == [(host.dpid, 1 if eth_type != ETH_TYPE_ARP else 0)]
+            # past its port's meter first, then its switch's
+            assert result.meters == [(host.dpid, port_meter_id(host.port)),
+                                     (host.dpid, PACKET_IN_METER)]
+
+
+@pytest.mark.parametrize("spec", SHIPPED)
+def test_every_port_of_every_switch_meters_what_it_sends_up(spec):
+    """Whatever port a frame for the controller came in by (a host's, a link's, one
+    with nothing behind it yet), it passes that port's meter and then the switch's,
+    except LLDP from a proven link port, which passes neither."""
+    topo, _ = model_of(spec)
+    dataplane = FakeDataplane(topo, build_plan(topo))
+    for dpid, switch in topo.switches.items():
+        for port_no in switch.ports:
+            for eth_type in (ETH_TYPE_ARP, ETH_TYPE_LLDP, 0x0800):
+                result = dataplane.inject(dpid, port_no, "02:00:00:00:99:99",
+                                          "00:00:00:aa:bb:cc", eth_type)
+                if eth_type == ETH_TYPE_LLDP and topo.is_link_port(dpid, port_no):
+                    assert result.meters == [] and result.to_controller == [(dpid, 0)]
+                    continue
+                assert result.to_controller, (dpid, port_no, eth_type)
+                assert result.meters == [(dpid, port_meter_id(port_no)),
+                                         (dpid, PACKET_IN_METER)], (dpid, port_no)
 
 
 def test_lldp_and_unknown_sources_go_to_the_controller():

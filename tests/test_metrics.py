@@ -81,7 +81,8 @@ def test_the_controllers_own_counts(app):
     tele.packet_ins[LEAF, "arp"] += 3
     tele.packet_ins[LEAF, "lldp"] += 5
     tele.errors[LEAF, "bad_match"] += 1
-    tele.packet_ins_dropped[LEAF] += 40
+    tele.packet_ins_dropped[LEAF, None] += 40
+    tele.packet_ins_dropped[LEAF, 3] += 7
     tele.connections[LEAF] += 2
     tele.disconnections[LEAF] += 1
     tele.recomputed(0.003, ["port_down", "port_down", "link_silent"])
@@ -92,7 +93,8 @@ def test_the_controllers_own_counts(app):
     dpid = "%016x" % LEAF
     assert one(got["of_packet_ins_total"], dpid=dpid, kind="lldp") == 5
     assert one(got["of_errors_total"], type="bad_match") == 1
-    assert one(got["of_packet_ins_dropped_total"], dpid=dpid) == 40
+    assert one(got["of_packet_ins_dropped_total"], dpid=dpid, port="") == 40
+    assert one(got["of_packet_ins_dropped_total"], dpid=dpid, port="3") == 7
     assert one(got["of_dp_connections_total"], dpid=dpid) == 2
     assert one(got["of_dp_disconnections_total"], dpid=dpid) == 1
     assert one(got["of_flowmsgs_sent_total"], dpid=dpid) == 12

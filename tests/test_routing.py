@@ -77,7 +77,8 @@ def cables_of(topo):
 
 def random_change(rng, topo, cut, parked, now):
     """One random change to ``topo``; ``cut`` holds cut cables, ``parked`` removed hosts."""
-    kind = rng.choice(["cut", "cut", "repair", "repair", "host", "host", "move", "switch"])
+    kind = rng.choice(["cut", "cut", "repair", "repair", "host", "host", "move", "switch",
+                       "port"])
     cables = cables_of(topo)
     if kind == "cut" and cables:
         (a, pa), (b, pb) = rng.choice(cables)
@@ -104,6 +105,14 @@ def random_change(rng, topo, cut, parked, now):
     elif kind == "move" and len(topo.hosts) > 1:
         host, other = rng.sample(sorted(topo.hosts.values(), key=lambda h: h.mac), 2)
         topo.learn_host(host.mac, other.dpid, other.port, now + 1)
+    elif kind == "port":  # a port plugged in, or one no link uses taken away
+        dpid = rng.choice(sorted(topo.graph))
+        ports = topo.switch(dpid).ports
+        spare = [p for p in sorted(ports) if not topo.links_at(dpid, p)]
+        if spare and rng.random() < 0.5:
+            topo.port_deleted(dpid, rng.choice(spare))
+        else:
+            topo.port_changed(dpid, Port(max(ports, default=0) + 1), now)
     elif kind == "switch" and rng.random() < 0.3 and len(topo.graph) > 3:
         topo.remove_switch(rng.choice(sorted(topo.graph)))
     return kind

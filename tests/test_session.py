@@ -16,6 +16,8 @@ from sdn_app.core.pipeline import (
     ingress_entry,
     label_entry,
     label_mac,
+    port_meter_id,
+    port_of_meter,
 )
 from sdn_app.core.settings import Settings
 from sdn_app.ryuapp import codec
@@ -91,13 +93,35 @@ def test_a_new_session_sets_the_packet_in_meter_then_asks_what_the_switch_holds(
 
 def test_packet_in_drops_are_news_only_once_and_only_from_this_run():
     _, fresh = new_session()  # connected at 5.0; its meter is as old as the connection
-    assert fresh.new_packet_in_drops(7, meter_age=2.0, now=7.0) == 7
-    assert fresh.new_packet_in_drops(7, meter_age=3.0, now=8.0) == 0
-    assert fresh.new_packet_in_drops(10, meter_age=4.0, now=9.0) == 3
-    assert fresh.new_packet_in_drops(2, meter_age=0.5, now=10.0) == 2  # made again
+    m = PACKET_IN_METER
+    assert fresh.new_packet_in_drops(m, 7, meter_age=2.0, now=7.0) == 7
+    assert fresh.new_packet_in_drops(m, 7, meter_age=3.0, now=8.0) == 0
+    assert fresh.new_packet_in_drops(m, 10, meter_age=4.0, now=9.0) == 3
+    assert fresh.new_packet_in_drops(m, 2, meter_age=0.5, now=10.0) == 2  # made again
+    port = port_meter_id(3)  # each meter counts on its own
+    assert fresh.new_packet_in_drops(port, 4, meter_age=5.0, now=10.0) == 4
+    assert fresh.new_packet_in_drops(m, 2, meter_age=1.5, now=11.0) == 0
     _, taken_over = new_session()  # the meter an earlier run set, an hour ago
-    assert taken_over.new_packet_in_drops(5000, meter_age=3600.0, now=7.0) == 0
-    assert taken_over.new_packet_in_drops(5004, meter_age=3601.0, now=8.0) == 4
+    assert taken_over.new_packet_in_drops(m, 5000, meter_age=3600.0, now=7.0) == 0
+    assert taken_over.new_packet_in_drops(m, 5004, meter_age=3601.0, now=8.0) == 4
+
+
+def test_each_port_gets_its_packet_in_meter_once_per_connection_and_again_on_takeover():
+    dp, session = new_session()
+    settings = Settings(packet_in_port_rate=30, packet_in_port_burst=40)
+    dp.sent.clear()
+    session.meter_ports(settings, [2, 1])
+    session.meter_ports(settings, [1, 2, 3])  # only the new one
+    mods = [(m.command, m.meter_id, [(b.rate, b.burst_size) for b in m.bands])
+            for m in dp.sent]
+    assert mods == [(command, port_meter_id(p), [(30, 40)]) for p in (1, 2, 3)
+                    for command in (OFP.OFPMC_ADD, OFP.OFPMC_MODIFY)]
+    assert port_of_meter(port_meter_id(3)) == 3 and port_of_meter(PACKET_IN_METER) is None
+    dp.sent.clear()
+    session.take_over_again(settings, now=9.0)  # another leader may have changed them
+    meters = [m.meter_id for m in dp.sent if type(m).__name__ == "OFPMeterMod"]
+    assert meters == [PACKET_IN_METER] * 2 + [port_meter_id(p) for p in (1, 2, 3)
+                                              for _ in range(2)]
 
 
 def test_meter_drops_read_id_count_and_age_from_a_reply():

@@ -6,12 +6,18 @@ re-derives what an entry is for from its shape.
 
 Two tables, and more for what needs them (splitting by hash, services, admission):
 
-* every frame sent to the controller first passes the switch's *packet-in meter*
-  (``PACKET_IN_METER``, an OpenFlow meter the Ryu layer creates when a switch
-  connects), which drops what exceeds a rate: a port flooding the controller cannot
-  take more than that switch's share of it.  The one exception is LLDP from ports
-  already proven to lead to another switch (``link_port_entries``), so a flood on a
-  switch cannot starve its links' proofs of life.
+* a frame bound for the controller first passes two OpenFlow meters, which the Ryu
+  layer creates when a switch connects (and as ports come), each dropping what exceeds
+  a rate: its ingress port's (``port_meter_id``: tables 0, 1 and the services' tables
+  hand such frames to the *punt* table, 7, whose entry per port (``punt_entry``)
+  meters them by port and goes on to table 8), then the switch's packet-in meter
+  (``PACKET_IN_METER``, table 8, which sends them up).  So a flooding port gets its
+  port's rate, and the other ports of its switch keep the rest of the switch's; and
+  no switch takes more than its share of the controller.  Admission's frames (table
+  6) pass only the switch's meter (the controller tells them by the table they come
+  from).  The one exception is LLDP from ports already proven to lead to another
+  switch (``link_port_entries``), so a flood on a switch cannot starve its links'
+  proofs of life.
 * table 0 (ingress): LLDP and ARP go to the controller; a known host's frames
   (in_port + eth_src: its *learning entry*) and frames from inter-switch ports go on to
   table 1; frames on a tagged fast-reroute detour follow the detour; anything else
@@ -99,6 +105,8 @@ TABLE_CONNECTIONS = 3
 TABLE_SERVICE = 4
 TABLE_SLOTS = 5
 TABLE_ADMISSION = 6
+TABLE_PUNT = 7  # to the controller: metered by ingress port (punt_entry), then on to 8
+TABLE_TO_CONTROLLER = 8  # metered per switch (PACKET_IN_METER), then to the controller
 CONNECTION_FIN_TIMEOUT = 1  # s; the least OVS allows: a closed connection still counts this long
 MAX_SPLIT_SLOTS = 16  # hash slots per split: weights are rounded to sixteenths at most
 
@@ -152,7 +160,12 @@ ACTIONS = {
 INSTRUCTION_ORDER = {"meter": -1, "goto": 1}
 
 PACKET_IN_METER = 1  # the meter every packet-in passes (MeterEntry)
+PORT_METER_BASE = 1 << 16  # port p's packet-in meter is PORT_METER_BASE + p
+OFPM_MAX = 0xFFFF_0000  # the last meter id OpenFlow leaves to a controller
+# Straight to the controller past the switch's meter: only where the packet-in must
+# still show the table it left (admission's) and at the end of the punt path.
 TO_CONTROLLER = (("meter", PACKET_IN_METER), ("controller",))
+PUNT = (("goto", TABLE_PUNT),)  # to the controller past the ingress port's meter, then it
 
 SELECT, FAST_FAILOVER = "select", "ff"
 
@@ -226,13 +239,45 @@ def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,
 
 def control_entries(admission_ports=()) -> list[FlowEntry]:
     """What every switch holds whatever the topology: LLDP and ARP to the controller,
-    and both tables' misses; with admission control (``admission_ports``: UDP
-    destination ports), the admission table (admission_entries)."""
-    return [entry(TABLE_INGRESS, PRIORITY_CONTROL, TO_CONTROLLER, eth_type=ETH_TYPE_LLDP),
-            entry(TABLE_INGRESS, PRIORITY_CONTROL, TO_CONTROLLER, eth_type=ETH_TYPE_ARP),
-            entry(TABLE_INGRESS, PRIORITY_MISS, TO_CONTROLLER),
-            entry(TABLE_FORWARD, PRIORITY_MISS, TO_CONTROLLER),
+    and both tables' misses, by the punt path (a port with no entry of its own in the
+    punt table passes the switch's meter alone); with admission control
+    (``admission_ports``: UDP destination ports), the admission table
+    (admission_entries)."""
+    return [entry(TABLE_INGRESS, PRIORITY_CONTROL, PUNT, eth_type=ETH_TYPE_LLDP),
+            entry(TABLE_INGRESS, PRIORITY_CONTROL, PUNT, eth_type=ETH_TYPE_ARP),
+            entry(TABLE_INGRESS, PRIORITY_MISS, PUNT),
+            entry(TABLE_FORWARD, PRIORITY_MISS, PUNT),
+            entry(TABLE_PUNT, PRIORITY_MISS, (("goto", TABLE_TO_CONTROLLER),)),
+            entry(TABLE_TO_CONTROLLER, PRIORITY_MISS, TO_CONTROLLER),
             *admission_entries(admission_ports)]
+
+
+def punt_entries(ports) -> list[FlowEntry]:
+    """The punt table's entries of a switch with ``ports`` (port numbers)."""
+    return [item for item in map(punt_entry, sorted(ports)) if item is not None]
+
+
+def port_meter_id(port: int) -> int | None:
+    """The id of the meter frames from ``port`` pass on their way to the controller
+    (None for port numbers too large to map into meter ids: those pass the switch's
+    meter alone)."""
+    meter_id = PORT_METER_BASE + port
+    return meter_id if meter_id <= OFPM_MAX else None
+
+
+def port_of_meter(meter_id: int) -> int | None:
+    """The port whose packet-in meter ``meter_id`` is (None: not a port's)."""
+    return meter_id - PORT_METER_BASE if meter_id > PORT_METER_BASE else None
+
+
+def punt_entry(port: int) -> FlowEntry | None:
+    """The punt table's entry for frames from ``port``: its port's meter, then the
+    switch's (one per port a switch has, link or not)."""
+    meter_id = port_meter_id(port)
+    if meter_id is None:
+        return None
+    return entry(TABLE_PUNT, PRIORITY_FORWARD,
+                 (("meter", meter_id), ("goto", TABLE_TO_CONTROLLER)), in_port=port)
 
 
 # OpenFlow's goto only goes to a later table, so admission (6) hands frames back to
@@ -353,7 +398,7 @@ def split_actions(group_id: int, slots: int) -> tuple:
 
 
 def split_miss_entry() -> FlowEntry:
-    return entry(TABLE_SPLIT, PRIORITY_MISS, TO_CONTROLLER)
+    return entry(TABLE_SPLIT, PRIORITY_MISS, PUNT)
 
 
 TCP_SYN, TCP_ACK = 0x002, 0x010
@@ -428,6 +473,7 @@ class Effects:
     # ``goto``; otherwise the frame itself goes on.
     forks: list | None = None
     learned: list = field(default_factory=list)  # FlowEntry per learn_connection run
+    meters: list = field(default_factory=list)  # the meter ids passed, in order
 
     def continuations(self, fields: dict, share: float = 1.0) -> list:
         """[(fields, share)] of the frames that go on to table ``goto``."""
@@ -494,7 +540,7 @@ def run_actions(steps, fields: dict, groups: dict, live, share: float = 1.0,
         elif name == "goto":
             effects.goto = step[1]
         elif name == "meter":
-            pass  # no rates here: every frame passes
+            effects.meters.append(step[1])  # no rates here: every frame passes
         elif name == "set_reg":
             fields["reg%d" % step[1]] = step[2]
         elif name == "hash_slots":

@@ -29,6 +29,7 @@ from .pipeline import (
     label_mac,
     learning_entry,
     link_port_entries,
+    punt_entries,
     split_actions,
     split_entry,
     split_miss_entry,
@@ -250,7 +251,7 @@ def _build_plan(topo, host_idle_timeout, next_hops, protection, hash_split_switc
         plan[dpid][item.key] = item
 
     for dpid in topo.graph:
-        for item in control_entries(admission_ports):
+        for item in control_entries(admission_ports) + punt_entries(topo.switch(dpid).ports):
             add(dpid, item)
     for link in topo.links():
         for item in link_port_entries(link.dst_port):

@@ -74,8 +74,15 @@ def _plan_protection(graph, next_hops, stretch) -> Protection:
             trees[key] = detour_tree(fab, key)[0]
         return trees[key]
 
-    def may_tag(key):
-        return key in tags or tagged.get(key[1], 0) < TAG_LAST - TAG_FIRST + 1
+    def may_tag(key):  # a key allowed a VLAN id counts at once: one switch may ask for
+        # several before any of them is used, and together they must still fit
+        if key in tags:
+            return True
+        if tagged.get(key[1], 0) >= TAG_LAST - TAG_FIRST + 1:
+            return False
+        tags[key] = key
+        tagged[key[1]] = tagged.get(key[1], 0) + 1
+        return True
 
     # By destination, then switch: the order the incremental Routing also builds in, so
     # both give the same answer even when VLAN ids run out.
@@ -90,10 +97,7 @@ def _plan_protection(graph, next_hops, stretch) -> Protection:
                 result.unprotected.append((u, p, d))
                 continue
             result.backups[(u, p, d)] = backup
-            if path is not None:
-                if backup.tag not in tags:
-                    tags[backup.tag] = backup.tag
-                    tagged[d] = tagged.get(d, 0) + 1
+            if path is not None:  # its key is in tags: may_tag counted it
                 result.detours.setdefault(backup.tag, {}).update(path)
     return _with_stable_tags(result, tags)
 

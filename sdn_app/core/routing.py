@@ -54,6 +54,7 @@ from .pipeline import (
     label_mac,
     learning_entry,
     link_port_entries,
+    punt_entries,
     split_miss_entry,
 )
 from .plan import (
@@ -155,6 +156,7 @@ class Routing:
         self._overflow = False
         self._changed_detours: set = set()  # detour keys whose users or paths changed
         self._touched: dict = {}
+        self._ports: dict = {}  # dpid -> the port numbers its punt entries are for
         for dpid in fab.nodes:
             for item in control_entries(self.admission_ports):
                 self._put(dpid, item)
@@ -214,7 +216,22 @@ class Routing:
     def _update(self, topo, fab, proposed) -> None:
         self._overflow = False
         removed, added = self._edge_changes(fab)
+        self._port_changes(topo)
         self._update_hosts_and_destinations(topo, fab, proposed, removed, added)
+
+    def _port_changes(self, topo) -> None:
+        """The punt entries of ports come and gone (pipeline.punt_entries)."""
+        for dpid in self.plan:
+            switch = topo.switches.get(dpid)
+            ports = switch.ports.keys() if switch is not None else {}.keys()
+            known = self._ports.get(dpid, frozenset())
+            if ports == known:
+                continue
+            for item in punt_entries(known - ports):
+                self._drop(dpid, item.key)
+            for item in punt_entries(ports - known):
+                self._put(dpid, item)
+            self._ports[dpid] = frozenset(ports)
 
     def _edge_changes(self, fab) -> tuple[list, list]:
         """The directed edges gone and come, [(u, port, v, v_port)], since the last
@@ -520,8 +537,15 @@ class Routing:
         return tree
 
     def _may_tag(self, key) -> bool:
-        if key in self._detour_users or \
-                len(self._keys_toward.get(key[1], ())) < TAG_LAST - TAG_FIRST + 1:
+        """Whether detour ``key`` may have a VLAN id.  A new key allowed one counts at
+        once (as protection.plan_protection's may_tag): one switch may ask for several
+        before any of them is used.  _renumber_tags forgets it if nobody used it."""
+        in_use = self._keys_toward.get(key[1], set())
+        if key in self._detour_users or key in in_use:
+            return True
+        if len(in_use) < TAG_LAST - TAG_FIRST + 1:
+            self._keys_toward.setdefault(key[1], in_use).add(key)
+            self._changed_detours.add(key)
             return True
         self._overflow = True
         return False

@@ -40,12 +40,12 @@ from .pipeline import (
     PRIORITY_SERVICE,
     PRIORITY_SERVICE_REPLY,
     PRIORITY_VIP,
+    PUNT,
     SYN_ONLY,
     TABLE_CONNECTIONS,
     TABLE_FORWARD,
     TABLE_SERVICE,
     TABLE_SLOTS,
-    TO_CONTROLLER,
     VIP_MAC_PREFIX,
     entry,
 )
@@ -768,13 +768,13 @@ class ServiceTable:
                 **{l4 + "_dst": spec.port}))
             if spec.vip not in vips_done:
                 vips_done.add(spec.vip)
-                out.append(entry(TABLE_FORWARD, PRIORITY_VIP, TO_CONTROLLER,
+                out.append(entry(TABLE_FORWARD, PRIORITY_VIP, PUNT,
                                  eth_type=ETH_TYPE_IPV4, ipv4_dst=spec.vip))
             # OpenFlow lets an entry rewrite or copy IP and port fields only if its
             # match names the protocols (prerequisites): hence eth_type and ip_proto.
             ip = {"eth_type": ETH_TYPE_IPV4, "ip_proto": spec.ip_proto}
             if spec.scheduler == "least_conn":  # the controller places each connection
-                new_connection = TO_CONTROLLER
+                new_connection = PUNT
             else:
                 new_connection = (("hash_slots", SLOTS, HASH_FIELDS[spec.scheduler]),
                                   ("resubmit", TABLE_SLOTS))

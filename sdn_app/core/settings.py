@@ -54,6 +54,13 @@ class Settings:
     packet_in_burst: int = _setting(
         1000, "Frames over packet_in_rate a switch may send at once (the meter's burst).",
         min=1, max=1_000_000)
+    packet_in_port_rate: int = _setting(
+        200, "Most frames per second one switch port sends the controller (a meter per "
+             "port, before the switch's): a flooding port gets this much, and the other "
+             "ports of its switch keep the rest of packet_in_rate.", min=1, max=1_000_000)
+    packet_in_port_burst: int = _setting(
+        200, "Frames over packet_in_port_rate a port may send at once.",
+        min=1, max=1_000_000)
     cookie: int = _setting(
         DEFAULT_COOKIE, "OpenFlow cookie that marks this application's flow entries.",
         min=1, max=2**64 - 1)

@@ -49,7 +49,7 @@ class Telemetry:
 
     def __init__(self):
         self.packet_ins = collections.Counter()  # (dpid, kind) -> packet-ins received
-        self.packet_ins_dropped = collections.Counter()  # dpid -> by its packet-in meter
+        self.packet_ins_dropped = collections.Counter()  # (dpid, port or None) -> by the meters
         self.errors = collections.Counter()  # (dpid, OpenFlow error type) -> received
         self.connections = collections.Counter()  # dpid -> times it connected
         self.disconnections = collections.Counter()  # dpid -> times it went away

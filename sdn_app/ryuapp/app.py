@@ -39,6 +39,7 @@ from ..core.pipeline import (
     is_label_mac,
     learned_host,
     link_port_of,
+    port_of_meter,
 )
 from ..core.reconcile import SERVICES, Coalescer, Reconciler, update_waves
 from ..core.routing import INCREMENTAL_POLICIES, Routing
@@ -669,6 +670,7 @@ class ElasticController(app_manager.RyuApp):
         ports = session.add_ports(ev.msg) if session else None
         if ports is None:
             return
+        session.meter_ports(self.settings, [port.port_no for port in ports])
         self.topo.switch_connected(session.dpid, ports, time.monotonic())
         self.coalescer.request()
         self._send_lldp(session)
@@ -710,6 +712,7 @@ class ElasticController(app_manager.RyuApp):
         if msg.reason == dp.ofproto.OFPPR_DELETE:
             changed = self.topo.port_deleted(dp.id, port.port_no)
         else:
+            session.meter_ports(self.settings, [port.port_no])  # a new port's
             changed = self.topo.port_changed(dp.id, port, now)
         state = ("deleted" if msg.reason == dp.ofproto.OFPPR_DELETE
                  else "up" if port.live else "down")
@@ -914,7 +917,7 @@ class ElasticController(app_manager.RyuApp):
                     continue
                 try:
                     session.poll_ports(time.monotonic())
-                    session.send_msg(codec.meter_stats_request(session.dp, PACKET_IN_METER))
+                    session.send_msg(codec.meter_stats_request(session.dp))
                     session.send_msg(codec.flow_stats_request(
                         session.dp, self.settings.cookie, TABLE_FORWARD))
                     if self.services.services and dpid in self._service_keys:
@@ -930,23 +933,26 @@ class ElasticController(app_manager.RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPMeterStatsReply, MAIN_DISPATCHER)
     def _meter_stats(self, ev):
-        """Frames the packet-in meter dropped since the last poll: reported (an event
-        and a log line per switch at most every REFUSAL_REPORT_S, counting the polls
-        with drops in between), since a flood is worth knowing about."""
+        """Frames the packet-in meters (the switch's, and each port's) dropped since the
+        last poll: reported (an event and a log line per switch or port at most every
+        REFUSAL_REPORT_S, counting the polls with drops in between), since a flood is
+        worth knowing about."""
         session, now = self._session(ev.msg.datapath), time.monotonic()
         if session is None:
             return
         for stat in ev.msg.body:
             meter_id, dropped, age = codec.meter_drops(stat)
-            if meter_id != PACKET_IN_METER:
+            port_no = port_of_meter(meter_id)
+            if meter_id != PACKET_IN_METER and port_no is None:
                 continue
-            grew = session.new_packet_in_drops(dropped, age, now)
+            grew = session.new_packet_in_drops(meter_id, dropped, age, now)
             if grew > 0:
-                self.telemetry.packet_ins_dropped[session.dpid] += grew
-                self._report_refusal(
-                    "packet_ins_dropped", session.dpid, None,
-                    "over packet_in_rate (%d/s)" % self.settings.packet_in_rate,
-                    now, dropped=grew, dropped_total=dropped)
+                self.telemetry.packet_ins_dropped[session.dpid, port_no] += grew
+                why = ("over packet_in_rate (%d/s)" % self.settings.packet_in_rate
+                       if port_no is None else "over packet_in_port_rate (%d/s)"
+                       % self.settings.packet_in_port_rate)
+                self._report_refusal("packet_ins_dropped", session.dpid, port_no, why,
+                                     now, dropped=grew, dropped_total=dropped)
 
     @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
     def _port_stats(self, ev):

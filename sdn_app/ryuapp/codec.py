@@ -263,7 +263,10 @@ def error_type_name(datapath, error_type: int) -> str:
     return str(error_type)
 
 
-def meter_stats_request(datapath, meter_id: int):
+def meter_stats_request(datapath, meter_id: int | None = None):
+    """Statistics of one meter, or (None) of every meter the switch has."""
+    if meter_id is None:
+        meter_id = datapath.ofproto.OFPM_ALL
     return datapath.ofproto_parser.OFPMeterStatsRequest(datapath, 0, meter_id)
 
 

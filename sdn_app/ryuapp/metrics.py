@@ -164,10 +164,12 @@ def controller_families(view):
     for (dpid, kind), n in sorted(telemetry.packet_ins.items()):
         packet_ins.add_metric([dpid_to_str(dpid), kind], n)
     dropped = CounterMetricFamily("of_packet_ins_dropped",
-                                  "Frames the switch's packet-in meter dropped on their "
-                                  "way to the controller", labels=["dpid"])
-    for dpid, n in sorted(telemetry.packet_ins_dropped.items()):
-        dropped.add_metric([dpid_to_str(dpid)], n)
+                                  "Frames a packet-in meter dropped on their way to the "
+                                  "controller: a port's (port label: its number) or the "
+                                  "switch's (port \"\")", labels=["dpid", "port"])
+    for (dpid, port_no), n in sorted(telemetry.packet_ins_dropped.items(),
+                                     key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        dropped.add_metric([dpid_to_str(dpid), "" if port_no is None else str(port_no)], n)
     flow_mods = CounterMetricFamily("of_flowmsgs_sent", "Flow mods sent to the switch",
                                     labels=["dpid"])
     group_mods = CounterMetricFamily("of_groupmsgs_sent", "Group mods sent to the switch",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ryu.lib import hub
 
 from ..core.meters import MeterBank
-from ..core.pipeline import PACKET_IN_METER, MeterEntry, counted_destination
+from ..core.pipeline import PACKET_IN_METER, MeterEntry, counted_destination, port_meter_id
 from ..core.reconcile import SwitchTables
 from . import codec
 
@@ -38,8 +38,9 @@ class SwitchSession:
         self._counted: set | None = None  # demand meters seen in a multipart reply
         self._barriers: dict = {}  # xid -> hub.Event set by the barrier reply
         self._polls: dict = {}  # xid of a port-stats request -> when it was sent
-        self.packet_ins_dropped = None  # by the packet-in meter, as last polled
+        self.packet_ins_dropped: dict = {}  # meter id -> its drops, as last polled
         self.role = None  # in a cluster: the role the switch last confirmed (master...)
+        self.metered_ports: set = set()  # ports whose packet-in meter was set
         self._set_meter(settings)
         datapath.send_msg(codec.desc_request(datapath))
         datapath.send_msg(codec.port_desc_request(datapath))
@@ -49,6 +50,19 @@ class SwitchSession:
         for msg in codec.meter_mods(self.dp, MeterEntry(
                 PACKET_IN_METER, settings.packet_in_rate, settings.packet_in_burst)):
             self.dp.send_msg(msg)
+
+    def meter_ports(self, settings, ports) -> None:
+        """Set the packet-in meter of each of ``ports`` (port numbers) not set yet on
+        this connection: before the plan's punt entries for them, which need it, can
+        be sent (pipeline.punt_entry)."""
+        for port_no in sorted(set(ports) - self.metered_ports):
+            meter_id = port_meter_id(port_no)
+            if meter_id is None:
+                continue
+            for msg in codec.meter_mods(self.dp, MeterEntry(
+                    meter_id, settings.packet_in_port_rate, settings.packet_in_port_burst)):
+                self.dp.send_msg(msg)
+            self.metered_ports.add(port_no)
 
     def _ask_readback(self, now: float) -> None:
         request = codec.flow_stats_request(self.dp, self.cookie)
@@ -63,6 +77,8 @@ class SwitchSession:
         self.tables = SwitchTables()
         self.readback = {}
         self._set_meter(settings)
+        ports, self.metered_ports = self.metered_ports, set()
+        self.meter_ports(settings, ports)
         self._ask_readback(now)
 
     @property
@@ -72,18 +88,19 @@ class SwitchSession:
     def send_msg(self, msg) -> None:
         self.dp.send_msg(msg)
 
-    def new_packet_in_drops(self, dropped: int, meter_age: float, now: float) -> int:
-        """Of ``dropped`` (the packet-in meter's count, ``meter_age`` s old, at ``now``)
-        the drops not counted at the last poll.  A meter older than this connection
-        was set by an earlier run (our ADD met METER_EXISTS and kept its counters), so
-        its first count is a baseline, not news; a count that went down belongs to a
-        meter made again (OVS restarted), all of it new."""
-        previous = self.packet_ins_dropped
+    def new_packet_in_drops(self, meter_id: int, dropped: int, meter_age: float,
+                            now: float) -> int:
+        """Of ``dropped`` (packet-in meter ``meter_id``'s count, ``meter_age`` s old, at
+        ``now``) the drops not counted at the last poll.  A meter older than this
+        connection was set by an earlier run (our ADD met METER_EXISTS and kept its
+        counters), so its first count is a baseline, not news; a count that went down
+        belongs to a meter made again (OVS restarted), all of it new."""
+        previous = self.packet_ins_dropped.get(meter_id)
         if previous is None:
             previous = dropped if meter_age > now - self.connected_at + 1.0 else 0
         elif dropped < previous:
             previous = 0
-        self.packet_ins_dropped = dropped
+        self.packet_ins_dropped[meter_id] = dropped
         return dropped - previous
 
     def poll_ports(self, now: float) -> None:

@@ -12,6 +12,7 @@ import time
 import rest_fuzz
 from hypothesis import HealthCheck, given, settings
 
+from sdn_app.core.pipeline import port_meter_id
 from sdn_app.lab.emulation import (
     ControllerProcess,
     emulated_network,
@@ -237,6 +238,50 @@ def test_a_host_flooding_the_controller_gets_its_switchs_packet_in_rate(tmp_path
             # and ARP meanwhile, with room to spare: far below what was sent
             assert got < rate * (took + 3) + 40 * len(net.switches), (got, took)
             assert got < sent / 3, (got, sent)
+            assert not ping_pairs(net, net.hosts[1:])[1]
+        assert ctl.alive()
+
+
+def test_a_flooding_port_leaves_the_other_ports_of_its_switch_their_share(tmp_path):
+    """A host flooding unknown destinations gets its port's packet-in rate; a neighbour
+    on the same switch whose ARP cache was just flushed still gets its ARP answered
+    and reaches a host on another switch (with one meter per switch, the flood took
+    all of the switch's rate and the neighbour's ARP requests were dropped)."""
+    rate, port_rate = 100, 20
+    with ControllerProcess(settings={"packet_in_rate": rate, "packet_in_burst": rate,
+                                     "packet_in_port_rate": port_rate,
+                                     "packet_in_port_burst": port_rate},
+                           log_path=tmp_path / "controller.log") as ctl:
+        with emulated_network("leafspine,2,2,2", ctl.of_port) as net:
+            wait_converged(ctl, net)
+            assert not ping_pairs(net)[1]
+            attacker = net.hosts[0]
+            leaf, attacker_port = host_port(attacker)
+            neighbour = next(h for h in net.hosts[1:] if host_port(h)[0] == leaf)
+            far = next(h for h in net.hosts if host_port(h)[0] != leaf)
+            meters = ovs_ofctl("dump-meters", net[leaf].name)
+            assert "meter=%d pktps burst" % port_meter_id(attacker_port) in meters
+            assert "rate=%d" % port_rate in meters
+            script = tmp_path / "flood.py"
+            script.write_text(UNKNOWN_DESTINATIONS)
+            flood = attacker.popen([sys.executable, str(script),
+                                    attacker.defaultIntf().name, attacker.MAC(), str(10**8)])
+            try:
+                time.sleep(2.0)  # the flood is on, and both meters full of it
+                assert flood.poll() is None, "the flood still runs"
+                neighbour.cmd("ip neigh flush all")
+                out = neighbour.cmd("ping -c 5 -i 0.2 -W 1 %s" % far.IP())
+                assert flood.poll() is None, "the flood ran throughout"
+            finally:
+                flood.terminate()
+                flood.wait()
+            assert " 0% packet loss" in out, out
+
+            def dropped_at_port():
+                return [e for e in ctl.get("/v1/events") if e["event"] == "packet_ins_dropped"
+                        and e.get("port_no") == attacker_port]
+            assert wait_until(dropped_at_port, 10), "the port's drops are reported"
+            assert "packet_in_port_rate (%d/s)" % port_rate in dropped_at_port()[0]["reason"]
             assert not ping_pairs(net, net.hosts[1:])[1]
         assert ctl.alive()
 

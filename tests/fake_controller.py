@@ -20,6 +20,7 @@ class FakeApp:
         self.plan = build_plan(topo)
         self.last_reconcile = {}
         self.last_change = {}
+        self.reconciling = False
         self.packet_ins = 7
         self.mods_sent = {"flow_mods": 3, "group_mods": 1}
         self.mods_sent_to = collections.Counter()

@@ -448,15 +448,16 @@ def test_requests_while_held_wait_for_the_release_and_make_one_run():
     coalescer = Coalescer(spawn, runs.append)
     coalescer.hold()
     coalescer.hold()  # holds nest: the replay's own and one taken before it
+    assert not coalescer.busy
     coalescer.request()
     coalescer.request(recompute=False)
-    assert not spawn.pending
+    assert not spawn.pending and coalescer.busy  # due, though held
     coalescer.release()
     assert not spawn.pending
     coalescer.release()
-    assert len(spawn.pending) == 1
+    assert len(spawn.pending) == 1 and coalescer.busy
     spawn.run()
-    assert runs == [True]
+    assert runs == [True] and not coalescer.busy
     coalescer.hold()
     coalescer.release()  # nothing asked for: nothing runs
     assert not spawn.pending and runs == [True]

@@ -121,6 +121,7 @@ def test_unreachable_path_is_404(api):
 
 def test_policy_can_be_read_and_changed(api):
     assert api("/v1/policy")[1]["policy"] == "shortest"
+    assert api("/v1/policy")[1]["reconciling"] is False
     assert api("/v1/policy")[1]["packet_ins"] == 7
     assert api("/v1/policy")[1]["mods_sent"] == {"flow_mods": 3, "group_mods": 1}
     status, body = api("/v1/policy", "PUT", b'{"policy": "ecmp"}')
@@ -137,6 +138,7 @@ def test_bad_policy_bodies_get_400_and_change_nothing(api, body):
     status, reply = api("/v1/policy", "PUT", body)
     assert status == 400 and reply["error"]
     assert api("/v1/policy")[1]["policy"] == "shortest"
+    assert api("/v1/policy")[1]["reconciling"] is False
 
 
 def test_stats_and_link_rates(api):

@@ -321,6 +321,12 @@ class Coalescer:
         self.held = max(0, self.held - 1)
         self._start()
 
+    @property
+    def busy(self) -> bool:
+        """Whether a run is under way, or wanted (held included)."""
+        return self.running or self.recompute_wanted or self.services_wanted \
+            or self.resend_wanted
+
     def _start(self) -> None:
         wanted = self.recompute_wanted or self.services_wanted or self.resend_wanted
         if wanted and not self.running and not self.held:

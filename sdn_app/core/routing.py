@@ -157,6 +157,7 @@ class Routing:
         self._changed_detours: set = set()  # detour keys whose users or paths changed
         self._touched: dict = {}
         self._ports: dict = {}  # dpid -> the port numbers its punt entries are for
+        self._port_set_version = None  # (topology, its port_set_version) they are as of
         for dpid in fab.nodes:
             for item in control_entries(self.admission_ports):
                 self._put(dpid, item)
@@ -221,6 +222,10 @@ class Routing:
 
     def _port_changes(self, topo) -> None:
         """The punt entries of ports come and gone (pipeline.punt_entries)."""
+        version = (id(topo), topo.port_set_version)
+        if version == self._port_set_version:
+            return
+        self._port_set_version = version
         for dpid in self.plan:
             switch = topo.switches.get(dpid)
             ports = switch.ports.keys() if switch is not None else {}.keys()

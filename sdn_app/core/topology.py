@@ -115,6 +115,7 @@ class Topology:
     def __init__(self, settle_time: float = 1.0, max_hosts_per_port: int = 0,
                  max_hosts_per_switch: int = 0, link_timeout: float = 3.0):
         self.graph = nx.MultiDiGraph(version=0)  # version: bumped on every change
+        self.port_set_version = 0  # bumped when a switch gains or loses a port number
         self.hosts: dict[str, Host] = {}
         # caps on hosts learned (0: none), so one port's flood of source MACs cannot
         # fill every switch's table; the last refusal: (mac, dpid, port, why)
@@ -175,6 +176,8 @@ class Topology:
             switch.ports[port.port_no] = port
         self.graph.add_node(dpid, switch=switch)
         self._changed(dpid)
+        if old is None or old.ports.keys() != switch.ports.keys():
+            self.port_set_version += 1
         if old:
             for port_no in old.ports:
                 new = switch.ports.get(port_no)
@@ -208,6 +211,7 @@ class Topology:
             return False
         self.graph.remove_node(dpid)
         self._changed(dpid)
+        self.port_set_version += 1
         self.down_links = {k: lk for k, lk in self.down_links.items()
                            if dpid not in (lk.src, lk.dst)}
         for mac in [m for m, h in self.hosts.items() if h.dpid == dpid]:
@@ -238,6 +242,8 @@ class Topology:
         else:
             port.up_since = now
         switch.ports[port.port_no] = port
+        if prev is None:
+            self.port_set_version += 1
         if not port.live:
             self._drop_port_state(dpid, port.port_no)
             return True
@@ -248,6 +254,7 @@ class Topology:
         switch = self.switch(dpid)
         if switch.ports.pop(port_no, None) is None:
             return False
+        self.port_set_version += 1
         self._drop_port_state(dpid, port_no)
         self.down_links = {k: lk for k, lk in self.down_links.items()
                            if (dpid, port_no) not in ((lk.src, lk.src_port), (lk.dst, lk.dst_port))}

@@ -40,6 +40,7 @@ class ControllerState(Protocol):
     path_stretch: int
     last_reconcile: dict  # timings and message counts of the last recomputation
     last_change: dict  # ... of the last one that changed any switch
+    reconciling: bool  # a recomputation or a send to the switches under way or due
     event_log: EventLog
     services: ServiceTable
     connections: dict  # backend id -> active connections the switches hold
@@ -159,8 +160,8 @@ class NetworkView:
                 "select_groups": kinds.count(SELECT),
                 "failover_groups": kinds.count(FAST_FAILOVER),
                 "last_reconcile": state.last_reconcile,
-                "last_change": state.last_change, "packet_ins": state.packet_ins,
-                "mods_sent": dict(state.mods_sent)}
+                "last_change": state.last_change, "reconciling": state.reconciling,
+                "packet_ins": state.packet_ins, "mods_sent": dict(state.mods_sent)}
 
     def set_policy(self, policy: str) -> dict:
         self._state.set_policy(policy)

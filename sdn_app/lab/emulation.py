@@ -311,6 +311,14 @@ def wait_converged(ctl: ControllerProcess, net, timeout: float = 30.0,
     return expected
 
 
+def wait_applied(ctl: ControllerProcess, timeout: float = 10.0) -> bool:
+    """Wait until the controller has no recomputation or send under way or due, so the
+    switches hold its plan for what it knows now (hosts just learned by a ping round
+    included: make-before-break updates their ingress switches last)."""
+    return bool(wait_until(lambda: not ctl.get("/v1/policy")["reconciling"], timeout,
+                           interval=0.05))
+
+
 def ping_pairs(net, hosts=None, timeout: int = 1, all_at_once: bool = False,
                most: int | None = None):
     """Ping every ordered pair once: (pings sent, [(src, dst) names of the lost ones]).

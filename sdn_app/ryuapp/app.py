@@ -490,6 +490,12 @@ class ElasticController(app_manager.RyuApp):
 
     # -- high availability (ryuapp/cluster.py, core/cluster.py) ---------------------------
 
+    @property
+    def reconciling(self) -> bool:
+        """A recomputation or a send to the switches under way or due (GET /v1/policy):
+        while it is, what the switches hold may still lag the model."""
+        return self.coalescer.busy
+
     def leading(self) -> bool:
         """Whether this controller may change the switches: always when it runs alone."""
         return self.cluster is None or self.cluster.leading()

@@ -15,6 +15,7 @@ from sdn_app.lab.emulation import (
     ping_pairs,
     probe_run,
     switch_by_dpid,
+    wait_applied,
     wait_converged,
     wait_until,
 )
@@ -29,6 +30,9 @@ def test_every_link_of_a_path_can_fail_and_recover_under_a_probe_stream(controll
     with emulated_network(spec, controller.of_port) as net:
         wait_converged(controller, net)
         assert not ping_pairs(net)[1]
+        # The ping round taught the controller the hosts; the ingress switches get
+        # their entries last (make-before-break), so wait for the plan to be sent.
+        assert wait_applied(controller)
         src, dst = net.hosts[0], net.hosts[-1]
         query = "/v1/paths?src=%s&dst=%s" % (src.IP(), dst.IP())
         original = controller.get(query)["hops"]

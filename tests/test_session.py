@@ -239,3 +239,24 @@ def test_a_follower_sends_no_modifying_message_whatever_asks():
     kinds = [type(m).__name__ for m in dp.sent[4:]]
     assert kinds == ["OFPMeterMod", "OFPMeterMod", "OFPFlowStatsRequest"]
     assert session.tables.installed is None and session.readback_xid == dp.sent[-1].xid
+
+
+def test_a_refused_mod_is_named_by_its_xid_and_no_longer_taken_to_be_installed():
+    dp, session = new_session()
+    session.tables.start_empty()
+    flow = ingress_entry("00:00:00:00:00:01", (("output", 1),))
+    group = GroupEntry(7, FAST_FAILOVER, (Bucket((("output", 1),), watch_port=1),))
+    for item in (group, flow):
+        session.send(item)
+        session.tables.installed[item.key] = item  # as the reconciler records it
+    group_xid, flow_xid = dp.sent[-2].xid, dp.sent[-1].xid
+    assert session.refused(flow_xid) == (flow, False)
+    assert flow.key not in session.tables.installed and session.tables.compare_all
+    assert session.refusals[flow.key] == 1
+    assert session.refused(flow_xid) is None  # answered once
+    assert session.refused(12345) is None  # not ours
+    xid, _ = session.request_barrier()
+    session.barrier_replied(xid)  # confirms what went before it
+    assert session.refused(group_xid) is None and group.key in session.tables.installed
+    session.send(flow, delete=True)
+    assert session.refused(dp.sent[-1].xid) == (flow, True)

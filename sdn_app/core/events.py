@@ -12,8 +12,9 @@ RECONCILED = "reconciled"  # the kind of a recomputation's record
 # rate(), which is exactly when an operator looks; these are the ones alerts watch.
 # Any other kind is counted from its first event on.
 WATCHED_KINDS = ("port_up", "port_down", "port_deleted", "link_up", "link_silent",
-                 "link_refused", "host_refused", "packet_ins_dropped", "switch_connected",
-                 "switch_disconnected", "backend_up", "backend_down", RECONCILED)
+                 "link_refused", "host_refused", "packet_ins_dropped", "mod_refused",
+                 "switch_connected", "switch_disconnected", "backend_up", "backend_down",
+                 RECONCILED)
 
 
 class EventLog:

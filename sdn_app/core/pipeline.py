@@ -229,6 +229,15 @@ class MeterEntry:
         return ("meter", self.meter_id)
 
 
+def describe_item(item) -> str:
+    """One entry or group as a line for a log or an event."""
+    if isinstance(item, GroupEntry):
+        return "group %d (%s, buckets %s)" % (item.group_id, item.kind,
+                                               [b.actions for b in item.buckets])
+    return "entry table=%d priority=%d match=%s actions=%s" % (
+        item.table, item.priority, dict(item.match), item.actions)
+
+
 def entry(table: int, priority: int, actions: tuple, idle_timeout: int = 0,
           notify_removal: bool = False, hard_timeout: int = 0, **match) -> FlowEntry:
     return FlowEntry(table, priority, tuple(sorted(match.items())), actions,

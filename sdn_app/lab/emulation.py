@@ -362,9 +362,13 @@ def ovs_ofctl(command: str, bridge: str, *args: str, protocols: str = "OpenFlow1
                           capture_output=True, text=True, timeout=10).stdout
 
 
-def flow_lines(bridge: str, protocols: str = "OpenFlow13") -> list[str]:
-    return [line.strip() for line in ovs_ofctl("dump-flows", bridge, protocols=protocols)
-            .splitlines() if "actions=" in line]
+def flow_lines(bridge: str, protocols: str = "OpenFlow13",
+               table: int | None = None) -> list[str]:
+    """A switch's flow entries (of one table, if given), one line each."""
+    where = () if table is None else ("table=%d" % table,)
+    return [line.strip() for line in ovs_ofctl("dump-flows", bridge, *where,
+                                               protocols=protocols).splitlines()
+            if "actions=" in line]
 
 
 VOLATILE_FLOW_FIELDS = ("duration", "n_packets", "n_bytes", "idle_age", "hard_age")

@@ -36,6 +36,7 @@ from ..core.pipeline import (
     TABLE_CONNECTIONS,
     TABLE_FORWARD,
     TABLE_SERVICE,
+    describe_item,
     is_label_mac,
     learned_host,
     link_port_of,
@@ -99,6 +100,8 @@ LLDP_DELAY_CAP_S = 2.5
 DEFER_LIMIT_S = 5.0
 DEFERRED_MAX = 1024
 REPLAY_GATHER_S = 0.05  # a host learned this close before a replay waits for it
+MOD_RETRIES = 3  # a refused add is sent again this many times, after 1, 2, 3 s
+MOD_RETRY_S = 1.0
 REFUSAL_REPORT_S = 10.0  # a port's refused hosts are reported at most this often
 # The kinds packet-ins are counted by (sdn_packet_ins_total), by ethertype; any other
 # is "other", a frame that does not parse "unparsable".
@@ -771,8 +774,26 @@ class ElasticController(app_manager.RyuApp):
             return  # the ADD half of codec.meter_mods, on a switch that kept its meter
         self.telemetry.errors[msg.datapath.id, codec.error_type_name(msg.datapath,
                                                                       msg.type)] += 1
-        self.logger.error("switch %s reported error type=%d code=%d",
-                          dpid_to_str(msg.datapath.id), msg.type, msg.code)
+        session = self._session(msg.datapath)
+        sent = session.refused(msg.xid) if session is not None else None
+        if sent is None:
+            self.logger.error("switch %s reported error type=%d code=%d",
+                              dpid_to_str(msg.datapath.id), msg.type, msg.code)
+            return
+        # One of our mods was refused: the switch does not hold what the plan says, so
+        # say which, and send it again (a few times: a refusal that repeats is a bug in
+        # the plan or the switch, and retrying it for ever would only flood the log).
+        item, delete = sent
+        tries = session.refusals[item.key]
+        again = not delete and tries <= MOD_RETRIES
+        self.logger.error("switch %s refused %s%s (error type=%d code=%d)%s",
+                          dpid_to_str(msg.datapath.id), "the delete of " if delete else "",
+                          describe_item(item), msg.type, msg.code,
+                          "; sending it again" if again else "")
+        self.event("mod_refused", dpid=dpid_to_str(msg.datapath.id), item=describe_item(item),
+                   delete=delete, error_type=msg.type, error_code=msg.code, refusals=tries)
+        if again:
+            hub.spawn_after(MOD_RETRY_S * tries, self.coalescer.request, False)
 
     def event(self, kind: str, **details) -> dict:
         """Record something that happened (GET /v1/events); topology changes become the

@@ -4,12 +4,16 @@ side tables keyed by dpid)."""
 
 from __future__ import annotations
 
+import collections
+
 from ryu.lib import hub
 
 from ..core.meters import MeterBank
 from ..core.pipeline import PACKET_IN_METER, MeterEntry, counted_destination, port_meter_id
 from ..core.reconcile import SwitchTables
 from . import codec
+
+UNCONFIRMED_KEPT = 20000  # mods remembered by xid until a barrier confirms them
 
 
 class SwitchSession:
@@ -41,6 +45,10 @@ class SwitchSession:
         self.packet_ins_dropped: dict = {}  # meter id -> its drops, as last polled
         self.role = None  # in a cluster: the role the switch last confirmed (master...)
         self.metered_ports: set = set()  # ports whose packet-in meter was set
+        # xid -> (FlowEntry or GroupEntry, delete) of our mods not yet confirmed by a
+        # barrier: an error reply names its request by xid (refused)
+        self._unconfirmed: dict = {}
+        self.refusals: collections.Counter = collections.Counter()  # plan key -> refusals
         self._set_meter(settings)
         datapath.send_msg(codec.desc_request(datapath))
         datapath.send_msg(codec.port_desc_request(datapath))
@@ -122,9 +130,28 @@ class SwitchSession:
     def send(self, item, delete: bool = False) -> None:
         """Send one FlowEntry or GroupEntry (add-or-replace, or delete)."""
         if item.key[0] == "group":
-            self.dp.send_msg(codec.group_mod(self.dp, item, delete=delete))
+            msg = codec.group_mod(self.dp, item, delete=delete)
         else:
-            self.dp.send_msg(codec.flow_mod(self.dp, item, self.cookie, delete=delete))
+            msg = codec.flow_mod(self.dp, item, self.cookie, delete=delete)
+        self.dp.set_xid(msg)
+        self._unconfirmed[msg.xid] = (item, delete)
+        while len(self._unconfirmed) > UNCONFIRMED_KEPT:  # barriers lost: forget the oldest
+            del self._unconfirmed[next(iter(self._unconfirmed))]
+        self.dp.send_msg(msg)
+
+    def refused(self, xid):
+        """The (item, delete) of our mod an error reply with ``xid`` answers, or None
+        (not one of ours, or confirmed long ago).  A refused add is no longer taken to
+        be in the switch, and the next send compares every entry, so it goes again."""
+        sent = self._unconfirmed.pop(xid, None)
+        if sent is None:
+            return None
+        item, delete = sent
+        self.refusals[item.key] += 1
+        if not delete and self.tables.installed is not None:
+            self.tables.installed.pop(item.key, None)
+            self.tables.compare_all = True
+        return sent
 
     def request_barrier(self):
         """Send a barrier request; the event is set when the switch answers it."""
@@ -135,6 +162,13 @@ class SwitchSession:
         return request.xid, replied
 
     def barrier_replied(self, xid) -> None:
+        # A switch answers a barrier only after everything sent before it: the mods
+        # before it that met no error were taken.
+        while self._unconfirmed:
+            first = next(iter(self._unconfirmed))
+            if not 0 < (xid - first) % 2**32 < 2**31:  # not before the barrier
+                break
+            del self._unconfirmed[first]
         replied = self._barriers.pop(xid, None)
         if replied is not None:
             replied.set()

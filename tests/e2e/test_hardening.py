@@ -5,6 +5,7 @@ working; switches of a network that is gone do not stay in the model."""
 import collections
 import http.client
 import json
+import subprocess
 import sys
 import textwrap
 import time
@@ -16,10 +17,12 @@ from sdn_app.core.pipeline import port_meter_id
 from sdn_app.lab.emulation import (
     ControllerProcess,
     emulated_network,
+    flow_lines,
     host_port,
     ovs_ofctl,
     ping_pairs,
     reported_topology,
+    wait_applied,
     wait_converged,
     wait_until,
 )
@@ -339,3 +342,42 @@ def test_fuzzed_rest_requests_against_the_running_controller(controller):
         assert answers[2] and answers[4], answers
         assert controller.alive()
         assert not ping_pairs(net)[1], "the network still works"
+
+
+def test_an_entry_a_full_table_refused_is_reported_and_sent_again(tmp_path):
+    """A switch whose forwarding table is full refuses a new host's entry: the
+    controller names it (a mod_refused event), no longer takes it to be installed, and
+    sends it again, so once the table has room it is there."""
+    with ControllerProcess(log_path=tmp_path / "controller.log") as ctl:
+        with emulated_network("leafspine,2,2,2", ctl.of_port) as net:
+            wait_converged(ctl, net)
+            assert not ping_pairs(net)[1]
+            assert wait_applied(ctl)
+            mover, other = net.hosts[0], net.hosts[-1]
+            leaf = net[host_port(other)[0]]
+            # Full: the new MAC's entry does not fit even once the old one's is gone
+            # (changing a MAC bounces the port, which forgets the host there).
+            held = len(flow_lines(leaf.name, table=1))
+            subprocess.run(["ovs-vsctl", "--", "--id=@t", "create", "Flow_Table",
+                            "flow_limit=%d" % (held - 1), "overflow_policy=refuse", "--",
+                            "set", "Bridge", leaf.name, "flow_tables:1=@t"], check=True)
+            new_mac = "02:00:00:00:77:01"
+            try:
+                mover.setMAC(new_mac)
+                mover.cmd("ping -c 2 -W 1 %s" % other.IP())  # learned under its new MAC
+
+                def refused():
+                    return [e for e in ctl.get("/v1/events") if e["event"] == "mod_refused"
+                            and new_mac in e["item"]]
+                assert wait_until(refused, 10), "the refusal is reported"
+                assert refused()[0]["dpid"] == "%016x" % int(leaf.dpid, 16)
+            finally:
+                subprocess.run(["ovs-vsctl", "clear", "Bridge", leaf.name, "flow_tables"],
+                               check=True)
+            assert wait_until(lambda: any("dl_dst=%s" % new_mac in line
+                                          for line in flow_lines(leaf.name)), 10), \
+                "sent again once the table had room"
+            for host in net.hosts:  # their caches still hold the mover's old MAC
+                host.cmd("ip neigh flush all")
+            assert not ping_pairs(net)[1]
+        assert ctl.alive()
